@@ -1,0 +1,133 @@
+//! Running one command on one connected session.
+//!
+//! The channel is drained continuously (an undrained russh channel stalls the whole
+//! session): stdout and stderr go to the host's buffers, whose limit is the only
+//! back-pressure. The exit status may arrive after EOF, so the loop reads until the
+//! channel is gone. A channel that ends without `Close` means the connection dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::ChannelMsg;
+use russh::client::Handle;
+use tokio::time::Instant;
+
+use crate::error::ErrorKind;
+use crate::handler::{HostHandler, Notes, read_notes};
+use crate::output::{ExitStatus, StreamBuffer};
+
+/// Where one host's output goes.
+pub(crate) struct Sinks {
+    pub stdout: Arc<StreamBuffer>,
+    pub stderr: Arc<StreamBuffer>,
+}
+
+/// SSH extended-data type code for stderr.
+const STDERR: u32 = 1;
+
+/// Runs `command`, streaming its output into `sinks`, and returns how it ended.
+pub(crate) async fn run_command(
+    session: &Handle<HostHandler>,
+    notes: &Notes,
+    command: &str,
+    sinks: &Sinks,
+    command_timeout: Option<Duration>,
+) -> Result<ExitStatus, ErrorKind> {
+    let deadline = command_timeout.map(|after| (Instant::now() + after, after));
+    let mut channel = session
+        .channel_open_session()
+        .await
+        .map_err(|err| channel_error(notes, "cannot open a session channel", &err))?;
+    channel
+        .exec(true, command)
+        .await
+        .map_err(|err| channel_error(notes, "cannot send the command", &err))?;
+
+    let mut status = None;
+    let mut closed = false;
+    loop {
+        let message = match deadline {
+            None => channel.wait().await,
+            Some((at, after)) => match tokio::time::timeout_at(at, channel.wait()).await {
+                Ok(message) => message,
+                Err(_) => {
+                    // Closing the channel tells the server to end the command; without a
+                    // PTY, sshd delivers SIGHUP only if the command reads its stdin.
+                    let _ = channel.close().await;
+                    return Err(ErrorKind::CommandTimeout { after });
+                }
+            },
+        };
+        let Some(message) = message else { break };
+        match message {
+            ChannelMsg::Data { data } => sinks.stdout.push(data).await,
+            ChannelMsg::ExtendedData { data, ext } if ext == STDERR => {
+                sinks.stderr.push(data).await
+            }
+            ChannelMsg::ExitStatus { exit_status } => {
+                status.get_or_insert(ExitStatus::Code(exit_status));
+            }
+            ChannelMsg::ExitSignal {
+                signal_name,
+                core_dumped,
+                error_message,
+                ..
+            } => {
+                status.get_or_insert(ExitStatus::Signal {
+                    name: signal_name_of(&signal_name),
+                    core_dumped,
+                    message: error_message,
+                });
+            }
+            ChannelMsg::Failure => {
+                return Err(ErrorKind::Channel {
+                    message: "the server refused to run the command".to_owned(),
+                });
+            }
+            ChannelMsg::Close => closed = true,
+            _ => {}
+        }
+    }
+    if !closed {
+        let why = read_notes(notes, |n| n.disconnect.clone())
+            .unwrap_or_else(|| "the connection closed before the command finished".to_owned());
+        return Err(ErrorKind::ConnectionLost { message: why });
+    }
+    Ok(status.unwrap_or(ExitStatus::NoStatus))
+}
+
+fn channel_error(notes: &Notes, what: &str, err: &russh::Error) -> ErrorKind {
+    match err {
+        russh::Error::ChannelOpenFailure(reason) => ErrorKind::Channel {
+            message: format!("{what}: {reason:?}"),
+        },
+        _ => {
+            let why = read_notes(notes, |n| n.disconnect.clone()).unwrap_or_else(|| err.to_string());
+            ErrorKind::ConnectionLost {
+                message: format!("{what}: {why}"),
+            }
+        }
+    }
+}
+
+/// `Sig`'s name, without a `SIG` prefix whatever the server sent.
+fn signal_name_of(signal: &russh::Sig) -> String {
+    let text = format!("{signal:?}");
+    let name = match text.strip_prefix("Custom(\"") {
+        Some(rest) => rest.trim_end_matches("\")").to_owned(),
+        None => text,
+    };
+    name.strip_prefix("SIG").map(str::to_owned).unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_have_no_prefix() {
+        assert_eq!(signal_name_of(&russh::Sig::TERM), "TERM");
+        assert_eq!(signal_name_of(&russh::Sig::Custom("SIGWINCH".into())), "WINCH");
+        assert_eq!(signal_name_of(&russh::Sig::Custom("USR2".into())), "USR2");
+    }
+}

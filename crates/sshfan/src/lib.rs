@@ -1,0 +1,76 @@
+//! sshfan: an asynchronous parallel SSH client.
+//!
+//! Run one command on hundreds to hundreds of thousands of hosts at once, stream each
+//! host's output as it arrives, and collect exit codes, with minimal load on the client:
+//! one Tokio task per host in flight, no thread or process per host.
+//!
+//! # Layout
+//! - [`host`]: host specifications (`[user@]host[:port]`) and per-host overrides.
+//! - [`config`]: client settings and the [`ClientBuilder`].
+//! - [`parallel`]: [`ParallelClient`], [`Run`], [`HostOutput`] and joins.
+//! - [`output`]: bounded output buffers, [`OutputReader`], [`ExitStatus`].
+//! - [`auth`]: the authentication chain (keys, agent, identities, password,
+//!   keyboard-interactive).
+//! - [`known_hosts`]: host-key verification (strict by default).
+//! - [`transport`]: how bytes reach a host (TCP, or any async byte stream).
+//! - [`error`]: per-host [`Error`]s with an [`ErrorKind`].
+//!
+//! # Example
+//! ```no_run
+//! use std::time::Duration;
+//! use sshfan::ParallelClient;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = ParallelClient::builder()
+//!         .hosts(["web01", "web02", "deploy@db01:2222"])?
+//!         .connect_timeout(Duration::from_secs(5))
+//!         .build()?;
+//!     let mut run = client.run("uptime");
+//!     run.join(None).await?;
+//!     for host in run.outputs_mut() {
+//!         while let Some(line) = host.stdout.next_line().await {
+//!             println!("{}: {}", host.label(), String::from_utf8_lossy(&line));
+//!         }
+//!         match host.outcome() {
+//!             Some(Ok(status)) => println!("{}: {status}", host.label()),
+//!             Some(Err(err)) => eprintln!("{err}"),
+//!             None => unreachable!("joined"),
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod auth;
+pub mod config;
+mod connect;
+pub mod error;
+mod exec;
+mod handler;
+pub mod host;
+pub mod known_hosts;
+mod limits;
+pub mod output;
+pub mod parallel;
+pub mod transport;
+
+pub use auth::{AgentSocket, AuthMethods, KeySource, Secret};
+pub use config::{ClientBuilder, ClientConfig};
+pub use error::{ConfigError, ConnectStage, Error, ErrorKind};
+pub use host::Host;
+pub use known_hosts::{HostKeyConfig, HostKeyPolicy};
+pub use limits::raise_open_file_limit;
+pub use output::{ExitStatus, OutputReader};
+pub use parallel::{HostOutput, JoinTimeout, Joiner, Outcome, ParallelClient, Run};
+pub use transport::{BoxedStream, ByteStream, ConnectFuture, TcpTransport, Transport};

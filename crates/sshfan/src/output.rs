@@ -1,0 +1,346 @@
+//! Per-host output: bounded stdout/stderr buffers, their readers, and exit statuses.
+//!
+//! Each host's stdout and stderr go into their own [`StreamBuffer`], filled by the task
+//! that drives the host's channel and drained by the caller's [`OutputReader`]. Output is
+//! kept as raw bytes: lines are split on `\n` only, so non-UTF-8 output is never replaced.
+//!
+//! Memory is bounded: when a buffer holds [`DEFAULT_BUFFER_LIMIT`] bytes (or the client's
+//! `output_buffer_limit`), the driving task stops reading the channel. russh then stops
+//! reading the socket once its own per-channel queue is full, the SSH window is not
+//! refreshed, and the server stops sending: the host slows down instead of client memory
+//! growing. Per host and stream the worst case is the limit plus russh's queue
+//! (`channel_buffer_size` messages of at most one packet, 32 KiB, each).
+//!
+//! A caller that reads only after everything finished ([`crate::Run::join`] first, the
+//! parallel-ssh pattern) lifts the limit: join asks to keep everything, so it gets
+//! everything. A dropped reader discards its stream so it can never stall the host.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::Notify;
+
+/// Default per-stream buffer limit before flow control slows the host down: 1 MiB.
+pub const DEFAULT_BUFFER_LIMIT: usize = 1 << 20;
+
+/// How a remote command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The command exited with this code.
+    Code(u32),
+    /// The command was killed by a signal.
+    Signal {
+        /// Signal name without the `SIG` prefix, e.g. `TERM`.
+        name: String,
+        /// Whether the process dumped core.
+        core_dumped: bool,
+        /// The server's message, often empty.
+        message: String,
+    },
+    /// The channel closed without an exit status or signal.
+    NoStatus,
+}
+
+impl ExitStatus {
+    /// True for exit code 0.
+    pub fn success(&self) -> bool {
+        matches!(self, ExitStatus::Code(0))
+    }
+
+    /// The exit code, if the command exited normally.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            ExitStatus::Code(code) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Code(code) => write!(f, "exit code {code}"),
+            ExitStatus::Signal {
+                name, core_dumped, ..
+            } => {
+                write!(f, "killed by signal {name}")?;
+                if *core_dumped {
+                    f.write_str(" (core dumped)")?;
+                }
+                Ok(())
+            }
+            ExitStatus::NoStatus => f.write_str("no exit status"),
+        }
+    }
+}
+
+struct BufferState {
+    chunks: VecDeque<Bytes>,
+    buffered: usize,
+    limit: usize,
+    /// No more data will be pushed.
+    finished: bool,
+    /// The reader is gone: data is dropped instead of kept.
+    discard: bool,
+}
+
+/// A bounded queue of output chunks between one writer (the host task) and one reader.
+pub(crate) struct StreamBuffer {
+    state: Mutex<BufferState>,
+    readable: Notify,
+    writable: Notify,
+}
+
+impl StreamBuffer {
+    pub(crate) fn new(limit: usize) -> Self {
+        StreamBuffer {
+            state: Mutex::new(BufferState {
+                chunks: VecDeque::new(),
+                buffered: 0,
+                limit: limit.max(1),
+                finished: false,
+                discard: false,
+            }),
+            readable: Notify::new(),
+            writable: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BufferState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends a chunk, waiting while the buffer is over its limit.
+    pub(crate) async fn push(&self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        loop {
+            {
+                let mut state = self.lock();
+                if state.discard {
+                    return;
+                }
+                if state.buffered < state.limit {
+                    state.buffered += data.len();
+                    state.chunks.push_back(data);
+                    drop(state);
+                    self.readable.notify_one();
+                    return;
+                }
+            }
+            self.writable.notified().await;
+        }
+    }
+
+    /// Marks the end of the stream.
+    pub(crate) fn finish(&self) {
+        self.lock().finished = true;
+        self.readable.notify_one();
+    }
+
+    /// Removes the limit (the caller asked to keep all output).
+    pub(crate) fn unlimit(&self) {
+        self.lock().limit = usize::MAX;
+        self.writable.notify_one();
+    }
+
+    fn discard(&self) {
+        let mut state = self.lock();
+        state.discard = true;
+        state.chunks.clear();
+        state.buffered = 0;
+        drop(state);
+        self.writable.notify_one();
+    }
+
+    fn try_pop(&self) -> Result<Bytes, bool> {
+        let mut state = self.lock();
+        match state.chunks.pop_front() {
+            Some(chunk) => {
+                state.buffered -= chunk.len();
+                drop(state);
+                self.writable.notify_one();
+                Ok(chunk)
+            }
+            None => Err(state.finished),
+        }
+    }
+
+    async fn pop(&self) -> Option<Bytes> {
+        loop {
+            match self.try_pop() {
+                Ok(chunk) => return Some(chunk),
+                Err(true) => return None,
+                Err(false) => self.readable.notified().await,
+            }
+        }
+    }
+}
+
+/// Reads one output stream (stdout or stderr) of one host, as chunks or as lines.
+///
+/// Chunks and lines may be mixed: a partial line kept by [`next_line`](Self::next_line)
+/// is returned first by the next [`next_chunk`](Self::next_chunk).
+pub struct OutputReader {
+    buffer: std::sync::Arc<StreamBuffer>,
+    /// Bytes received but not yet returned (the start of an unfinished line).
+    pending: BytesMut,
+}
+
+impl OutputReader {
+    pub(crate) fn new(buffer: std::sync::Arc<StreamBuffer>) -> Self {
+        OutputReader {
+            buffer,
+            pending: BytesMut::new(),
+        }
+    }
+
+    /// The next chunk of raw bytes as received, or `None` at the end of the stream.
+    pub async fn next_chunk(&mut self) -> Option<Bytes> {
+        if !self.pending.is_empty() {
+            return Some(self.pending.split().freeze());
+        }
+        self.buffer.pop().await
+    }
+
+    /// The next line without its `\n` (or `\r\n`), or `None` at the end of the stream.
+    ///
+    /// A last line without a newline is returned as a line. Bytes are returned as they
+    /// came: use [`String::from_utf8_lossy`] to display them.
+    pub async fn next_line(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
+                let mut line = self.pending.split_to(at + 1);
+                line.truncate(at);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(at - 1);
+                }
+                return Some(line.freeze());
+            }
+            match self.buffer.pop().await {
+                Some(chunk) => self.pending.extend_from_slice(&chunk),
+                None if self.pending.is_empty() => return None,
+                None => return Some(self.pending.split().freeze()),
+            }
+        }
+    }
+
+    /// Every remaining line, decoded lossily as UTF-8 (for display and tests).
+    pub async fn lines_lossy(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Some(line) = self.next_line().await {
+            lines.push(String::from_utf8_lossy(&line).into_owned());
+        }
+        lines
+    }
+
+    /// Everything remaining, as raw bytes.
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(chunk) = self.next_chunk().await {
+            all.extend_from_slice(&chunk);
+        }
+        all
+    }
+}
+
+impl Drop for OutputReader {
+    fn drop(&mut self) {
+        self.buffer.discard();
+    }
+}
+
+impl fmt::Debug for OutputReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutputReader")
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn reader_with(chunks: &[&[u8]]) -> OutputReader {
+        let buffer = Arc::new(StreamBuffer::new(DEFAULT_BUFFER_LIMIT));
+        for chunk in chunks {
+            let state = &mut buffer.lock();
+            state.buffered += chunk.len();
+            state.chunks.push_back(Bytes::copy_from_slice(chunk));
+        }
+        buffer.finish();
+        OutputReader::new(buffer)
+    }
+
+    #[tokio::test]
+    async fn lines_split_across_chunks_and_keep_raw_bytes() {
+        let mut reader = reader_with(&[b"hel", b"lo\nwor", b"ld\r\n\xff\xfe\n", b"tail"]);
+        assert_eq!(reader.next_line().await.unwrap(), &b"hello"[..]);
+        assert_eq!(reader.next_line().await.unwrap(), &b"world"[..]);
+        assert_eq!(reader.next_line().await.unwrap(), &b"\xff\xfe"[..]);
+        assert_eq!(reader.next_line().await.unwrap(), &b"tail"[..]);
+        assert_eq!(reader.next_line().await, None);
+    }
+
+    #[tokio::test]
+    async fn empty_lines_are_lines() {
+        let mut reader = reader_with(&[b"\n\na\n"]);
+        assert_eq!(reader.lines_lossy().await, vec!["", "", "a"]);
+    }
+
+    #[tokio::test]
+    async fn chunks_after_a_partial_line_come_in_order() {
+        let mut reader = reader_with(&[b"a\nb", b"c"]);
+        assert_eq!(reader.next_line().await.unwrap(), &b"a"[..]);
+        assert_eq!(reader.read_to_end().await, b"bc");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writer_waits_at_the_limit_until_read() {
+        let buffer = Arc::new(StreamBuffer::new(4));
+        let writer = {
+            let buffer = buffer.clone();
+            tokio::spawn(async move {
+                buffer.push(Bytes::from_static(b"1234")).await;
+                buffer.push(Bytes::from_static(b"5678")).await;
+                buffer.finish();
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!writer.is_finished(), "second push must wait for room");
+        assert_eq!(buffer.lock().buffered, 4);
+        let mut reader = OutputReader::new(buffer);
+        assert_eq!(reader.read_to_end().await, b"12345678");
+        writer.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropped_reader_never_stalls_the_writer() {
+        let buffer = Arc::new(StreamBuffer::new(4));
+        drop(OutputReader::new(buffer.clone()));
+        for _ in 0..10 {
+            buffer.push(Bytes::from_static(b"12345")).await;
+        }
+        assert_eq!(buffer.lock().buffered, 0);
+    }
+
+    #[test]
+    fn exit_status_display() {
+        assert_eq!(ExitStatus::Code(3).to_string(), "exit code 3");
+        let signal = ExitStatus::Signal {
+            name: "TERM".into(),
+            core_dumped: false,
+            message: String::new(),
+        };
+        assert_eq!(signal.to_string(), "killed by signal TERM");
+        assert!(ExitStatus::Code(0).success());
+        assert!(!signal.success());
+    }
+}

@@ -1,0 +1,398 @@
+//! The parallel client: one command over many hosts, a handle per host.
+//!
+//! [`ParallelClient::run`] returns at once. One dispatcher task starts hosts as pool
+//! permits free up, so a run of 100,000 hosts holds at most `pool_size` host tasks and
+//! sessions at a time; hosts not yet started cost only their handle. Each host's task
+//! connects, runs the command, streams output into the host's buffers and publishes its
+//! outcome. A failure is that host's outcome, never the run's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+use tracing::debug;
+
+use crate::auth::Credentials;
+use crate::config::{ClientBuilder, ClientConfig};
+use crate::connect::{Connector, Target};
+use crate::error::{Error, ErrorKind};
+use crate::exec::{Sinks, run_command};
+use crate::host::Host;
+use crate::known_hosts::KnownHosts;
+use crate::limits::raise_open_file_limit;
+use crate::output::{ExitStatus, OutputReader, StreamBuffer};
+
+/// How one host's command ended: its exit status, or why it could not run.
+pub type Outcome = Result<ExitStatus, Error>;
+
+/// Runs commands on many hosts at once.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use sshfan::ParallelClient;
+///
+/// let client = ParallelClient::builder().hosts(["web1", "web2"])?.build()?;
+/// let mut run = client.run("uname -r");
+/// run.join(None).await?;
+/// for host in run.outputs_mut() {
+///     for line in host.stdout.lines_lossy().await {
+///         println!("{}: {line}", host.label());
+///     }
+///     println!("{}: {:?}", host.label(), host.outcome());
+/// }
+/// # Ok(()) }
+/// ```
+pub struct ParallelClient {
+    hosts: Vec<Arc<Host>>,
+    config: ClientConfig,
+}
+
+impl ParallelClient {
+    /// Starts building a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    pub(crate) fn new(hosts: Vec<Host>, config: ClientConfig) -> Self {
+        raise_open_file_limit();
+        ParallelClient {
+            hosts: hosts.into_iter().map(Arc::new).collect(),
+            config,
+        }
+    }
+
+    /// The hosts, in run order.
+    pub fn hosts(&self) -> impl ExactSizeIterator<Item = &Host> {
+        self.hosts.iter().map(|host| &**host)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Starts `command` on every host and returns at once with one handle per host.
+    ///
+    /// Keys are loaded and decrypted here, once for the whole run, and known_hosts is
+    /// read once. Must be called from within a Tokio runtime.
+    pub fn run(&self, command: impl Into<String>) -> Run {
+        let config = &self.config;
+        let credentials = Credentials::prepare(
+            &config.auth,
+            self.hosts.iter().filter_map(|host| host.key.as_ref()),
+        );
+        let ssh_config = russh::client::Config {
+            nodelay: true,
+            ..Default::default()
+        };
+        let connector = Connector {
+            transport: config.transport.clone(),
+            ssh_config: Arc::new(ssh_config),
+            known_hosts: KnownHosts::load(&config.host_keys),
+            credentials,
+            handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
+            connect_timeout: config.connect_timeout,
+            retries: config.retries,
+            retry_delay: config.retry_delay,
+        };
+        let context = Arc::new(RunContext {
+            command: command.into(),
+            connector,
+            default_user: config.user.clone(),
+            default_port: config.port,
+            command_timeout: config.command_timeout,
+        });
+        let (cancel, cancelled) = watch::channel(false);
+
+        let mut outputs = Vec::with_capacity(self.hosts.len());
+        let mut states = Vec::with_capacity(self.hosts.len());
+        for (index, host) in self.hosts.iter().enumerate() {
+            let state = Arc::new(HostState {
+                index,
+                label: host.label(),
+                host: host.clone(),
+                stdout: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
+                stderr: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
+                outcome: watch::channel(None).0,
+            });
+            outputs.push(HostOutput {
+                index,
+                label: state.label.clone(),
+                host: host.clone(),
+                stdout: OutputReader::new(state.stdout.clone()),
+                stderr: OutputReader::new(state.stderr.clone()),
+                outcome: state.outcome.subscribe(),
+            });
+            states.push(state);
+        }
+        let pool = Arc::new(Semaphore::new(config.pool_size));
+        tokio::spawn(dispatch(context, states.clone(), pool, cancelled));
+        Run {
+            outputs,
+            joiner: Joiner {
+                states,
+                cancel: Arc::new(cancel),
+            },
+        }
+    }
+}
+
+/// What the host tasks of one run share.
+struct RunContext {
+    command: String,
+    connector: Connector,
+    default_user: String,
+    default_port: u16,
+    command_timeout: Option<Duration>,
+}
+
+/// One host's shared state: written by its task, read through its [`HostOutput`].
+struct HostState {
+    index: usize,
+    label: String,
+    host: Arc<Host>,
+    stdout: Arc<StreamBuffer>,
+    stderr: Arc<StreamBuffer>,
+    outcome: watch::Sender<Option<Outcome>>,
+}
+
+impl HostState {
+    /// Ends both streams, then publishes the outcome: a reader that sees the outcome
+    /// can rely on the streams being complete.
+    fn finish(&self, outcome: Outcome) {
+        self.stdout.finish();
+        self.stderr.finish();
+        self.outcome.send_replace(Some(outcome));
+    }
+
+    fn is_done(&self) -> bool {
+        self.outcome.borrow().is_some()
+    }
+}
+
+async fn dispatch(
+    context: Arc<RunContext>,
+    states: Vec<Arc<HostState>>,
+    pool: Arc<Semaphore>,
+    mut cancelled: watch::Receiver<bool>,
+) {
+    let mut hosts = states.into_iter();
+    while let Some(state) = hosts.next() {
+        let permit = tokio::select! {
+            permit = pool.clone().acquire_owned() => permit.ok(),
+            _ = cancelled.wait_for(|c| *c) => None,
+        };
+        let Some(permit) = permit else {
+            // Cancelled: every host not yet started ends here.
+            for state in std::iter::once(state).chain(hosts) {
+                state.finish(Err(Error::new(state.label.clone(), ErrorKind::Cancelled)));
+            }
+            return;
+        };
+        let context = context.clone();
+        let mut cancelled = cancelled.clone();
+        tokio::spawn(async move {
+            let outcome = tokio::select! {
+                outcome = drive_host(&context, &state) => outcome,
+                _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
+            };
+            state.finish(outcome.map_err(|kind| Error::new(state.label.clone(), kind)));
+            drop(permit);
+        });
+    }
+}
+
+async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatus, ErrorKind> {
+    let host = &state.host;
+    let target = Target {
+        name: &host.name,
+        port: host.port.unwrap_or(context.default_port),
+        user: host.user.as_deref().unwrap_or(&context.default_user),
+        key: host.key.as_ref(),
+        password: host.password.as_ref(),
+    };
+    let connected = context.connector.connect(&target).await?;
+    debug!(host = %state.label, "connected");
+    let sinks = Sinks {
+        stdout: state.stdout.clone(),
+        stderr: state.stderr.clone(),
+    };
+    let status = run_command(
+        &connected.session,
+        &connected.notes,
+        &context.command,
+        &sinks,
+        context.command_timeout,
+    )
+    .await;
+    let _ = connected
+        .session
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    status
+}
+
+/// One host's output streams and outcome.
+pub struct HostOutput {
+    index: usize,
+    label: String,
+    host: Arc<Host>,
+    /// The command's standard output.
+    pub stdout: OutputReader,
+    /// The command's standard error.
+    pub stderr: OutputReader,
+    outcome: watch::Receiver<Option<Outcome>>,
+}
+
+impl HostOutput {
+    /// Position of the host in the run (tells apart hosts with the same name).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The host's display name: its alias, or its name.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The host as given.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The outcome if the host has finished, without waiting.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome.borrow().clone()
+    }
+
+    /// The exit code, once the command has exited normally.
+    pub fn exit_code(&self) -> Option<u32> {
+        match &*self.outcome.borrow() {
+            Some(Ok(status)) => status.code(),
+            _ => None,
+        }
+    }
+
+    /// Waits until the host has finished and returns its outcome.
+    ///
+    /// Output streams are complete once this returns (they may still hold unread data).
+    pub async fn wait(&self) -> Outcome {
+        let mut outcome = self.outcome.clone();
+        let result = outcome.wait_for(Option::is_some).await;
+        match result.as_deref() {
+            Ok(Some(outcome)) => outcome.clone(),
+            // The sender lives in the run's shared state and publishes before it goes.
+            _ => Err(Error::new(self.label.clone(), ErrorKind::Cancelled)),
+        }
+    }
+}
+
+impl std::fmt::Debug for HostOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostOutput")
+            .field("index", &self.index)
+            .field("label", &self.label)
+            .field("outcome", &self.outcome())
+            .finish()
+    }
+}
+
+/// A running command over many hosts.
+pub struct Run {
+    outputs: Vec<HostOutput>,
+    joiner: Joiner,
+}
+
+impl Run {
+    /// The per-host handles, in host order.
+    pub fn outputs(&self) -> &[HostOutput] {
+        &self.outputs
+    }
+
+    /// The per-host handles, mutably (reading output needs `&mut`).
+    pub fn outputs_mut(&mut self) -> &mut [HostOutput] {
+        &mut self.outputs
+    }
+
+    /// Splits the run into its handles and a [`Joiner`], so that handles can move to
+    /// other tasks while the joiner still waits for all of them.
+    pub fn into_parts(self) -> (Vec<HostOutput>, Joiner) {
+        (self.outputs, self.joiner)
+    }
+
+    /// Waits for every host; see [`Joiner::join`].
+    pub async fn join(&self, timeout: Option<Duration>) -> Result<(), JoinTimeout> {
+        self.joiner.join(timeout).await
+    }
+
+    /// Stops the run; see [`Joiner::cancel`].
+    pub fn cancel(&self) {
+        self.joiner.cancel();
+    }
+}
+
+/// Waits for or cancels every host of a run.
+#[derive(Clone)]
+pub struct Joiner {
+    states: Vec<Arc<HostState>>,
+    cancel: Arc<watch::Sender<bool>>,
+}
+
+impl Joiner {
+    /// Waits until every host has finished, or until `timeout` passes.
+    ///
+    /// Joining keeps all output: buffers stop applying flow control, so that the
+    /// parallel-ssh pattern (join, then read) works for any output size. On timeout the
+    /// hosts keep running, their output stays readable, and the error lists which hosts
+    /// finished and which did not.
+    pub async fn join(&self, timeout: Option<Duration>) -> Result<(), JoinTimeout> {
+        for state in &self.states {
+            state.stdout.unlimit();
+            state.stderr.unlimit();
+        }
+        let all = async {
+            for state in &self.states {
+                let mut outcome = state.outcome.subscribe();
+                let _ = outcome.wait_for(Option::is_some).await;
+            }
+        };
+        let Some(limit) = timeout else {
+            all.await;
+            return Ok(());
+        };
+        if tokio::time::timeout(limit, all).await.is_ok() {
+            return Ok(());
+        }
+        let (finished, unfinished): (Vec<&Arc<HostState>>, Vec<&Arc<HostState>>) =
+            self.states.iter().partition(|state| state.is_done());
+        let describe = |states: Vec<&Arc<HostState>>| {
+            states
+                .into_iter()
+                .map(|state| (state.index, state.label.clone()))
+                .collect()
+        };
+        Err(JoinTimeout {
+            timeout: limit,
+            finished: describe(finished),
+            unfinished: describe(unfinished),
+        })
+    }
+
+    /// Stops the run: hosts not yet started and hosts still running end with
+    /// [`ErrorKind::Cancelled`]; output received so far stays readable.
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+}
+
+/// A join that ran out of time, with the hosts that finished and those that did not.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} of {} hosts still running after {timeout:?}", unfinished.len(), finished.len() + unfinished.len())]
+pub struct JoinTimeout {
+    /// The join's time limit.
+    pub timeout: Duration,
+    /// `(index, label)` of hosts that finished.
+    pub finished: Vec<(usize, String)>,
+    /// `(index, label)` of hosts still running.
+    pub unfinished: Vec<(usize, String)>,
+}
