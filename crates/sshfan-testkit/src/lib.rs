@@ -1,1 +1,52 @@
+//! sshfan-testkit: SSH servers for sshfan's tests, benchmarks and demo.
+//!
+//! # Layout
+//! - [`fleet`]: [`Fleet`], many virtual hosts served by russh from this process, over
+//!   loopback TCP or in memory, with scripted [`Fault`]s.
+//! - [`script`]: what fleet hosts do with commands (a built-in interpreter or `sh -c`).
+//! - [`sshd`]: a real OpenSSH `sshd` on a loopback port, for interop tests.
+//! - [`keys`]: throwaway keys and OpenSSH key files.
+//! - [`kill`]: a stream wrapper whose connection can be cut (for mid-output drops).
+//!
+//! # Example
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use sshfan_testkit::Fleet;
+//!
+//! let fleet = Fleet::start(100).await?;
+//! let client = fleet.client().build().unwrap();
+//! let run = client.run("echo hello");
+//! run.join(None).await.unwrap();
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
 
+pub mod fleet;
+pub mod keys;
+pub mod kill;
+pub mod script;
+mod server;
+pub mod sshd;
+
+pub use fleet::{FLEET_PASSWORD, FLEET_USER, Fleet, FleetBuilder};
+pub use script::Fault;
+pub use sshd::{Sshd, SshdOptions, SshdUnavailable};
+
+/// Unwraps a test prerequisite, or skips the test with a clear reason.
+///
+/// Returns `None` (after printing `SKIPPED <test>: <reason>` to stderr) when the
+/// prerequisite is missing; under `CI=true` a missing prerequisite fails the test instead,
+/// so CI always runs what it claims to run.
+#[allow(clippy::print_stderr, clippy::panic)]
+pub fn require<T, E: std::fmt::Display>(test: &str, prerequisite: Result<T, E>) -> Option<T> {
+    match prerequisite {
+        Ok(value) => Some(value),
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: prerequisite missing under CI=true: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("SKIPPED {test}: {reason}");
+            None
+        }
+    }
+}

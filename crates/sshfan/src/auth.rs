@@ -169,6 +169,8 @@ pub struct AuthMethods {
     pub default_identities: bool,
     /// Passphrase for encrypted default identities.
     pub identity_passphrase: Option<Secret>,
+    /// Where default identities are looked for; `~/.ssh` when `None`.
+    pub identity_dir: Option<PathBuf>,
     /// Password for the `password` method (and keyboard-interactive prompts).
     pub password: Option<Secret>,
     /// Whether to try the password method.
@@ -184,6 +186,7 @@ impl Default for AuthMethods {
             agent: AgentSocket::FromEnv,
             default_identities: true,
             identity_passphrase: None,
+            identity_dir: None,
             password: None,
             password_auth: true,
             keyboard_interactive: true,
@@ -224,7 +227,10 @@ impl Credentials {
             }
         }
         let defaults = if methods.default_identities {
-            load_default_identities(methods.identity_passphrase.as_ref())
+            load_default_identities(
+                methods.identity_dir.as_deref(),
+                methods.identity_passphrase.as_ref(),
+            )
         } else {
             Vec::new()
         };
@@ -474,11 +480,12 @@ async fn keyboard_interactive(
     Ok(false)
 }
 
-fn load_default_identities(passphrase: Option<&Secret>) -> Vec<LoadedKey> {
-    let Some(home) = std::env::var_os("HOME") else {
-        return Vec::new();
+fn load_default_identities(dir: Option<&Path>, passphrase: Option<&Secret>) -> Vec<LoadedKey> {
+    let dir = match (dir, std::env::var_os("HOME")) {
+        (Some(dir), _) => dir.to_owned(),
+        (None, Some(home)) => PathBuf::from(home).join(".ssh"),
+        (None, None) => return Vec::new(),
     };
-    let dir = PathBuf::from(home).join(".ssh");
     let mut keys = Vec::new();
     for name in DEFAULT_IDENTITIES {
         let path = dir.join(name);

@@ -154,6 +154,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Looks for default identities in `dir` instead of `~/.ssh`.
+    pub fn identity_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.auth.identity_dir = Some(dir.into());
+        self
+    }
+
     /// Whether to try password authentication.
     pub fn password_auth(mut self, on: bool) -> Self {
         self.config.auth.password_auth = on;

@@ -34,14 +34,24 @@ pub(crate) async fn run_command(
     command_timeout: Option<Duration>,
 ) -> Result<ExitStatus, ErrorKind> {
     let deadline = command_timeout.map(|after| (Instant::now() + after, after));
-    let mut channel = session
-        .channel_open_session()
-        .await
-        .map_err(|err| channel_error(notes, "cannot open a session channel", &err))?;
-    channel
-        .exec(true, command)
-        .await
-        .map_err(|err| channel_error(notes, "cannot send the command", &err))?;
+    let start = async {
+        let channel = session
+            .channel_open_session()
+            .await
+            .map_err(|err| channel_error(notes, "cannot open a session channel", &err))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|err| channel_error(notes, "cannot send the command", &err))?;
+        Ok::<_, ErrorKind>(channel)
+    };
+    // The command timeout also covers a server that never answers the channel open.
+    let mut channel = match deadline {
+        None => start.await?,
+        Some((at, after)) => tokio::time::timeout_at(at, start)
+            .await
+            .map_err(|_| ErrorKind::CommandTimeout { after })??,
+    };
 
     let mut status = None;
     let mut closed = false;

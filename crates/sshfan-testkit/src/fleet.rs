@@ -1,0 +1,364 @@
+//! A fleet of virtual SSH hosts served from this process.
+//!
+//! Each host listens on its own loopback port (bound before anything is spawned, so the
+//! addresses are ready when `start` returns), or is reached in memory through
+//! [`Fleet::memory_transport`] with no socket at all. All hosts share one host key (except
+//! hosts with [`Fault::WrongHostKey`]), one user, one password and the authorized client
+//! keys. The fleet writes a `known_hosts` file and the client key to a temporary directory
+//! that lives as long as the fleet.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::{PrivateKey, PublicKey};
+use sshfan::{AgentSocket, ClientBuilder, ErrorKind, ParallelClient, Transport};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
+use tracing::debug;
+
+use crate::keys;
+use crate::kill::{KillSwitch, Killable};
+use crate::script::Fault;
+use crate::server::{Credentials, FleetSession, VirtualHost};
+
+/// The user fleet hosts accept.
+pub const FLEET_USER: &str = "fleet";
+/// The password fleet hosts accept.
+pub const FLEET_PASSWORD: &str = "fleet-password";
+
+/// Configures a [`Fleet`].
+pub struct FleetBuilder {
+    hosts: usize,
+    faults: HashMap<usize, Fault>,
+    authorized: Vec<PublicKey>,
+    real_shell: bool,
+    tcp: bool,
+}
+
+impl FleetBuilder {
+    /// Gives host `index` a fault.
+    pub fn fault(mut self, index: usize, fault: Fault) -> Self {
+        self.faults.insert(index, fault);
+        self
+    }
+
+    /// Also accepts this client key.
+    pub fn authorize(mut self, key: PublicKey) -> Self {
+        self.authorized.push(key);
+        self
+    }
+
+    /// Runs commands with a real `sh -c` instead of the built-in interpreter.
+    pub fn real_shell(mut self, on: bool) -> Self {
+        self.real_shell = on;
+        self
+    }
+
+    /// Serves hosts only in memory (no listening sockets), through
+    /// [`Fleet::memory_transport`].
+    pub fn in_memory(mut self) -> Self {
+        self.tcp = false;
+        self
+    }
+
+    /// Generates keys, binds the hosts' listeners and starts serving.
+    pub async fn start(mut self) -> std::io::Result<Fleet> {
+        let dir = tempfile::tempdir()?;
+        let host_key = keys::ed25519();
+        let wrong_key = keys::ed25519();
+        let client_key = keys::ed25519();
+        let client_key_path = dir.path().join("id_fleet");
+        keys::write_private_key(&client_key_path, &client_key, None)?;
+        self.authorized.push(client_key.public_key().clone());
+
+        let credentials = Arc::new(Credentials {
+            user: FLEET_USER.to_owned(),
+            password: FLEET_PASSWORD.to_owned(),
+            authorized: std::mem::take(&mut self.authorized),
+        });
+        let configs = ServerConfigs {
+            normal: server_config(host_key.clone()),
+            wrong_key: server_config(wrong_key),
+        };
+        let mut hosts = Vec::with_capacity(self.hosts);
+        for index in 0..self.hosts {
+            hosts.push(Arc::new(VirtualHost {
+                name: format!("host{index}"),
+                fault: self.faults.remove(&index),
+            }));
+        }
+        let shared = Arc::new(Shared {
+            credentials,
+            configs,
+            real_shell: self.real_shell,
+            hosts,
+        });
+
+        let mut listeners = Vec::new();
+        if self.tcp {
+            for _ in 0..self.hosts {
+                listeners.push(TcpListener::bind("127.0.0.1:0").await?);
+            }
+        }
+        let addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
+
+        let known_hosts_path = dir.path().join("known_hosts");
+        let host_line = keys::public_line(&host_key);
+        let mut known = String::new();
+        for (index, host) in shared.hosts.iter().enumerate() {
+            known.push_str(&format!("{} {host_line}\n", host.name));
+            if let Some(addr) = addrs.get(index) {
+                known.push_str(&format!("[{}]:{} {host_line}\n", addr.ip(), addr.port()));
+            }
+        }
+        std::fs::write(&known_hosts_path, known)?;
+
+        let mut tasks = Vec::new();
+        for (index, listener) in listeners.into_iter().enumerate() {
+            let shared = shared.clone();
+            tasks.push(tokio::spawn(accept_loop(listener, shared, index)).abort_handle());
+        }
+        debug!(hosts = self.hosts, "fleet started");
+        Ok(Fleet {
+            shared,
+            addrs,
+            dir,
+            client_key,
+            client_key_path,
+            known_hosts_path,
+            tasks,
+        })
+    }
+}
+
+struct ServerConfigs {
+    normal: Arc<russh::server::Config>,
+    wrong_key: Arc<russh::server::Config>,
+}
+
+fn server_config(key: PrivateKey) -> Arc<russh::server::Config> {
+    Arc::new(russh::server::Config {
+        keys: vec![key],
+        auth_rejection_time: Duration::ZERO,
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: Some(Duration::from_secs(600)),
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+/// What every connection of the fleet shares.
+struct Shared {
+    credentials: Arc<Credentials>,
+    configs: ServerConfigs,
+    real_shell: bool,
+    hosts: Vec<Arc<VirtualHost>>,
+}
+
+impl Shared {
+    /// Serves one connection to host `index` until it ends.
+    async fn serve<S>(self: Arc<Self>, stream: S, index: usize)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(host) = self.hosts.get(index).cloned() else {
+            return;
+        };
+        if host.fault == Some(Fault::StallBeforeBanner) {
+            // Hold the connection open and silent until the client gives up.
+            let _stream = stream;
+            std::future::pending::<()>().await;
+            return;
+        }
+        let config = match host.fault {
+            Some(Fault::WrongHostKey) => self.configs.wrong_key.clone(),
+            _ => self.configs.normal.clone(),
+        };
+        let kill = Arc::new(KillSwitch::default());
+        let handler = FleetSession {
+            host,
+            credentials: self.credentials.clone(),
+            real_shell: self.real_shell,
+            kill: kill.clone(),
+            channels: HashMap::new(),
+            stalled: Vec::new(),
+        };
+        match russh::server::run_stream(config, Killable::new(stream, kill), handler).await {
+            Ok(session) => {
+                if let Err(err) = session.await {
+                    debug!("fleet session ended: {err}");
+                }
+            }
+            Err(err) => debug!("fleet handshake failed: {err}"),
+        }
+    }
+}
+
+/// Accepts connections for one host. Accept errors (EMFILE under load, say) are logged and
+/// the loop goes on: one failed accept must not take the host down.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, index: usize) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(shared.clone().serve(stream, index));
+            }
+            Err(err) => {
+                debug!("fleet accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// A running fleet. Dropping it stops the listeners.
+pub struct Fleet {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+    dir: tempfile::TempDir,
+    client_key: PrivateKey,
+    client_key_path: PathBuf,
+    known_hosts_path: PathBuf,
+    tasks: Vec<AbortHandle>,
+}
+
+impl Fleet {
+    /// A fleet of `hosts` hosts, served over TCP on loopback.
+    pub fn builder(hosts: usize) -> FleetBuilder {
+        FleetBuilder {
+            hosts,
+            faults: HashMap::new(),
+            authorized: Vec::new(),
+            real_shell: false,
+            tcp: true,
+        }
+    }
+
+    /// Starts `hosts` plain hosts over TCP.
+    pub async fn start(hosts: usize) -> std::io::Result<Fleet> {
+        Fleet::builder(hosts).start().await
+    }
+
+    /// Number of hosts.
+    pub fn len(&self) -> usize {
+        self.shared.hosts.len()
+    }
+
+    /// Whether the fleet has no hosts.
+    pub fn is_empty(&self) -> bool {
+        self.shared.hosts.is_empty()
+    }
+
+    /// The hosts' TCP addresses (empty for an in-memory fleet).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// `127.0.0.1:PORT` for each TCP host, in order.
+    pub fn host_specs(&self) -> Vec<String> {
+        self.addrs.iter().map(SocketAddr::to_string).collect()
+    }
+
+    /// `host0`, `host1`, … : the names the in-memory transport knows.
+    pub fn host_names(&self) -> Vec<String> {
+        self.shared.hosts.iter().map(|h| h.name.clone()).collect()
+    }
+
+    /// The virtual host name of host `index` (what `hostname` prints there).
+    pub fn host_name(&self, index: usize) -> String {
+        format!("host{index}")
+    }
+
+    /// A known_hosts file listing every host's key (under its name and its address).
+    pub fn known_hosts_path(&self) -> &Path {
+        &self.known_hosts_path
+    }
+
+    /// An unencrypted Ed25519 key the fleet accepts.
+    pub fn client_key_path(&self) -> &Path {
+        &self.client_key_path
+    }
+
+    /// The same client key in memory.
+    pub fn client_key(&self) -> &PrivateKey {
+        &self.client_key
+    }
+
+    /// A directory for the test's own files, removed with the fleet.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A client builder set up for this fleet: its TCP hosts, user, known_hosts file, and no
+    /// credentials at all (no key, agent, default identities or password): tests add the
+    /// ones they exercise.
+    pub fn bare_client(&self) -> ClientBuilder {
+        let specs = self.host_specs();
+        self.client_settings()
+            .hosts(specs)
+            .unwrap_or_else(|_| self.client_settings())
+    }
+
+    /// [`bare_client`](Self::bare_client) without any hosts: the user and known_hosts file
+    /// only, for tests that add hosts with their own settings.
+    pub fn client_settings(&self) -> ClientBuilder {
+        ParallelClient::builder()
+            .user(FLEET_USER)
+            .known_hosts_files(vec![self.known_hosts_path.clone()])
+            .agent(AgentSocket::Off)
+            .default_identities(false)
+    }
+
+    /// [`bare_client`](Self::bare_client) plus the fleet's client key.
+    pub fn client(&self) -> ClientBuilder {
+        self.bare_client().key_file(&self.client_key_path)
+    }
+
+    /// A transport that serves the fleet's hosts in memory, by name (`host0` …), with no
+    /// sockets or file descriptors.
+    pub fn memory_transport(&self) -> Arc<dyn Transport> {
+        Arc::new(MemoryTransport {
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Connects to fleet hosts through in-memory pipes.
+struct MemoryTransport {
+    shared: Arc<Shared>,
+}
+
+/// Bytes in flight per direction of an in-memory connection.
+const MEMORY_PIPE_BYTES: usize = 256 * 1024;
+
+impl Transport for MemoryTransport {
+    fn connect<'a>(&'a self, host: &'a str, _port: u16) -> sshfan::ConnectFuture<'a> {
+        Box::pin(async move {
+            let index = host
+                .strip_prefix("host")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n < self.shared.hosts.len())
+                .ok_or_else(|| ErrorKind::Resolve {
+                    message: format!("no fleet host named `{host}`"),
+                })?;
+            let (client, server) = tokio::io::duplex(MEMORY_PIPE_BYTES);
+            tokio::spawn(self.shared.clone().serve(server, index));
+            Ok(Box::new(client) as sshfan::BoxedStream)
+        })
+    }
+}

@@ -1,0 +1,46 @@
+//! Throwaway keys for fleets and test clients, and writing them in OpenSSH format.
+
+use std::path::Path;
+
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::{Algorithm, PrivateKey};
+
+/// A fresh Ed25519 key.
+pub fn ed25519() -> PrivateKey {
+    // Generating from OS randomness cannot fail on Linux.
+    PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).expect("ed25519 key generation")
+}
+
+/// A fresh RSA key of `bits` bits (slow: seconds in debug builds).
+pub fn rsa(bits: usize) -> PrivateKey {
+    let key = russh::keys::ssh_key::private::RsaKeypair::random(&mut rand::rng(), bits)
+        .expect("RSA key generation");
+    PrivateKey::from(key)
+}
+
+/// The key in OpenSSH private-key format, encrypted when a passphrase is given.
+pub fn openssh_text(key: &PrivateKey, passphrase: Option<&str>) -> String {
+    let key = match passphrase {
+        Some(passphrase) => key
+            .encrypt(&mut rand::rng(), passphrase)
+            .expect("key encryption"),
+        None => key.clone(),
+    };
+    key.to_openssh(LineEnding::LF)
+        .expect("OpenSSH encoding")
+        .to_string()
+}
+
+/// Writes the key with mode 0600 (OpenSSH refuses readable keys).
+pub fn write_private_key(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, openssh_text(key, passphrase))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+/// The public half as an `authorized_keys` / `known_hosts` key field (`ssh-ed25519 AAAA…`).
+pub fn public_line(key: &PrivateKey) -> String {
+    key.public_key()
+        .to_openssh()
+        .expect("OpenSSH public key encoding")
+}

@@ -1,0 +1,412 @@
+//! What a fleet host does with a command: a small built-in interpreter, or a real `sh -c`.
+//!
+//! The interpreter makes runs fast and deterministic: no process per command, output sizes
+//! and exit statuses exactly as asked. Statements are separated by `;` or newlines; the
+//! status is the last statement's, as in `sh`. Words may be quoted with `'` or `"`.
+//!
+//! | command | effect |
+//! |---|---|
+//! | `echo [-n] WORD… [>&2]` | print the words (to stderr with `>&2`) |
+//! | `hostname` | print the virtual host's name (`host17`) |
+//! | `seq N` | print the lines `1` to `N` |
+//! | `flood BYTES` | print BYTES bytes of 64-byte lines |
+//! | `raw HEX` | print raw bytes, e.g. `raw ff fe 0a` (for non-UTF-8 output) |
+//! | `trickle N MS` | print N lines, one every MS milliseconds |
+//! | `cat` | copy stdin to stdout until EOF |
+//! | `sleep SECS` | wait (fractions allowed) |
+//! | `exit N` | stop with status N |
+//! | `kill SIG` | stop as if killed by SIG (e.g. `TERM`) |
+//! | `noexit` | close the channel without any exit status |
+//! | `hang` | never finish |
+//! | `drop` | cut the connection at once |
+//!
+//! Anything else prints `fleet-sh: NAME: command not found` to stderr with status 127.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg, Sig};
+
+use crate::kill::KillSwitch;
+
+/// A fault a fleet host shows, on top of normal operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Every authentication attempt is rejected.
+    RejectAuth,
+    /// TCP is accepted but the SSH banner is never sent.
+    StallBeforeBanner,
+    /// Authentication succeeds but session channels are never answered.
+    StallAfterAuth,
+    /// The connection is cut after this many bytes of command output.
+    DropMidOutput {
+        /// Output bytes sent before the cut.
+        after_bytes: usize,
+    },
+    /// Commands are accepted and never produce output or finish.
+    Hang,
+    /// Output goes out one line at a time with this delay before each line.
+    Trickle {
+        /// Delay before each line.
+        delay: Duration,
+    },
+    /// The host presents a host key that is not the one in the fleet's known_hosts.
+    WrongHostKey,
+}
+
+/// How a command ended, as the channel will report it.
+enum Ending {
+    Status(u32),
+    Signal(Sig),
+    NoStatus,
+    /// The connection was cut; nothing more can be sent.
+    Cut,
+}
+
+/// Writes a command's output to its channel, applying output faults.
+struct Terminal {
+    channel: Channel<Msg>,
+    session: russh::server::Handle,
+    written: usize,
+    fault: Option<Fault>,
+    kill: Arc<KillSwitch>,
+    cut: bool,
+}
+
+impl Terminal {
+    async fn write(&mut self, data: Bytes, stderr: bool) {
+        if self.cut || data.is_empty() {
+            return;
+        }
+        if let Some(Fault::DropMidOutput { after_bytes }) = self.fault {
+            let room = after_bytes.saturating_sub(self.written);
+            if data.len() >= room {
+                self.send(data.slice(..room), stderr).await;
+                // Let the last bytes reach the socket, then pull the cable.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                self.kill.kill();
+                self.cut = true;
+                return;
+            }
+        }
+        if let Some(Fault::Trickle { delay }) = self.fault {
+            for line in data.split_inclusive(|&b| b == b'\n') {
+                tokio::time::sleep(delay).await;
+                self.send(data.slice_ref(line), stderr).await;
+            }
+            return;
+        }
+        self.send(data, stderr).await;
+    }
+
+    async fn send(&mut self, data: Bytes, stderr: bool) {
+        self.written += data.len();
+        let sent = if stderr {
+            self.channel.extended_data_bytes(1, data).await
+        } else {
+            self.channel.data_bytes(data).await
+        };
+        if sent.is_err() {
+            self.cut = true;
+        }
+    }
+
+    async fn finish(self, ending: Ending) {
+        if self.cut {
+            return;
+        }
+        let channel = &self.channel;
+        match ending {
+            Ending::Status(code) => {
+                let _ = channel.exit_status(code).await;
+            }
+            Ending::Signal(signal) => {
+                let _ = self
+                    .session
+                    .exit_signal_request(channel.id(), signal, false, String::new(), String::new())
+                    .await;
+            }
+            Ending::NoStatus | Ending::Cut => {}
+        }
+        let _ = channel.eof().await;
+        let _ = channel.close().await;
+    }
+}
+
+/// Runs `command` for a fleet host and reports its end on the channel.
+pub(crate) async fn run_exec(
+    channel: Channel<Msg>,
+    session: russh::server::Handle,
+    command: String,
+    hostname: String,
+    fault: Option<Fault>,
+    kill: Arc<KillSwitch>,
+    real_shell: bool,
+) {
+    if fault == Some(Fault::Hang) {
+        // Keep the channel open (dropping it would not close it, but keeps intent clear).
+        let _channel = channel;
+        std::future::pending::<()>().await;
+        return;
+    }
+    let mut terminal = Terminal {
+        channel,
+        session,
+        written: 0,
+        fault,
+        kill,
+        cut: false,
+    };
+    let ending = if real_shell {
+        run_shell(&mut terminal, &command).await
+    } else {
+        interpret(&mut terminal, &command, &hostname).await
+    };
+    terminal.finish(ending).await;
+}
+
+async fn interpret(terminal: &mut Terminal, command: &str, hostname: &str) -> Ending {
+    let mut status = 0;
+    for statement in command.split([';', '\n']) {
+        let words = split_words(statement);
+        let Some((name, args)) = words.split_first() else {
+            continue;
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match run_builtin(terminal, name, &args, hostname).await {
+            Step::Continue(code) => status = code,
+            Step::Stop(ending) => return ending,
+        }
+        if terminal.cut {
+            return Ending::Cut;
+        }
+    }
+    Ending::Status(status)
+}
+
+enum Step {
+    Continue(u32),
+    Stop(Ending),
+}
+
+async fn run_builtin(terminal: &mut Terminal, name: &str, args: &[&str], hostname: &str) -> Step {
+    let number = |index: usize| args.get(index).and_then(|a| a.parse::<u64>().ok());
+    match name {
+        "echo" => {
+            let (to_stderr, args) = match args.split_last() {
+                Some((&">&2", rest)) => (true, rest),
+                _ => (false, args),
+            };
+            let (newline, args) = match args.split_first() {
+                Some((&"-n", rest)) => (false, rest),
+                _ => (true, args),
+            };
+            let mut text = args.join(" ");
+            if newline {
+                text.push('\n');
+            }
+            terminal.write(Bytes::from(text), to_stderr).await;
+        }
+        "hostname" => terminal.write(Bytes::from(format!("{hostname}\n")), false).await,
+        "seq" => {
+            let count = number(0).unwrap_or(0);
+            let mut text = String::new();
+            for i in 1..=count {
+                text.push_str(&format!("{i}\n"));
+                if text.len() > 16 * 1024 {
+                    terminal.write(Bytes::from(std::mem::take(&mut text)), false).await;
+                }
+            }
+            terminal.write(Bytes::from(text), false).await;
+        }
+        "flood" => {
+            let mut left = number(0).unwrap_or(0) as usize;
+            let line = [b'y'; 63].iter().chain(b"\n").copied().collect::<Vec<u8>>();
+            let block = Bytes::from(line.repeat(512));
+            while left > 0 && !terminal.cut {
+                let take = left.min(block.len());
+                terminal.write(block.slice(..take), false).await;
+                left -= take;
+            }
+        }
+        "raw" => {
+            let hex: String = args.concat();
+            let bytes: Vec<u8> = (0..hex.len() / 2)
+                .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                .collect();
+            terminal.write(Bytes::from(bytes), false).await;
+        }
+        "trickle" => {
+            let delay = Duration::from_millis(number(1).unwrap_or(100));
+            for i in 1..=number(0).unwrap_or(0) {
+                tokio::time::sleep(delay).await;
+                terminal.write(Bytes::from(format!("{i}\n")), false).await;
+            }
+        }
+        "cat" => {
+            while let Some(message) = terminal.channel.wait().await {
+                match message {
+                    ChannelMsg::Data { data } => terminal.write(data, false).await,
+                    ChannelMsg::Eof | ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+        }
+        "sleep" => {
+            let secs = args.first().and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
+            tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+        }
+        "exit" => return Step::Stop(Ending::Status(number(0).unwrap_or(0) as u32)),
+        "kill" => return Step::Stop(Ending::Signal(signal_named(args.first().unwrap_or(&"TERM")))),
+        "noexit" => return Step::Stop(Ending::NoStatus),
+        "hang" => std::future::pending::<()>().await,
+        "drop" => {
+            terminal.kill.kill();
+            terminal.cut = true;
+            return Step::Stop(Ending::Cut);
+        }
+        "true" => return Step::Continue(0),
+        "false" => return Step::Continue(1),
+        other => {
+            let message = format!("fleet-sh: {other}: command not found\n");
+            terminal.write(Bytes::from(message), true).await;
+            return Step::Continue(127);
+        }
+    }
+    Step::Continue(0)
+}
+
+/// Splits a statement into words, honouring single and double quotes.
+fn split_words(statement: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in statement.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+fn signal_named(name: &str) -> Sig {
+    match name.trim_start_matches("SIG") {
+        "ABRT" => Sig::ABRT,
+        "ALRM" => Sig::ALRM,
+        "FPE" => Sig::FPE,
+        "HUP" => Sig::HUP,
+        "ILL" => Sig::ILL,
+        "INT" => Sig::INT,
+        "KILL" => Sig::KILL,
+        "PIPE" => Sig::PIPE,
+        "QUIT" => Sig::QUIT,
+        "SEGV" => Sig::SEGV,
+        "TERM" => Sig::TERM,
+        "USR1" => Sig::USR1,
+        other => Sig::Custom(other.to_owned()),
+    }
+}
+
+/// Runs the command under a real `sh -c`, forwarding its output and status.
+async fn run_shell(terminal: &mut Terminal, command: &str) -> Ending {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    use tokio::io::AsyncReadExt;
+
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(err) => {
+            terminal
+                .write(Bytes::from(format!("fleet-sh: cannot start sh: {err}\n")), true)
+                .await;
+            return Ending::Status(127);
+        }
+    };
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Ending::Status(127);
+    };
+    let (mut out_buf, mut err_buf) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
+    let (mut out_open, mut err_open) = (true, true);
+    while out_open || err_open {
+        tokio::select! {
+            read = stdout.read(&mut out_buf), if out_open => match read {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(n) => terminal.write(Bytes::copy_from_slice(&out_buf[..n]), false).await,
+            },
+            read = stderr.read(&mut err_buf), if err_open => match read {
+                Ok(0) | Err(_) => err_open = false,
+                Ok(n) => terminal.write(Bytes::copy_from_slice(&err_buf[..n]), true).await,
+            },
+        }
+        if terminal.cut {
+            return Ending::Cut;
+        }
+    }
+    match child.wait().await {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => Ending::Status(code as u32),
+            (None, Some(signal)) => Ending::Signal(signal_from_number(signal)),
+            (None, None) => Ending::NoStatus,
+        },
+        Err(_) => Ending::NoStatus,
+    }
+}
+
+fn signal_from_number(number: i32) -> Sig {
+    match number {
+        libc::SIGABRT => Sig::ABRT,
+        libc::SIGALRM => Sig::ALRM,
+        libc::SIGFPE => Sig::FPE,
+        libc::SIGHUP => Sig::HUP,
+        libc::SIGILL => Sig::ILL,
+        libc::SIGINT => Sig::INT,
+        libc::SIGKILL => Sig::KILL,
+        libc::SIGPIPE => Sig::PIPE,
+        libc::SIGQUIT => Sig::QUIT,
+        libc::SIGSEGV => Sig::SEGV,
+        libc::SIGTERM => Sig::TERM,
+        libc::SIGUSR1 => Sig::USR1,
+        other => Sig::Custom(format!("SIG{other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_quotes() {
+        assert_eq!(split_words(" echo  a 'b c' \"d\"e "), ["echo", "a", "b c", "de"]);
+        assert_eq!(split_words("echo ''"), ["echo", ""]);
+        assert!(split_words("   ").is_empty());
+    }
+}

@@ -1,0 +1,149 @@
+//! The russh server side of a fleet host: authentication, session channels, exec.
+//!
+//! One [`FleetSession`] serves one connection. It authenticates against the fleet's user,
+//! authorized keys and password (publickey, password and keyboard-interactive), applies
+//! the host's [`Fault`], and hands `exec` requests to the interpreter in [`crate::script`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use russh::keys::PublicKey;
+use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+
+use crate::kill::KillSwitch;
+use crate::script::{Fault, run_exec};
+
+/// Who may log in to the fleet.
+pub(crate) struct Credentials {
+    pub user: String,
+    pub password: String,
+    pub authorized: Vec<PublicKey>,
+}
+
+/// One fleet host as its sessions see it.
+pub(crate) struct VirtualHost {
+    pub name: String,
+    pub fault: Option<Fault>,
+}
+
+/// Server state for one connection to one virtual host.
+pub(crate) struct FleetSession {
+    pub host: Arc<VirtualHost>,
+    pub credentials: Arc<Credentials>,
+    pub real_shell: bool,
+    pub kill: Arc<KillSwitch>,
+    pub channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Channel opens held unanswered under [`Fault::StallAfterAuth`].
+    pub stalled: Vec<ChannelOpenHandle>,
+}
+
+impl FleetSession {
+    fn rejects_auth(&self, user: &str) -> bool {
+        self.host.fault == Some(Fault::RejectAuth) || user != self.credentials.user
+    }
+}
+
+fn reject() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(MethodSet::from(
+            &[
+                MethodKind::PublicKey,
+                MethodKind::Password,
+                MethodKind::KeyboardInteractive,
+            ][..],
+        )),
+        partial_success: false,
+    }
+}
+
+impl russh::server::Handler for FleetSession {
+    type Error = russh::Error;
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let known = self
+            .credentials
+            .authorized
+            .iter()
+            .any(|k| k.key_data() == key.public_key.key_data());
+        Ok(if known && !self.rejects_auth(user) {
+            Auth::Accept
+        } else {
+            reject()
+        })
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(
+            if password == self.credentials.password && !self.rejects_auth(user) {
+                Auth::Accept
+            } else {
+                reject()
+            },
+        )
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "fleet".into(),
+                instructions: "".into(),
+                prompts: vec![("Password: ".into(), false)].into(),
+            });
+        };
+        let answer = response.next();
+        let accepted = answer.as_deref() == Some(self.credentials.password.as_bytes());
+        Ok(if accepted && !self.rejects_auth(user) {
+            Auth::Accept
+        } else {
+            reject()
+        })
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.host.fault == Some(Fault::StallAfterAuth) {
+            self.stalled.push(reply);
+            return Ok(());
+        }
+        reply.accept().await;
+        self.channels.insert(channel.id(), channel);
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(open) = self.channels.remove(&channel) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        session.channel_success(channel)?;
+        tokio::spawn(run_exec(
+            open,
+            session.handle(),
+            String::from_utf8_lossy(data).into_owned(),
+            self.host.name.clone(),
+            self.host.fault.clone(),
+            self.kill.clone(),
+            self.real_shell,
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,209 @@
+//! The authentication chain against the testkit fleet (real SSH over loopback TCP).
+
+use sshfan::{AgentSocket, KeySource};
+use sshfan_testkit::{FLEET_PASSWORD, Fault, Fleet, keys, require};
+
+use crate::util::collect;
+
+async fn whoami_ok(builder: sshfan::ClientBuilder) {
+    let client = builder.build().unwrap();
+    for host in collect(client.run("echo ok")).await {
+        assert!(host.outcome.is_ok(), "{}: {:?}", host.label, host.outcome);
+        assert_eq!(host.stdout_text(), "ok\n");
+    }
+}
+
+async fn auth_error(builder: sshfan::ClientBuilder) -> String {
+    let client = builder.build().unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    let err = hosts[0].outcome.as_ref().unwrap_err();
+    err.to_string()
+}
+
+#[tokio::test]
+async fn key_file() {
+    let fleet = Fleet::start(2).await.unwrap();
+    whoami_ok(fleet.bare_client().key_file(fleet.client_key_path())).await;
+}
+
+#[tokio::test]
+async fn key_bytes_in_memory() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let text = keys::openssh_text(fleet.client_key(), None);
+    whoami_ok(fleet.bare_client().key(KeySource::memory(text))).await;
+}
+
+#[tokio::test]
+async fn encrypted_key_with_passphrase() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let path = fleet.dir().join("id_encrypted");
+    keys::write_private_key(&path, fleet.client_key(), Some("correct horse")).unwrap();
+    whoami_ok(
+        fleet
+            .bare_client()
+            .key(KeySource::file(&path).with_passphrase("correct horse")),
+    )
+    .await;
+    // In memory too.
+    let text = keys::openssh_text(fleet.client_key(), Some("pw"));
+    whoami_ok(fleet.bare_client().key(KeySource::memory(text).with_passphrase("pw"))).await;
+}
+
+#[tokio::test]
+async fn wrong_passphrase_fails_every_host_clearly_without_connecting() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let path = fleet.dir().join("id_encrypted");
+    keys::write_private_key(&path, fleet.client_key(), Some("right")).unwrap();
+    let client = fleet
+        .bare_client()
+        .key(KeySource::file(&path).with_passphrase("wrong"))
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts.len(), 3);
+    for host in hosts {
+        assert_eq!(host.error_code(), "key");
+        let text = host.outcome.unwrap_err().to_string();
+        assert!(text.contains("wrong passphrase"), "{text}");
+        assert!(text.contains("id_encrypted"), "{text}");
+        assert!(!text.contains("right") && !text.contains("wrong\""), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn encrypted_key_without_passphrase_says_so() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let path = fleet.dir().join("id_encrypted");
+    keys::write_private_key(&path, fleet.client_key(), Some("secret")).unwrap();
+    let text = auth_error(fleet.bare_client().key_file(&path)).await;
+    assert!(text.contains("encrypted and no passphrase"), "{text}");
+}
+
+#[tokio::test]
+async fn missing_key_file_is_a_per_host_error() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let text = auth_error(fleet.bare_client().key_file("/nonexistent/id_ed25519")).await;
+    assert!(text.contains("/nonexistent/id_ed25519") && text.contains("cannot read"), "{text}");
+}
+
+#[tokio::test]
+async fn password() {
+    let fleet = Fleet::start(2).await.unwrap();
+    whoami_ok(
+        fleet
+            .bare_client()
+            .password(FLEET_PASSWORD)
+            .keyboard_interactive(false),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn keyboard_interactive_answers_the_password_prompt() {
+    let fleet = Fleet::start(2).await.unwrap();
+    whoami_ok(fleet.bare_client().password(FLEET_PASSWORD).password_auth(false)).await;
+}
+
+#[tokio::test]
+async fn wrong_password_lists_what_was_tried() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let text = auth_error(fleet.bare_client().password("nope")).await;
+    assert!(text.contains("failed to authenticate `fleet`"), "{text}");
+    assert!(text.contains("password") && text.contains("keyboard-interactive"), "{text}");
+    assert!(!text.contains("nope"), "the password must not appear: {text}");
+}
+
+#[tokio::test]
+async fn nothing_to_try_is_an_auth_error() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let text = auth_error(fleet.bare_client()).await;
+    assert!(text.contains("no credentials to try"), "{text}");
+}
+
+#[tokio::test]
+async fn a_bad_key_falls_through_to_the_password() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let stranger = fleet.dir().join("id_stranger");
+    keys::write_private_key(&stranger, &keys::ed25519(), None).unwrap();
+    whoami_ok(fleet.bare_client().key_file(&stranger).password(FLEET_PASSWORD)).await;
+}
+
+#[tokio::test]
+async fn default_identities_are_found() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let dir = fleet.dir().join("dot-ssh");
+    std::fs::create_dir(&dir).unwrap();
+    keys::write_private_key(&dir.join("id_ed25519"), fleet.client_key(), None).unwrap();
+    whoami_ok(fleet.bare_client().default_identities(true).identity_dir(&dir)).await;
+    // And switched off, they are not used.
+    let text = auth_error(fleet.bare_client().identity_dir(&dir)).await;
+    assert!(text.contains("no credentials"), "{text}");
+}
+
+#[tokio::test]
+async fn per_host_key_and_password_override_the_client() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let specs = fleet.host_specs();
+    let client = fleet
+        .client_settings()
+        .password("wrong")
+        .host(sshfan::Host::parse(&specs[0]).unwrap().with_password(FLEET_PASSWORD))
+        .host(
+            sshfan::Host::parse(&specs[1])
+                .unwrap()
+                .with_key(KeySource::file(fleet.client_key_path())),
+        )
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts.len(), 2);
+    for host in hosts {
+        assert!(host.outcome.is_ok(), "{}: {:?}", host.label, host.outcome);
+    }
+}
+
+#[tokio::test]
+async fn rejected_auth_is_an_auth_error_and_other_hosts_finish() {
+    let fleet = Fleet::builder(3).fault(1, Fault::RejectAuth).start().await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts[1].error_code(), "auth");
+    for index in [0, 2] {
+        assert_eq!(hosts[index].stdout_text(), "ok\n");
+    }
+}
+
+/// A real `ssh-agent` holding the fleet's key.
+#[tokio::test]
+async fn ssh_agent() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let socket = fleet.dir().join("agent.sock");
+    let Some(mut agent) = require(
+        "ssh_agent",
+        std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("ssh-agent not available ({e}); apt-get install -y openssh-client")),
+    ) else {
+        return;
+    };
+    // ssh-agent prints its environment lines once the socket is bound.
+    let mut banner = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(agent.stdout.take().unwrap()),
+        &mut banner,
+    )
+    .unwrap();
+    assert!(banner.contains("SSH_AUTH_SOCK"), "{banner}");
+    let added = std::process::Command::new("ssh-add")
+        .arg(fleet.client_key_path())
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    whoami_ok(fleet.bare_client().agent(AgentSocket::Path(socket.clone()))).await;
+    let _ = agent.kill();
+}

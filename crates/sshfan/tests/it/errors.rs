@@ -1,0 +1,309 @@
+//! Every per-host error kind, each with healthy hosts beside it that must finish normally.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use sshfan::{ConnectStage, ErrorKind, TcpTransport, Transport};
+use sshfan_testkit::{Fault, Fleet, require};
+use tokio::io::AsyncWriteExt;
+
+use crate::util::{Collected, collect};
+
+/// Runs `command` on a fleet where host 1 has `fault`, checks hosts 0 and 2 are unharmed,
+/// and returns host 1.
+async fn faulty_middle_host(fault: Fault, client: impl FnOnce(&Fleet) -> sshfan::ClientBuilder) -> Collected {
+    let fleet = Fleet::builder(3).fault(1, fault).start().await.unwrap();
+    let run = client(&fleet).build().unwrap().run("echo ok");
+    let mut hosts = collect(run).await;
+    for index in [0, 2] {
+        assert_eq!(hosts[index].stdout_text(), "ok\n", "{}", hosts[index].label);
+        assert!(hosts[index].status().success());
+    }
+    hosts.remove(1)
+}
+
+#[tokio::test]
+async fn stall_before_banner_times_out_within_the_connect_timeout() {
+    let started = Instant::now();
+    let host = faulty_middle_host(Fault::StallBeforeBanner, |fleet| {
+        fleet.client().connect_timeout(Duration::from_secs(1))
+    })
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        host.outcome.as_ref().unwrap_err().kind(),
+        &ErrorKind::ConnectTimeout {
+            after: Duration::from_secs(1),
+            stage: ConnectStage::Handshake
+        }
+    );
+    assert!(elapsed < Duration::from_millis(2500), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn unknown_host_key_is_refused_with_its_fingerprint() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let empty = fleet.dir().join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    let client = fleet.client().known_hosts_files(vec![empty]).build().unwrap();
+    for host in collect(client.run("echo ok")).await {
+        assert_eq!(host.error_code(), "host_key");
+        let text = host.outcome.unwrap_err().to_string();
+        assert!(text.contains("not known") && text.contains("SHA256:"), "{text}");
+        assert!(host.stdout.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn accept_new_records_unknown_keys_once() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let file = fleet.dir().join("new_known_hosts");
+    let client = fleet
+        .client()
+        .known_hosts_files(vec![file.clone()])
+        .host_key_policy(sshfan::HostKeyPolicy::AcceptNew)
+        .build()
+        .unwrap();
+    for host in collect(client.run("echo ok")).await {
+        assert!(host.status().success());
+    }
+    let recorded = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(recorded.lines().count(), 3, "{recorded}");
+    // Now strict checking passes with the recorded file.
+    let strict = fleet.client().known_hosts_files(vec![file]).build().unwrap();
+    for host in collect(strict.run("echo ok")).await {
+        assert!(host.status().success());
+    }
+}
+
+#[tokio::test]
+async fn changed_host_key_is_refused() {
+    let host = faulty_middle_host(Fault::WrongHostKey, Fleet::client).await;
+    assert_eq!(host.error_code(), "host_key");
+    let text = host.outcome.unwrap_err().to_string();
+    assert!(text.contains("CHANGED"), "{text}");
+}
+
+#[tokio::test]
+async fn refused_port() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let fleet = Fleet::start(1).await.unwrap();
+    let client = fleet.client().hosts([addr.to_string()]).unwrap().build().unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts[0].stdout_text(), "ok\n");
+    assert_eq!(hosts[1].error_code(), "refused");
+    assert!(hosts[1].outcome.as_ref().unwrap_err().to_string().starts_with(&addr.to_string()));
+}
+
+#[tokio::test]
+async fn a_server_that_speaks_garbage_fails_the_handshake() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let fleet = Fleet::start(1).await.unwrap();
+    let client = fleet.client().hosts([addr.to_string()]).unwrap().build().unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts[0].stdout_text(), "ok\n");
+    assert_eq!(hosts[1].error_code(), "handshake", "{:?}", hosts[1].outcome);
+}
+
+#[tokio::test]
+async fn a_hanging_command_hits_the_command_timeout_while_others_finish() {
+    let started = Instant::now();
+    let host = faulty_middle_host(Fault::Hang, |fleet| {
+        fleet.client().command_timeout(Duration::from_secs(1))
+    })
+    .await;
+    assert_eq!(
+        host.outcome.as_ref().unwrap_err().kind(),
+        &ErrorKind::CommandTimeout {
+            after: Duration::from_secs(1)
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn command_timeout_keeps_the_output_so_far() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let client = fleet.client().command_timeout(Duration::from_millis(500)).build().unwrap();
+    let hosts = collect(client.run("echo partial; echo err >&2; sleep 10; echo never")).await;
+    assert_eq!(hosts[0].error_code(), "command_timeout");
+    assert_eq!(hosts[0].stdout_text(), "partial\n");
+    assert_eq!(hosts[0].stderr_text(), "err\n");
+}
+
+#[tokio::test]
+async fn a_server_that_never_opens_the_channel_hits_the_command_timeout() {
+    let host = faulty_middle_host(Fault::StallAfterAuth, |fleet| {
+        fleet.client().command_timeout(Duration::from_secs(1))
+    })
+    .await;
+    assert_eq!(host.error_code(), "command_timeout");
+}
+
+#[tokio::test]
+async fn connection_lost_mid_output_keeps_what_arrived() {
+    let fleet = Fleet::builder(3)
+        .fault(1, Fault::DropMidOutput { after_bytes: 6400 })
+        .start()
+        .await
+        .unwrap();
+    let client = fleet.client().build().unwrap();
+    let hosts = collect(client.run("flood 64000")).await;
+    assert_eq!(hosts[1].error_code(), "connection_lost", "{:?}", hosts[1].outcome);
+    assert_eq!(hosts[1].stdout.len(), 6400, "every byte sent before the cut arrives");
+    for index in [0, 2] {
+        assert_eq!(hosts[index].stdout.len(), 64000);
+        assert!(hosts[index].status().success());
+    }
+}
+
+/// Fails the first `failures` connects with `Refused`, then connects over TCP.
+struct FlakyTransport {
+    failures: u32,
+    attempts: AtomicU32,
+}
+
+impl Transport for FlakyTransport {
+    fn connect<'a>(&'a self, host: &'a str, port: u16) -> sshfan::ConnectFuture<'a> {
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst);
+        if attempt < self.failures {
+            return Box::pin(async { Err(ErrorKind::Refused) });
+        }
+        TcpTransport.connect(host, port)
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_auth_failures_are_not() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let flaky = Arc::new(FlakyTransport {
+        failures: 2,
+        attempts: AtomicU32::new(0),
+    });
+    let client = fleet
+        .client()
+        .retries(2, Duration::from_millis(50))
+        .transport(flaky.clone())
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts[0].stdout_text(), "ok\n");
+    assert_eq!(flaky.attempts.load(Ordering::SeqCst), 3);
+
+    let counting = Arc::new(FlakyTransport {
+        failures: 0,
+        attempts: AtomicU32::new(0),
+    });
+    let client = fleet
+        .bare_client()
+        .password("wrong")
+        .retries(3, Duration::from_millis(10))
+        .transport(counting.clone())
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts[0].error_code(), "auth");
+    assert_eq!(counting.attempts.load(Ordering::SeqCst), 1, "auth failures are final");
+}
+
+/// Runs one `#[ignore]`d test of this binary in a child process, optionally under a
+/// wrapper command (such as `unshare -n` for an empty network namespace).
+fn run_inner(test: &str, wrapper: &[&str]) -> Result<std::process::Output, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (program, args) = match wrapper.split_first() {
+        Some((program, rest)) => (program.to_string(), rest.iter().map(|s| s.to_string()).collect()),
+        None => (exe.display().to_string(), Vec::new()),
+    };
+    let mut command = std::process::Command::new(program);
+    command.args(args);
+    if !wrapper.is_empty() {
+        command.arg(&exe);
+    }
+    let output = command
+        .args([test, "--exact", "--ignored", "--nocapture"])
+        .output()
+        .map_err(|e| format!("cannot run {wrapper:?}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !wrapper.is_empty() && stderr.contains("unshare failed") {
+        return Err(format!("cannot create a network namespace: {stderr}"));
+    }
+    Ok(output)
+}
+
+fn assert_inner_passed(test: &str, output: std::process::Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{test} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn unresolvable_name_and_unreachable_address_in_an_empty_network_namespace() {
+    // In a fresh network namespace nothing but (down) loopback exists: name lookups and
+    // connections fail at once, and no packet can leave the machine.
+    let test = "errors::inner_unresolvable_and_unreachable";
+    if let Some(output) = require(test, run_inner(test, &["unshare", "--net", "--"])) {
+        assert_inner_passed(test, output);
+    }
+}
+
+#[tokio::test]
+#[ignore = "run inside an empty network namespace by the test above"]
+async fn inner_unresolvable_and_unreachable() {
+    let client = sshfan::ParallelClient::builder()
+        .hosts(["sshfan-test-host.invalid", "192.0.2.1"])
+        .unwrap()
+        .agent(sshfan::AgentSocket::Off)
+        .default_identities(false)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts[0].error_code(), "resolve", "{:?}", hosts[0].outcome);
+    assert_eq!(hosts[1].error_code(), "unreachable", "{:?}", hosts[1].outcome);
+}
+
+#[test]
+fn running_out_of_file_descriptors_fails_hosts_not_the_run() {
+    let test = "errors::inner_too_many_open_files";
+    assert_inner_passed(test, run_inner(test, &[]).unwrap());
+}
+
+#[tokio::test]
+#[ignore = "run in a child process by the test above: it lowers the process's fd limit"]
+async fn inner_too_many_open_files() {
+    let fleet = Fleet::start(40).await.unwrap();
+    // One handshake at a time, so that client and fleet (which share this process's
+    // descriptors) take them in turn; sessions stay open a second to pile up.
+    let client = fleet
+        .client()
+        .connect_timeout(Duration::from_secs(2))
+        .max_handshakes(1)
+        .build()
+        .unwrap();
+    // Leave room for about ten connections (two descriptors each: client and server side).
+    let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    rlimit::setrlimit(rlimit::Resource::NOFILE, open + 20, hard).unwrap();
+    let hosts = collect(client.run("sleep 1; echo ok")).await;
+    let ok = hosts.iter().filter(|h| h.outcome.is_ok()).count();
+    let emfile = hosts
+        .iter()
+        .filter(|h| matches!(&h.outcome, Err(e) if e.kind() == &ErrorKind::TooManyOpenFiles))
+        .count();
+    assert!(ok > 0 && emfile > 0, "ok {ok}, too-many-open-files {emfile}: {hosts:#?}");
+    for host in hosts.iter().filter(|h| h.outcome.is_ok()) {
+        assert_eq!(host.stdout_text(), "ok\n");
+    }
+}

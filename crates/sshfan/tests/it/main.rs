@@ -1,0 +1,15 @@
+//! sshfan's integration tests: real SSH over real sockets, against the in-process
+//! testkit fleet and a real OpenSSH sshd.
+
+/// Authentication methods and their order: keys, agent, identities, password, kbd-interactive.
+mod auth;
+/// Each per-host error kind, with the other hosts unaffected.
+mod errors;
+/// Command output and exit statuses: streams, signals, raw bytes, joins, flow control.
+mod exec;
+/// Interop with a real OpenSSH sshd.
+mod interop;
+/// Many hosts at once.
+mod scale;
+/// Shared helpers.
+mod util;
