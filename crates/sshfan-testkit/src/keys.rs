@@ -32,7 +32,11 @@ pub fn openssh_text(key: &PrivateKey, passphrase: Option<&str>) -> String {
 }
 
 /// Writes the key with mode 0600 (OpenSSH refuses readable keys).
-pub fn write_private_key(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -> std::io::Result<()> {
+pub fn write_private_key(
+    path: &Path,
+    key: &PrivateKey,
+    passphrase: Option<&str>,
+) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, openssh_text(key, passphrase))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))

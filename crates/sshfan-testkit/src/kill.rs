@@ -48,11 +48,18 @@ impl<S> Killable<S> {
 }
 
 fn cut() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionReset, "connection cut by the fleet")
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "connection cut by the fleet",
+    )
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Killable<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.switch.reader.register(cx.waker());
         if this.switch.is_killed() {
@@ -63,7 +70,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Killable<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Killable<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.switch.writer.register(cx.waker());
         if this.switch.is_killed() {

@@ -10,6 +10,7 @@
 //! | `hostname` | print the virtual host's name (`host17`) |
 //! | `seq N` | print the lines `1` to `N` |
 //! | `flood BYTES` | print BYTES bytes of 64-byte lines |
+//! | `line BYTES` | print one line of BYTES `z` bytes (plus its newline) |
 //! | `raw HEX` | print raw bytes, e.g. `raw ff fe 0a` (for non-UTF-8 output) |
 //! | `trickle N MS` | print N lines, one every MS milliseconds |
 //! | `cat` | copy stdin to stdout until EOF |
@@ -209,14 +210,20 @@ async fn run_builtin(terminal: &mut Terminal, name: &str, args: &[&str], hostnam
             }
             terminal.write(Bytes::from(text), to_stderr).await;
         }
-        "hostname" => terminal.write(Bytes::from(format!("{hostname}\n")), false).await,
+        "hostname" => {
+            terminal
+                .write(Bytes::from(format!("{hostname}\n")), false)
+                .await
+        }
         "seq" => {
             let count = number(0).unwrap_or(0);
             let mut text = String::new();
             for i in 1..=count {
                 text.push_str(&format!("{i}\n"));
                 if text.len() > 16 * 1024 {
-                    terminal.write(Bytes::from(std::mem::take(&mut text)), false).await;
+                    terminal
+                        .write(Bytes::from(std::mem::take(&mut text)), false)
+                        .await;
                 }
             }
             terminal.write(Bytes::from(text), false).await;
@@ -230,6 +237,11 @@ async fn run_builtin(terminal: &mut Terminal, name: &str, args: &[&str], hostnam
                 terminal.write(block.slice(..take), false).await;
                 left -= take;
             }
+        }
+        "line" => {
+            let mut line = vec![b'z'; number(0).unwrap_or(0) as usize];
+            line.push(b'\n');
+            terminal.write(Bytes::from(line), false).await;
         }
         "raw" => {
             let hex: String = args.concat();
@@ -255,11 +267,18 @@ async fn run_builtin(terminal: &mut Terminal, name: &str, args: &[&str], hostnam
             }
         }
         "sleep" => {
-            let secs = args.first().and_then(|a| a.parse::<f64>().ok()).unwrap_or(0.0);
+            let secs = args
+                .first()
+                .and_then(|a| a.parse::<f64>().ok())
+                .unwrap_or(0.0);
             tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
         }
         "exit" => return Step::Stop(Ending::Status(number(0).unwrap_or(0) as u32)),
-        "kill" => return Step::Stop(Ending::Signal(signal_named(args.first().unwrap_or(&"TERM")))),
+        "kill" => {
+            return Step::Stop(Ending::Signal(signal_named(
+                args.first().unwrap_or(&"TERM"),
+            )));
+        }
         "noexit" => return Step::Stop(Ending::NoStatus),
         "hang" => std::future::pending::<()>().await,
         "drop" => {
@@ -346,7 +365,10 @@ async fn run_shell(terminal: &mut Terminal, command: &str) -> Ending {
         Ok(child) => child,
         Err(err) => {
             terminal
-                .write(Bytes::from(format!("fleet-sh: cannot start sh: {err}\n")), true)
+                .write(
+                    Bytes::from(format!("fleet-sh: cannot start sh: {err}\n")),
+                    true,
+                )
                 .await;
             return Ending::Status(127);
         }
@@ -405,7 +427,10 @@ mod tests {
 
     #[test]
     fn words_and_quotes() {
-        assert_eq!(split_words(" echo  a 'b c' \"d\"e "), ["echo", "a", "b c", "de"]);
+        assert_eq!(
+            split_words(" echo  a 'b c' \"d\"e "),
+            ["echo", "a", "b c", "de"]
+        );
         assert_eq!(split_words("echo ''"), ["echo", ""]);
         assert!(split_words("   ").is_empty());
     }

@@ -77,13 +77,16 @@ impl Sshd {
         if !is_root() {
             return Err(SshdUnavailable::NotRoot);
         }
-        let failed = |what: &str, err: &dyn std::fmt::Display| SshdUnavailable::Failed(format!("{what}: {err}"));
+        let failed = |what: &str, err: &dyn std::fmt::Display| {
+            SshdUnavailable::Failed(format!("{what}: {err}"))
+        };
         std::fs::create_dir_all("/run/sshd").map_err(|e| failed("creating /run/sshd", &e))?;
         let dir = tempfile::tempdir().map_err(|e| failed("temp dir", &e))?;
         let host_key = keys::ed25519();
         let client_key = keys::ed25519();
         let host_key_path = dir.path().join("host_ed25519");
-        keys::write_private_key(&host_key_path, &host_key, None).map_err(|e| failed("host key", &e))?;
+        keys::write_private_key(&host_key_path, &host_key, None)
+            .map_err(|e| failed("host key", &e))?;
         let authorized = dir.path().join("authorized_keys");
         std::fs::write(&authorized, format!("{}\n", keys::public_line(&client_key)))
             .map_err(|e| failed("authorized_keys", &e))?;
@@ -115,7 +118,8 @@ impl Sshd {
         ];
         config.extend(options.extra_config);
         let config_path = dir.path().join("sshd_config");
-        std::fs::write(&config_path, config.join("\n") + "\n").map_err(|e| failed("sshd_config", &e))?;
+        std::fs::write(&config_path, config.join("\n") + "\n")
+            .map_err(|e| failed("sshd_config", &e))?;
 
         let known_hosts = dir.path().join("known_hosts");
         std::fs::write(
@@ -192,7 +196,11 @@ impl Sshd {
 
     /// Writes the client key to a file in the server's directory and returns its path.
     pub fn client_key_file(&self, passphrase: Option<&str>) -> std::io::Result<PathBuf> {
-        let name = if passphrase.is_some() { "id_client_enc" } else { "id_client" };
+        let name = if passphrase.is_some() {
+            "id_client_enc"
+        } else {
+            "id_client"
+        };
         let path = self.dir.path().join(name);
         keys::write_private_key(&path, &self.client_key, passphrase)?;
         Ok(path)
@@ -221,7 +229,9 @@ pub fn ensure_user_with_password(user: &str, password: &str) -> Result<(), SshdU
     if !is_root() {
         return Err(SshdUnavailable::NotRoot);
     }
-    let run = |command: &mut std::process::Command, input: Option<String>| -> Result<(), SshdUnavailable> {
+    let run = |command: &mut std::process::Command,
+               input: Option<String>|
+     -> Result<(), SshdUnavailable> {
         use std::io::Write;
         let mut child = command
             .stdin(Stdio::piped())

@@ -518,8 +518,8 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let source = KeySource::memory("-----BEGIN OPENSSH PRIVATE KEY-----")
-            .with_passphrase("hunter2");
+        let source =
+            KeySource::memory("-----BEGIN OPENSSH PRIVATE KEY-----").with_passphrase("hunter2");
         let shown = format!("{source:?} {:?}", Secret::new("hunter2"));
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("BEGIN"), "{shown}");
@@ -527,7 +527,10 @@ mod tests {
 
     #[test]
     fn missing_key_file_names_the_path() {
-        let err = KeySource::file("/nonexistent/id_test").load().err().unwrap();
+        let err = KeySource::file("/nonexistent/id_test")
+            .load()
+            .err()
+            .unwrap();
         let text = err.to_string();
         assert!(text.contains("/nonexistent/id_test"), "{text}");
         assert!(text.contains("cannot read"), "{text}");

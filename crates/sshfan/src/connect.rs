@@ -79,9 +79,10 @@ impl Connector {
                 target.port,
                 notes.clone(),
             );
-            let mut session = russh::client::connect_stream(self.ssh_config.clone(), stream, handler)
-                .await
-                .map_err(|err| handshake_error(&notes, err))?;
+            let mut session =
+                russh::client::connect_stream(self.ssh_config.clone(), stream, handler)
+                    .await
+                    .map_err(|err| handshake_error(&notes, err))?;
             stage.store(ConnectStage::Auth as u8, Ordering::Relaxed);
             self.credentials
                 .authenticate(&mut session, target.user, target.key, target.password)

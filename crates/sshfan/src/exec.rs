@@ -112,7 +112,8 @@ fn channel_error(notes: &Notes, what: &str, err: &russh::Error) -> ErrorKind {
             message: format!("{what}: {reason:?}"),
         },
         _ => {
-            let why = read_notes(notes, |n| n.disconnect.clone()).unwrap_or_else(|| err.to_string());
+            let why =
+                read_notes(notes, |n| n.disconnect.clone()).unwrap_or_else(|| err.to_string());
             ErrorKind::ConnectionLost {
                 message: format!("{what}: {why}"),
             }
@@ -137,7 +138,10 @@ mod tests {
     #[test]
     fn signal_names_have_no_prefix() {
         assert_eq!(signal_name_of(&russh::Sig::TERM), "TERM");
-        assert_eq!(signal_name_of(&russh::Sig::Custom("SIGWINCH".into())), "WINCH");
+        assert_eq!(
+            signal_name_of(&russh::Sig::Custom("SIGWINCH".into())),
+            "WINCH"
+        );
         assert_eq!(signal_name_of(&russh::Sig::Custom("USR2".into())), "USR2");
     }
 }

@@ -78,7 +78,10 @@ impl Handler for HostHandler {
     ) -> Result<(), Self::Error> {
         let text = match &reason {
             DisconnectReason::ReceivedDisconnect(info) => {
-                format!("server disconnected ({:?}): {}", info.reason_code, info.message)
+                format!(
+                    "server disconnected ({:?}): {}",
+                    info.reason_code, info.message
+                )
             }
             DisconnectReason::Error(err) => err.to_string(),
         };

@@ -96,7 +96,10 @@ impl Host {
         if name.is_empty() {
             return Err(invalid("empty host name"));
         }
-        if name.chars().any(|c| c.is_whitespace() || c == '/' || c == '@') {
+        if name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == '@')
+        {
             return Err(invalid("host name contains a space, `/` or `@`"));
         }
         let port = match port {
@@ -213,7 +216,10 @@ mod tests {
     #[test]
     fn plain_user_and_port_forms() {
         assert_eq!(parsed("web1"), (None, "web1".into(), None));
-        assert_eq!(parsed("root@web1"), (Some("root".into()), "web1".into(), None));
+        assert_eq!(
+            parsed("root@web1"),
+            (Some("root".into()), "web1".into(), None)
+        );
         assert_eq!(parsed("web1:2222"), (None, "web1".into(), Some(2222)));
         assert_eq!(
             parsed("a@b@web1:22"),
@@ -225,7 +231,10 @@ mod tests {
     fn ipv6_forms() {
         assert_eq!(parsed("[::1]:22"), (None, "::1".into(), Some(22)));
         assert_eq!(parsed("[::1]"), (None, "::1".into(), None));
-        assert_eq!(parsed("u@[fe80::1]:2"), (Some("u".into()), "fe80::1".into(), Some(2)));
+        assert_eq!(
+            parsed("u@[fe80::1]:2"),
+            (Some("u".into()), "fe80::1".into(), Some(2))
+        );
         assert_eq!(parsed("::1"), (None, "::1".into(), None));
     }
 

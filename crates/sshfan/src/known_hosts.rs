@@ -82,7 +82,9 @@ impl KnownHosts {
             writer: config.files.first().cloned().map(Mutex::new),
         };
         if config.policy == HostKeyPolicy::Off {
-            warn!("host-key verification is off: connections are open to man-in-the-middle attacks");
+            warn!(
+                "host-key verification is off: connections are open to man-in-the-middle attacks"
+            );
             return Arc::new(known);
         }
         for file in &config.files {
@@ -144,7 +146,10 @@ impl KnownHosts {
         }
         let name = lookup_name(host, port);
         let recorded = self.keys_for(&name);
-        if recorded.iter().any(|known| known.key_data() == key.key_data()) {
+        if recorded
+            .iter()
+            .any(|known| known.key_data() == key.key_data())
+        {
             return Ok(());
         }
         let fingerprint = key.fingerprint(HashAlg::Sha256);
@@ -249,7 +254,9 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
             },
         }
     }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 #[cfg(test)]
@@ -285,12 +292,18 @@ mod tests {
         assert!(k.verify("web3", 2222, &key(KEY_B)).is_ok());
         // Same name, other port: unknown.
         let err = k.verify("web1", 2222, &key(KEY_A)).unwrap_err().to_string();
-        assert!(err.contains("not known") && err.contains("SHA256:"), "{err}");
+        assert!(
+            err.contains("not known") && err.contains("SHA256:"),
+            "{err}"
+        );
     }
 
     #[test]
     fn changed_key_is_refused_even_under_accept_new() {
-        let k = known(&format!("web1 ssh-ed25519 {KEY_A}\n"), HostKeyPolicy::AcceptNew);
+        let k = known(
+            &format!("web1 ssh-ed25519 {KEY_A}\n"),
+            HostKeyPolicy::AcceptNew,
+        );
         let err = k.verify("web1", 22, &key(KEY_B)).unwrap_err().to_string();
         assert!(err.contains("CHANGED"), "{err}");
     }

@@ -22,7 +22,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
 pub type BoxedStream = Box<dyn ByteStream>;
 
 /// A boxed future returned by [`Transport::connect`].
-pub type ConnectFuture<'a> = Pin<Box<dyn Future<Output = Result<BoxedStream, ErrorKind>> + Send + 'a>>;
+pub type ConnectFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<BoxedStream, ErrorKind>> + Send + 'a>>;
 
 /// Opens byte streams to hosts.
 ///

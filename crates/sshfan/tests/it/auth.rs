@@ -46,7 +46,12 @@ async fn encrypted_key_with_passphrase() {
     .await;
     // In memory too.
     let text = keys::openssh_text(fleet.client_key(), Some("pw"));
-    whoami_ok(fleet.bare_client().key(KeySource::memory(text).with_passphrase("pw"))).await;
+    whoami_ok(
+        fleet
+            .bare_client()
+            .key(KeySource::memory(text).with_passphrase("pw")),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -66,7 +71,10 @@ async fn wrong_passphrase_fails_every_host_clearly_without_connecting() {
         let text = host.outcome.unwrap_err().to_string();
         assert!(text.contains("wrong passphrase"), "{text}");
         assert!(text.contains("id_encrypted"), "{text}");
-        assert!(!text.contains("right") && !text.contains("wrong\""), "{text}");
+        assert!(
+            !text.contains("right") && !text.contains("wrong\""),
+            "{text}"
+        );
     }
 }
 
@@ -83,7 +91,10 @@ async fn encrypted_key_without_passphrase_says_so() {
 async fn missing_key_file_is_a_per_host_error() {
     let fleet = Fleet::start(2).await.unwrap();
     let text = auth_error(fleet.bare_client().key_file("/nonexistent/id_ed25519")).await;
-    assert!(text.contains("/nonexistent/id_ed25519") && text.contains("cannot read"), "{text}");
+    assert!(
+        text.contains("/nonexistent/id_ed25519") && text.contains("cannot read"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +112,13 @@ async fn password() {
 #[tokio::test]
 async fn keyboard_interactive_answers_the_password_prompt() {
     let fleet = Fleet::start(2).await.unwrap();
-    whoami_ok(fleet.bare_client().password(FLEET_PASSWORD).password_auth(false)).await;
+    whoami_ok(
+        fleet
+            .bare_client()
+            .password(FLEET_PASSWORD)
+            .password_auth(false),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -109,8 +126,14 @@ async fn wrong_password_lists_what_was_tried() {
     let fleet = Fleet::start(1).await.unwrap();
     let text = auth_error(fleet.bare_client().password("nope")).await;
     assert!(text.contains("failed to authenticate `fleet`"), "{text}");
-    assert!(text.contains("password") && text.contains("keyboard-interactive"), "{text}");
-    assert!(!text.contains("nope"), "the password must not appear: {text}");
+    assert!(
+        text.contains("password") && text.contains("keyboard-interactive"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("nope"),
+        "the password must not appear: {text}"
+    );
 }
 
 #[tokio::test]
@@ -125,7 +148,13 @@ async fn a_bad_key_falls_through_to_the_password() {
     let fleet = Fleet::start(1).await.unwrap();
     let stranger = fleet.dir().join("id_stranger");
     keys::write_private_key(&stranger, &keys::ed25519(), None).unwrap();
-    whoami_ok(fleet.bare_client().key_file(&stranger).password(FLEET_PASSWORD)).await;
+    whoami_ok(
+        fleet
+            .bare_client()
+            .key_file(&stranger)
+            .password(FLEET_PASSWORD),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -134,7 +163,13 @@ async fn default_identities_are_found() {
     let dir = fleet.dir().join("dot-ssh");
     std::fs::create_dir(&dir).unwrap();
     keys::write_private_key(&dir.join("id_ed25519"), fleet.client_key(), None).unwrap();
-    whoami_ok(fleet.bare_client().default_identities(true).identity_dir(&dir)).await;
+    whoami_ok(
+        fleet
+            .bare_client()
+            .default_identities(true)
+            .identity_dir(&dir),
+    )
+    .await;
     // And switched off, they are not used.
     let text = auth_error(fleet.bare_client().identity_dir(&dir)).await;
     assert!(text.contains("no credentials"), "{text}");
@@ -147,7 +182,11 @@ async fn per_host_key_and_password_override_the_client() {
     let client = fleet
         .client_settings()
         .password("wrong")
-        .host(sshfan::Host::parse(&specs[0]).unwrap().with_password(FLEET_PASSWORD))
+        .host(
+            sshfan::Host::parse(&specs[0])
+                .unwrap()
+                .with_password(FLEET_PASSWORD),
+        )
         .host(
             sshfan::Host::parse(&specs[1])
                 .unwrap()
@@ -164,7 +203,11 @@ async fn per_host_key_and_password_override_the_client() {
 
 #[tokio::test]
 async fn rejected_auth_is_an_auth_error_and_other_hosts_finish() {
-    let fleet = Fleet::builder(3).fault(1, Fault::RejectAuth).start().await.unwrap();
+    let fleet = Fleet::builder(3)
+        .fault(1, Fault::RejectAuth)
+        .start()
+        .await
+        .unwrap();
     let client = fleet.client().build().unwrap();
     let hosts = collect(client.run("echo ok")).await;
     assert_eq!(hosts[1].error_code(), "auth");
@@ -186,7 +229,9 @@ async fn ssh_agent() {
             .arg(&socket)
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .map_err(|e| format!("ssh-agent not available ({e}); apt-get install -y openssh-client")),
+            .map_err(|e| {
+                format!("ssh-agent not available ({e}); apt-get install -y openssh-client")
+            }),
     ) else {
         return;
     };
@@ -203,7 +248,11 @@ async fn ssh_agent() {
         .env("SSH_AUTH_SOCK", &socket)
         .output()
         .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     whoami_ok(fleet.bare_client().agent(AgentSocket::Path(socket.clone()))).await;
     let _ = agent.kill();
 }

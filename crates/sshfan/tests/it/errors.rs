@@ -12,7 +12,10 @@ use crate::util::{Collected, collect};
 
 /// Runs `command` on a fleet where host 1 has `fault`, checks hosts 0 and 2 are unharmed,
 /// and returns host 1.
-async fn faulty_middle_host(fault: Fault, client: impl FnOnce(&Fleet) -> sshfan::ClientBuilder) -> Collected {
+async fn faulty_middle_host(
+    fault: Fault,
+    client: impl FnOnce(&Fleet) -> sshfan::ClientBuilder,
+) -> Collected {
     let fleet = Fleet::builder(3).fault(1, fault).start().await.unwrap();
     let run = client(&fleet).build().unwrap().run("echo ok");
     let mut hosts = collect(run).await;
@@ -46,11 +49,18 @@ async fn unknown_host_key_is_refused_with_its_fingerprint() {
     let fleet = Fleet::start(2).await.unwrap();
     let empty = fleet.dir().join("empty_known_hosts");
     std::fs::write(&empty, "").unwrap();
-    let client = fleet.client().known_hosts_files(vec![empty]).build().unwrap();
+    let client = fleet
+        .client()
+        .known_hosts_files(vec![empty])
+        .build()
+        .unwrap();
     for host in collect(client.run("echo ok")).await {
         assert_eq!(host.error_code(), "host_key");
         let text = host.outcome.unwrap_err().to_string();
-        assert!(text.contains("not known") && text.contains("SHA256:"), "{text}");
+        assert!(
+            text.contains("not known") && text.contains("SHA256:"),
+            "{text}"
+        );
         assert!(host.stdout.is_empty());
     }
 }
@@ -71,7 +81,11 @@ async fn accept_new_records_unknown_keys_once() {
     let recorded = std::fs::read_to_string(&file).unwrap();
     assert_eq!(recorded.lines().count(), 3, "{recorded}");
     // Now strict checking passes with the recorded file.
-    let strict = fleet.client().known_hosts_files(vec![file]).build().unwrap();
+    let strict = fleet
+        .client()
+        .known_hosts_files(vec![file])
+        .build()
+        .unwrap();
     for host in collect(strict.run("echo ok")).await {
         assert!(host.status().success());
     }
@@ -91,11 +105,23 @@ async fn refused_port() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let fleet = Fleet::start(1).await.unwrap();
-    let client = fleet.client().hosts([addr.to_string()]).unwrap().build().unwrap();
+    let client = fleet
+        .client()
+        .hosts([addr.to_string()])
+        .unwrap()
+        .build()
+        .unwrap();
     let hosts = collect(client.run("echo ok")).await;
     assert_eq!(hosts[0].stdout_text(), "ok\n");
     assert_eq!(hosts[1].error_code(), "refused");
-    assert!(hosts[1].outcome.as_ref().unwrap_err().to_string().starts_with(&addr.to_string()));
+    assert!(
+        hosts[1]
+            .outcome
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .starts_with(&addr.to_string())
+    );
 }
 
 #[tokio::test]
@@ -108,7 +134,12 @@ async fn a_server_that_speaks_garbage_fails_the_handshake() {
         }
     });
     let fleet = Fleet::start(1).await.unwrap();
-    let client = fleet.client().hosts([addr.to_string()]).unwrap().build().unwrap();
+    let client = fleet
+        .client()
+        .hosts([addr.to_string()])
+        .unwrap()
+        .build()
+        .unwrap();
     let hosts = collect(client.run("echo ok")).await;
     assert_eq!(hosts[0].stdout_text(), "ok\n");
     assert_eq!(hosts[1].error_code(), "handshake", "{:?}", hosts[1].outcome);
@@ -133,7 +164,11 @@ async fn a_hanging_command_hits_the_command_timeout_while_others_finish() {
 #[tokio::test]
 async fn command_timeout_keeps_the_output_so_far() {
     let fleet = Fleet::start(1).await.unwrap();
-    let client = fleet.client().command_timeout(Duration::from_millis(500)).build().unwrap();
+    let client = fleet
+        .client()
+        .command_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
     let hosts = collect(client.run("echo partial; echo err >&2; sleep 10; echo never")).await;
     assert_eq!(hosts[0].error_code(), "command_timeout");
     assert_eq!(hosts[0].stdout_text(), "partial\n");
@@ -158,8 +193,17 @@ async fn connection_lost_mid_output_keeps_what_arrived() {
         .unwrap();
     let client = fleet.client().build().unwrap();
     let hosts = collect(client.run("flood 64000")).await;
-    assert_eq!(hosts[1].error_code(), "connection_lost", "{:?}", hosts[1].outcome);
-    assert_eq!(hosts[1].stdout.len(), 6400, "every byte sent before the cut arrives");
+    assert_eq!(
+        hosts[1].error_code(),
+        "connection_lost",
+        "{:?}",
+        hosts[1].outcome
+    );
+    assert_eq!(
+        hosts[1].stdout.len(),
+        6400,
+        "every byte sent before the cut arrives"
+    );
     for index in [0, 2] {
         assert_eq!(hosts[index].stdout.len(), 64000);
         assert!(hosts[index].status().success());
@@ -212,7 +256,11 @@ async fn transient_failures_are_retried_auth_failures_are_not() {
         .unwrap();
     let hosts = collect(client.run("echo ok")).await;
     assert_eq!(hosts[0].error_code(), "auth");
-    assert_eq!(counting.attempts.load(Ordering::SeqCst), 1, "auth failures are final");
+    assert_eq!(
+        counting.attempts.load(Ordering::SeqCst),
+        1,
+        "auth failures are final"
+    );
 }
 
 /// Runs one `#[ignore]`d test of this binary in a child process, optionally under a
@@ -220,7 +268,10 @@ async fn transient_failures_are_retried_auth_failures_are_not() {
 fn run_inner(test: &str, wrapper: &[&str]) -> Result<std::process::Output, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let (program, args) = match wrapper.split_first() {
-        Some((program, rest)) => (program.to_string(), rest.iter().map(|s| s.to_string()).collect()),
+        Some((program, rest)) => (
+            program.to_string(),
+            rest.iter().map(|s| s.to_string()).collect(),
+        ),
         None => (exe.display().to_string(), Vec::new()),
     };
     let mut command = std::process::Command::new(program);
@@ -271,7 +322,12 @@ async fn inner_unresolvable_and_unreachable() {
         .unwrap();
     let hosts = collect(client.run("echo ok")).await;
     assert_eq!(hosts[0].error_code(), "resolve", "{:?}", hosts[0].outcome);
-    assert_eq!(hosts[1].error_code(), "unreachable", "{:?}", hosts[1].outcome);
+    assert_eq!(
+        hosts[1].error_code(),
+        "unreachable",
+        "{:?}",
+        hosts[1].outcome
+    );
 }
 
 #[test]
@@ -302,7 +358,10 @@ async fn inner_too_many_open_files() {
         .iter()
         .filter(|h| matches!(&h.outcome, Err(e) if e.kind() == &ErrorKind::TooManyOpenFiles))
         .count();
-    assert!(ok > 0 && emfile > 0, "ok {ok}, too-many-open-files {emfile}: {hosts:#?}");
+    assert!(
+        ok > 0 && emfile > 0,
+        "ok {ok}, too-many-open-files {emfile}: {hosts:#?}"
+    );
     for host in hosts.iter().filter(|h| h.outcome.is_ok()) {
         assert_eq!(host.stdout_text(), "ok\n");
     }

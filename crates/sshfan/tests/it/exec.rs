@@ -47,7 +47,10 @@ async fn non_utf8_bytes_are_preserved_exactly() {
     let mut run = client.run("raw 68 69 ff fe 00 0a c3 28 0a 80");
     run.join(None).await.unwrap();
     for host in run.outputs_mut() {
-        assert_eq!(host.stdout.next_line().await.unwrap(), &b"hi\xff\xfe\x00"[..]);
+        assert_eq!(
+            host.stdout.next_line().await.unwrap(),
+            &b"hi\xff\xfe\x00"[..]
+        );
         assert_eq!(host.stdout.next_line().await.unwrap(), &b"\xc3\x28"[..]);
         // The final line has no newline and is still a line.
         assert_eq!(host.stdout.next_line().await.unwrap(), &b"\x80"[..]);
@@ -79,7 +82,11 @@ async fn large_output_arrives_complete() {
     let hosts = collect(client.run(format!("flood {size}; echo end >&2"))).await;
     for host in hosts {
         assert_eq!(host.stdout.len(), size, "{}", host.label);
-        assert!(host.stdout.chunks(64).all(|line| line == [&[b'y'; 63][..], b"\n"].concat()));
+        assert!(
+            host.stdout
+                .chunks(64)
+                .all(|line| line == [&[b'y'; 63][..], b"\n"].concat())
+        );
         assert_eq!(host.stderr_text(), "end\n");
         assert!(host.status().success());
     }
@@ -94,7 +101,10 @@ async fn an_unread_host_is_slowed_by_flow_control_not_buffered() {
     let mut run = client.run(format!("flood {total}"));
     // Nobody reads: the host must stall well short of the total.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(run.outputs()[0].outcome().is_none(), "64 MiB cannot fit in the buffers");
+    assert!(
+        run.outputs()[0].outcome().is_none(),
+        "64 MiB cannot fit in the buffers"
+    );
     // Reading drains it all, in order.
     let host = &mut run.outputs_mut()[0];
     let collected = collect_host(host).await;
@@ -104,7 +114,11 @@ async fn an_unread_host_is_slowed_by_flow_control_not_buffered() {
 
 #[tokio::test]
 async fn join_timeout_reports_finished_and_unfinished_hosts() {
-    let fleet = Fleet::builder(4).fault(2, Fault::Hang).start().await.unwrap();
+    let fleet = Fleet::builder(4)
+        .fault(2, Fault::Hang)
+        .start()
+        .await
+        .unwrap();
     let client = fleet.client().build().unwrap();
     let mut run = client.run("echo done");
     let timeout = run.join(Some(Duration::from_secs(2))).await.unwrap_err();
@@ -112,7 +126,10 @@ async fn join_timeout_reports_finished_and_unfinished_hosts() {
     let unfinished: Vec<usize> = timeout.unfinished.iter().map(|(i, _)| *i).collect();
     assert_eq!(finished, [0, 1, 3]);
     assert_eq!(unfinished, [2]);
-    assert!(timeout.to_string().contains("1 of 4 hosts still running"), "{timeout}");
+    assert!(
+        timeout.to_string().contains("1 of 4 hosts still running"),
+        "{timeout}"
+    );
     // The finished hosts stay readable after the timeout.
     for index in finished {
         let host = collect_host(&mut run.outputs_mut()[index]).await;

@@ -82,7 +82,13 @@ async fn rsa_key_signs_with_sha2() {
     std::fs::write(&authorized, lines).unwrap();
     let client = client_for(&sshd).key_file(&path).build().unwrap();
     let hosts = collect(client.run("echo rsa")).await;
-    assert_eq!(hosts[0].stdout_text(), "rsa\n", "{:?}\n{}", hosts[0].outcome, sshd.log());
+    assert_eq!(
+        hosts[0].stdout_text(),
+        "rsa\n",
+        "{:?}\n{}",
+        hosts[0].outcome,
+        sshd.log()
+    );
 }
 
 #[tokio::test]
@@ -111,7 +117,13 @@ async fn password_and_keyboard_interactive() {
         .build()
         .unwrap();
     let hosts = collect(password_only.run("id -un")).await;
-    assert_eq!(hosts[0].stdout_text(), format!("{TEST_USER}\n"), "{:?}\n{}", hosts[0].outcome, sshd.log());
+    assert_eq!(
+        hosts[0].stdout_text(),
+        format!("{TEST_USER}\n"),
+        "{:?}\n{}",
+        hosts[0].outcome,
+        sshd.log()
+    );
 
     let kbd_only = client_for(&sshd)
         .user(TEST_USER)
@@ -120,9 +132,19 @@ async fn password_and_keyboard_interactive() {
         .build()
         .unwrap();
     let hosts = collect(kbd_only.run("id -un")).await;
-    assert_eq!(hosts[0].stdout_text(), format!("{TEST_USER}\n"), "{:?}\n{}", hosts[0].outcome, sshd.log());
+    assert_eq!(
+        hosts[0].stdout_text(),
+        format!("{TEST_USER}\n"),
+        "{:?}\n{}",
+        hosts[0].outcome,
+        sshd.log()
+    );
 
-    let wrong = client_for(&sshd).user(TEST_USER).password("wrong").build().unwrap();
+    let wrong = client_for(&sshd)
+        .user(TEST_USER)
+        .password("wrong")
+        .build()
+        .unwrap();
     let hosts = collect(wrong.run("id -un")).await;
     assert_eq!(hosts[0].error_code(), "auth");
 }
