@@ -346,7 +346,7 @@ impl Credentials {
         };
         let offers = match &offered {
             Some(set) => {
-                let names: Vec<&str> = set.iter().map(|m| <&str>::from(m)).collect();
+                let names: Vec<&str> = set.iter().map(<&str>::from).collect();
                 format!("; server accepts: {}", names.join(", "))
             }
             None => String::new(),

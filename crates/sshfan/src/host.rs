@@ -67,7 +67,7 @@ impl Host {
             return Err(invalid("empty host name"));
         }
         let (user, rest) = match trimmed.rsplit_once('@') {
-            Some((user, _)) if user.is_empty() => return Err(invalid("empty user before `@`")),
+            Some(("", _)) => return Err(invalid("empty user before `@`")),
             Some((user, rest)) => (Some(user.to_owned()), rest),
             None => (None, trimmed),
         };
