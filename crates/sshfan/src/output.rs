@@ -198,6 +198,11 @@ impl OutputReader {
         }
     }
 
+    /// Bytes received from the host and not yet read (including a partial line).
+    pub fn buffered(&self) -> usize {
+        self.buffer.lock().buffered + self.pending.len()
+    }
+
     /// The next chunk of raw bytes as received, or `None` at the end of the stream.
     pub async fn next_chunk(&mut self) -> Option<Bytes> {
         if !self.pending.is_empty() {

@@ -46,4 +46,5 @@ async fn serves_the_hosts_it_prints() {
         assert_eq!(host.stdout.lines_lossy().await, [format!("host{index}")]);
     }
     child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -255,4 +255,5 @@ async fn ssh_agent() {
     );
     whoami_ok(fleet.bare_client().agent(AgentSocket::Path(socket.clone()))).await;
     let _ = agent.kill();
+    let _ = agent.wait();
 }
