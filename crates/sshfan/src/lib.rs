@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`host`]: host specifications (`[user@]host[:port]`) and per-host overrides.
+//! - [`nodeset`]: host-list expressions (`web[01-20]`), folding and set operations.
 //! - [`config`]: client settings and the [`ClientBuilder`].
 //! - [`parallel`]: [`ParallelClient`], [`Run`], [`HostOutput`] and joins.
 //! - [`output`]: bounded output buffers, [`OutputReader`], [`ExitStatus`].
@@ -61,6 +62,7 @@ mod handler;
 pub mod host;
 pub mod known_hosts;
 mod limits;
+pub mod nodeset;
 pub mod output;
 pub mod parallel;
 pub mod transport;
