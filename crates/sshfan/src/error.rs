@@ -136,8 +136,8 @@ pub enum ErrorKind {
         /// The system's message.
         message: String,
     },
-    /// The host was never started because the run was cancelled.
-    #[error("cancelled before the host was started")]
+    /// The run was cancelled (or stopped early) before this host finished.
+    #[error("cancelled")]
     Cancelled,
 }
 

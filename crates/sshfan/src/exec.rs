@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use russh::ChannelMsg;
+use bytes::Bytes;
 use russh::client::Handle;
+use russh::{ChannelMsg, ChannelReadHalf};
 use tokio::time::Instant;
 
 use crate::error::ErrorKind;
@@ -25,11 +26,20 @@ pub(crate) struct Sinks {
 /// SSH extended-data type code for stderr.
 const STDERR: u32 = 1;
 
+/// What a command gets besides its command line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CommandInput {
+    /// Bytes written to the command's stdin, followed by EOF. `None`: stdin stays open
+    /// and empty.
+    pub stdin: Option<Bytes>,
+}
+
 /// Runs `command`, streaming its output into `sinks`, and returns how it ended.
 pub(crate) async fn run_command(
     session: &Handle<HostHandler>,
     notes: &Notes,
     command: &str,
+    input: &CommandInput,
     sinks: &Sinks,
     command_timeout: Option<Duration>,
 ) -> Result<ExitStatus, ErrorKind> {
@@ -46,29 +56,52 @@ pub(crate) async fn run_command(
         Ok::<_, ErrorKind>(channel)
     };
     // The command timeout also covers a server that never answers the channel open.
-    let mut channel = match deadline {
+    let channel = match deadline {
         None => start.await?,
         Some((at, after)) => tokio::time::timeout_at(at, start)
             .await
             .map_err(|_| ErrorKind::CommandTimeout { after })??,
     };
+    let (mut reader, writer) = channel.split();
 
+    // Stdin is fed while output is drained: a command may fill its output window
+    // before it reads all of its input.
+    let feed = async {
+        if let Some(data) = &input.stdin {
+            if writer.data(&data[..]).await.is_ok() {
+                let _ = writer.eof().await;
+            }
+        }
+    };
+    let drain = async {
+        match deadline {
+            None => drain_channel(&mut reader, sinks, notes).await,
+            Some((at, after)) => {
+                match tokio::time::timeout_at(at, drain_channel(&mut reader, sinks, notes)).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        // Closing the channel tells the server to end the command; without a
+                        // PTY, sshd delivers SIGHUP only if the command reads its stdin.
+                        let _ = writer.close().await;
+                        Err(ErrorKind::CommandTimeout { after })
+                    }
+                }
+            }
+        }
+    };
+    let (_, result) = tokio::join!(feed, drain);
+    result
+}
+
+/// Reads the channel to its end: output into `sinks`, then the exit status.
+async fn drain_channel(
+    reader: &mut ChannelReadHalf,
+    sinks: &Sinks,
+    notes: &Notes,
+) -> Result<ExitStatus, ErrorKind> {
     let mut status = None;
     let mut closed = false;
-    loop {
-        let message = match deadline {
-            None => channel.wait().await,
-            Some((at, after)) => match tokio::time::timeout_at(at, channel.wait()).await {
-                Ok(message) => message,
-                Err(_) => {
-                    // Closing the channel tells the server to end the command; without a
-                    // PTY, sshd delivers SIGHUP only if the command reads its stdin.
-                    let _ = channel.close().await;
-                    return Err(ErrorKind::CommandTimeout { after });
-                }
-            },
-        };
-        let Some(message) = message else { break };
+    while let Some(message) = reader.wait().await {
         match message {
             ChannelMsg::Data { data } => sinks.stdout.push(data).await,
             ChannelMsg::ExtendedData { data, ext } if ext == STDERR => {

@@ -74,5 +74,7 @@ pub use host::Host;
 pub use known_hosts::{HostKeyConfig, HostKeyPolicy};
 pub use limits::raise_open_file_limit;
 pub use output::{ExitStatus, OutputReader};
-pub use parallel::{HostOutput, JoinTimeout, Joiner, Outcome, ParallelClient, Run};
+pub use parallel::{
+    HostOutput, JoinTimeout, Joiner, Outcome, ParallelClient, Progress, Run, RunOptions, Timing,
+};
 pub use transport::{BoxedStream, ByteStream, ConnectFuture, TcpTransport, Transport};

@@ -6,8 +6,10 @@
 //! connects, runs the command, streams output into the host's buffers and publishes its
 //! outcome. A failure is that host's outcome, never the run's.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use tokio::sync::{Semaphore, watch};
 use tracing::debug;
@@ -16,7 +18,7 @@ use crate::auth::Credentials;
 use crate::config::{ClientBuilder, ClientConfig};
 use crate::connect::{Connector, Target};
 use crate::error::{Error, ErrorKind};
-use crate::exec::{Sinks, run_command};
+use crate::exec::{CommandInput, Sinks, run_command};
 use crate::host::Host;
 use crate::known_hosts::KnownHosts;
 use crate::limits::raise_open_file_limit;
@@ -76,6 +78,11 @@ impl ParallelClient {
     /// Keys are loaded and decrypted here, once for the whole run, and known_hosts is
     /// read once. Must be called from within a Tokio runtime.
     pub fn run(&self, command: impl Into<String>) -> Run {
+        self.run_with(command, RunOptions::default())
+    }
+
+    /// [`run`](Self::run) with options (stdin data, …).
+    pub fn run_with(&self, command: impl Into<String>, options: RunOptions) -> Run {
         let config = &self.config;
         let credentials = Credentials::prepare(
             &config.auth,
@@ -97,12 +104,16 @@ impl ParallelClient {
         };
         let context = Arc::new(RunContext {
             command: command.into(),
+            input: CommandInput {
+                stdin: options.stdin,
+            },
             connector,
             default_user: config.user.clone(),
             default_port: config.port,
             command_timeout: config.command_timeout,
         });
         let (cancel, cancelled) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
 
         let mut outputs = Vec::with_capacity(self.hosts.len());
         let mut states = Vec::with_capacity(self.hosts.len());
@@ -114,6 +125,7 @@ impl ParallelClient {
                 stdout: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 stderr: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 outcome: watch::channel(None).0,
+                timing: HostTiming::default(),
             });
             outputs.push(HostOutput {
                 index,
@@ -122,24 +134,59 @@ impl ParallelClient {
                 stdout: OutputReader::new(state.stdout.clone()),
                 stderr: OutputReader::new(state.stderr.clone()),
                 outcome: state.outcome.subscribe(),
+                state: state.clone(),
             });
             states.push(state);
         }
         let pool = Arc::new(Semaphore::new(config.pool_size));
-        tokio::spawn(dispatch(context, states.clone(), pool, cancelled));
+        tokio::spawn(dispatch(context, states.clone(), pool, cancelled, stopped));
         Run {
             outputs,
             joiner: Joiner {
                 states,
                 cancel: Arc::new(cancel),
+                stop: Arc::new(stop),
             },
         }
     }
 }
 
-/// What the host tasks of one run share.
+/// Options for [`ParallelClient::run_with`].
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Bytes written to every host's stdin (the same bytes, read once), then EOF.
+    pub stdin: Option<Bytes>,
+}
+
+impl RunOptions {
+    /// Sends `data` to every host's stdin, then closes it.
+    pub fn stdin(mut self, data: impl Into<Bytes>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
+}
+
+/// When a host started, connected and finished.
+#[derive(Default)]
+struct HostTiming {
+    started: OnceLock<Instant>,
+    connected: OnceLock<Instant>,
+    finished: OnceLock<Instant>,
+}
+
+/// How long a host took, as far as it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// From the host's start to an authenticated session.
+    pub connect: Option<Duration>,
+    /// From the host's start to its outcome (or to now, if still running).
+    pub total: Duration,
+}
+
+/// What one run context holds for every host task.
 struct RunContext {
     command: String,
+    input: CommandInput,
     connector: Connector,
     default_user: String,
     default_port: u16,
@@ -154,12 +201,14 @@ struct HostState {
     stdout: Arc<StreamBuffer>,
     stderr: Arc<StreamBuffer>,
     outcome: watch::Sender<Option<Outcome>>,
+    timing: HostTiming,
 }
 
 impl HostState {
     /// Ends both streams, then publishes the outcome: a reader that sees the outcome
     /// can rely on the streams being complete.
     fn finish(&self, outcome: Outcome) {
+        let _ = self.timing.finished.set(Instant::now());
         self.stdout.finish();
         self.stderr.finish();
         self.outcome.send_replace(Some(outcome));
@@ -168,6 +217,20 @@ impl HostState {
     fn is_done(&self) -> bool {
         self.outcome.borrow().is_some()
     }
+
+    fn timing(&self) -> Option<Timing> {
+        let started = *self.timing.started.get()?;
+        let end = self
+            .timing
+            .finished
+            .get()
+            .copied()
+            .unwrap_or_else(Instant::now);
+        Some(Timing {
+            connect: self.timing.connected.get().map(|at| *at - started),
+            total: end - started,
+        })
+    }
 }
 
 async fn dispatch(
@@ -175,20 +238,23 @@ async fn dispatch(
     states: Vec<Arc<HostState>>,
     pool: Arc<Semaphore>,
     mut cancelled: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<bool>,
 ) {
     let mut hosts = states.into_iter();
     while let Some(state) = hosts.next() {
         let permit = tokio::select! {
             permit = pool.clone().acquire_owned() => permit.ok(),
             _ = cancelled.wait_for(|c| *c) => None,
+            _ = stopped.wait_for(|s| *s) => None,
         };
         let Some(permit) = permit else {
-            // Cancelled: every host not yet started ends here.
+            // Cancelled or stopped: every host not yet started ends here.
             for state in std::iter::once(state).chain(hosts) {
                 state.finish(Err(Error::new(state.label.clone(), ErrorKind::Cancelled)));
             }
             return;
         };
+        let _ = state.timing.started.set(Instant::now());
         let context = context.clone();
         let mut cancelled = cancelled.clone();
         tokio::spawn(async move {
@@ -212,6 +278,7 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         password: host.password.as_ref(),
     };
     let connected = context.connector.connect(&target).await?;
+    let _ = state.timing.connected.set(Instant::now());
     debug!(host = %state.label, "connected");
     let sinks = Sinks {
         stdout: state.stdout.clone(),
@@ -221,6 +288,7 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         &connected.session,
         &connected.notes,
         &context.command,
+        &context.input,
         &sinks,
         context.command_timeout,
     )
@@ -242,9 +310,15 @@ pub struct HostOutput {
     /// The command's standard error.
     pub stderr: OutputReader,
     outcome: watch::Receiver<Option<Outcome>>,
+    state: Arc<HostState>,
 }
 
 impl HostOutput {
+    /// How long the host took so far; `None` until it has started.
+    pub fn timing(&self) -> Option<Timing> {
+        self.state.timing()
+    }
+
     /// Position of the host in the run (tells apart hosts with the same name).
     pub fn index(&self) -> usize {
         self.index
@@ -329,6 +403,11 @@ impl Run {
     pub fn cancel(&self) {
         self.joiner.cancel();
     }
+
+    /// The run's [`Joiner`].
+    pub fn joiner(&self) -> &Joiner {
+        &self.joiner
+    }
 }
 
 /// Waits for or cancels every host of a run.
@@ -336,6 +415,20 @@ impl Run {
 pub struct Joiner {
     states: Vec<Arc<HostState>>,
     cancel: Arc<watch::Sender<bool>>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+/// How far a run has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Hosts not started yet.
+    pub pending: usize,
+    /// Hosts connecting or running.
+    pub running: usize,
+    /// Hosts finished with exit status 0.
+    pub succeeded: usize,
+    /// Hosts finished otherwise (non-zero status, signal, error, cancelled).
+    pub failed: usize,
 }
 
 impl Joiner {
@@ -382,6 +475,26 @@ impl Joiner {
     /// [`ErrorKind::Cancelled`]; output received so far stays readable.
     pub fn cancel(&self) {
         self.cancel.send_replace(true);
+    }
+
+    /// Starts no more hosts (they end with [`ErrorKind::Cancelled`]); hosts already
+    /// running finish normally. For fail-fast runs.
+    pub fn stop_pending(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Counts hosts by state (a scan of every host: call it a few times a second, not per line).
+    pub fn progress(&self) -> Progress {
+        let mut progress = Progress::default();
+        for state in &self.states {
+            match &*state.outcome.borrow() {
+                Some(Ok(status)) if status.success() => progress.succeeded += 1,
+                Some(_) => progress.failed += 1,
+                None if state.timing.started.get().is_some() => progress.running += 1,
+                None => progress.pending += 1,
+            }
+        }
+        progress
     }
 }
 

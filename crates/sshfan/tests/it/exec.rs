@@ -176,3 +176,59 @@ async fn in_memory_transport_runs_without_sockets() {
         assert!(host.status().success());
     }
 }
+
+#[tokio::test]
+async fn stdin_data_reaches_every_host_then_eof() {
+    let fleet = Fleet::start(20).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let input = "line one\nline two\n".repeat(5000);
+    let run = client.run_with(
+        "cat; echo after-eof",
+        sshfan::RunOptions::default().stdin(input.clone()),
+    );
+    for host in collect(run).await {
+        assert_eq!(
+            host.stdout_text(),
+            format!("{input}after-eof\n"),
+            "{}",
+            host.label
+        );
+        assert!(host.status().success());
+    }
+}
+
+#[tokio::test]
+async fn stop_pending_lets_running_hosts_finish_and_starts_no_more() {
+    let fleet = Fleet::start(6).await.unwrap();
+    let client = fleet.client().pool_size(2).build().unwrap();
+    let mut run = client.run("sleep 0.5; echo done");
+    // Wait until the first two are running, then stop.
+    while run.joiner().progress().running < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    run.joiner().stop_pending();
+    run.join(None).await.unwrap();
+    let progress = run.joiner().progress();
+    assert_eq!(
+        (
+            progress.succeeded,
+            progress.failed,
+            progress.pending,
+            progress.running
+        ),
+        (2, 4, 0, 0)
+    );
+    for host in &mut run.outputs_mut()[..2] {
+        assert_eq!(host.stdout.lines_lossy().await, ["done"]);
+        let timing = host.timing().expect("started");
+        assert!(timing.connect.unwrap() <= timing.total);
+        assert!(timing.total >= Duration::from_millis(500));
+    }
+    for host in &run.outputs()[2..] {
+        assert_eq!(
+            host.outcome().unwrap().unwrap_err().kind().code(),
+            "cancelled"
+        );
+        assert!(host.timing().is_none(), "never started");
+    }
+}
