@@ -1,34 +1,78 @@
 //! Command-line arguments (clap derive); doc comments are the help text.
 //!
-//! Option letters follow pdsh and clush (`-w`, `-l`, `-f`, `-t`, `-u`, `-N`) so that their
-//! users' habits work.
+//! Option letters follow pdsh and clush (`-w`, `-x`, `-l`, `-f`, `-t`, `-u`, `-N`, `-b`,
+//! `-S`) and pssh (`-h`, `-A`, `--outdir`/`--errdir`) so that their users' habits work.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every host ran the command and it exited 0
+  1    some remote command exited non-zero, was killed by a signal, or gave no status
+  2    usage error (bad option, malformed host list, no hosts)
+  3    some host could not run the command: unreachable, refused, DNS, host key, auth, lost connection
+  4    some host timed out (connect or command timeout)
+  130  interrupted (Ctrl-C)
+When several apply, the highest wins. With -S, the exit code is instead the largest remote
+exit code (128+N for signal N, 255 for a host that could not run the command).
+
+Environment: SSHFAN_USER, SSHFAN_PORT, SSHFAN_FANOUT, SSHFAN_CONNECT_TIMEOUT,
+SSHFAN_COMMAND_TIMEOUT, SSHFAN_COLOR; NO_COLOR turns colour off; SSHFAN_LOG=debug logs.";
+
 /// Run a command on many hosts at once over SSH.
 #[derive(Debug, Parser)]
-#[command(name = "sshfan", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "sshfan",
+    version,
+    args_conflicts_with_subcommands = true,
+    disable_help_flag = true,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub subcommand: Option<Command>,
 
     #[command(flatten)]
     pub run: RunArgs,
+
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help, global = true)]
+    pub help: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start an embedded test fleet on loopback and run a command across it.
     Demo(DemoArgs),
+    /// Expand, fold, count and combine node sets (like ClusterShell's `nodeset`).
+    Nodeset(NodesetArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Target hosts: comma-separated `[user@]host[:port]` (IPv6 as `[::1]:22`); repeatable.
+    /// Target hosts: `web[01-20,25]`, `rack[1-2]-node[01-16]`, `user@host:port`, `[::1]:22`,
+    /// comma lists; `^FILE` reads a host file, `-` reads stdin. Repeatable.
     #[arg(short = 'w', value_name = "HOSTS", help_heading = "Hosts")]
     pub hosts: Vec<String>,
+
+    /// Read hosts from FILE (`[user@]host[:port]` per line, `#` comments). Repeatable.
+    #[arg(
+        short = 'h',
+        long = "hosts-file",
+        value_name = "FILE",
+        help_heading = "Hosts"
+    )]
+    pub host_files: Vec<PathBuf>,
+
+    /// Exclude these hosts (same syntax as -w). Repeatable.
+    #[arg(short = 'x', value_name = "HOSTS", help_heading = "Hosts")]
+    pub exclude: Vec<String>,
+
+    /// Keep duplicate hosts instead of collapsing them.
+    #[arg(long, help_heading = "Hosts")]
+    pub allow_duplicates: bool,
 
     /// Remote user (default: the local user).
     #[arg(
@@ -57,6 +101,10 @@ pub struct RunArgs {
         help_heading = "Connection"
     )]
     pub identities: Vec<PathBuf>,
+
+    /// Ask once for a password (also used as the passphrase of -i keys); never on the command line.
+    #[arg(short = 'A', long = "ask-pass", help_heading = "Connection")]
+    pub ask_pass: bool,
 
     /// Most hosts in flight at once.
     #[arg(
@@ -91,6 +139,14 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0, help_heading = "Connection")]
     pub retries: u32,
 
+    /// Stop starting new hosts after the first failure.
+    #[arg(short = 'k', long = "fail-fast", help_heading = "Connection")]
+    pub fail_fast: bool,
+
+    /// Run the command with sudo: asks once for the sudo password and feeds it on stdin.
+    #[arg(long, help_heading = "Execution")]
+    pub sudo: bool,
+
     /// Host-key checking: `yes` (strict, the default), `accept-new`, or `no` (dangerous).
     #[arg(long = "strict-host-key-checking", value_enum, default_value_t = HostKeyChecking::Yes, help_heading = "Security")]
     pub host_key_checking: HostKeyChecking,
@@ -102,6 +158,47 @@ pub struct RunArgs {
     /// Print output lines without the `host: ` prefix.
     #[arg(short = 'N', help_heading = "Output")]
     pub no_prefix: bool,
+
+    /// Gather: when all hosts finish, print identical outputs once under a folded node set.
+    #[arg(
+        short = 'b',
+        long = "gather",
+        conflicts_with = "json",
+        help_heading = "Output"
+    )]
+    pub gather: bool,
+
+    /// JSON lines on stdout, one event per line (see README).
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+
+    /// Also write each host's stdout to DIR/HOST.
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub outdir: Option<PathBuf>,
+
+    /// Also write each host's stderr to DIR/HOST.
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub errdir: Option<PathBuf>,
+
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, env = "SSHFAN_COLOR", default_value_t = ColorChoice::Auto, help_heading = "Output")]
+    pub color: ColorChoice,
+
+    /// Progress line on stderr: auto (on a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, help_heading = "Output")]
+    pub progress: ColorChoice,
+
+    /// Print the summary even when every host succeeded.
+    #[arg(long, help_heading = "Output")]
+    pub summary: bool,
+
+    /// No summary and no remote-failure messages.
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub quiet: bool,
+
+    /// Exit with the largest remote exit code (like pdsh -S, clush -S).
+    #[arg(short = 'S', help_heading = "Output")]
+    pub max_exit: bool,
 
     /// The command to run (after `--`, or as the remaining arguments).
     #[arg(
@@ -117,6 +214,13 @@ pub enum HostKeyChecking {
     Yes,
     AcceptNew,
     No,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +242,42 @@ pub struct DemoArgs {
     pub show: usize,
 }
 
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["expand", "fold", "count"])))]
+pub struct NodesetArgs {
+    /// Print every name, separated by spaces (or --separator).
+    #[arg(short = 'e', long)]
+    pub expand: bool,
+
+    /// Print the folded node set.
+    #[arg(short = 'f', long)]
+    pub fold: bool,
+
+    /// Print the number of names.
+    #[arg(short = 'c', long)]
+    pub count: bool,
+
+    /// Separator for --expand.
+    #[arg(short = 'S', long, default_value = " ")]
+    pub separator: String,
+
+    /// Remove these nodes (difference).
+    #[arg(short = 'x', long = "exclude", value_name = "NODESET")]
+    pub exclude: Vec<String>,
+
+    /// Keep only nodes also in these (intersection).
+    #[arg(short = 'i', long = "intersection", value_name = "NODESET")]
+    pub intersection: Vec<String>,
+
+    /// Keep nodes in exactly one of the two (symmetric difference).
+    #[arg(short = 'X', long = "xor", value_name = "NODESET")]
+    pub xor: Vec<String>,
+
+    /// Node sets, united; `-` reads them from stdin. Operators `,` `!` `&` `^` work inside.
+    #[arg(value_name = "NODESET")]
+    pub nodesets: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,10 +289,11 @@ mod tests {
     #[test]
     fn pdsh_style_run() {
         let cli = parse(&[
-            "-w", "a,b", "-w", "c", "-l", "root", "-f", "8", "--", "uname", "-a",
+            "-w", "a,b", "-w", "c", "-x", "b", "-l", "root", "-f", "8", "--", "uname", "-a",
         ]);
         assert!(cli.subcommand.is_none());
         assert_eq!(cli.run.hosts, ["a,b", "c"]);
+        assert_eq!(cli.run.exclude, ["b"]);
         assert_eq!(cli.run.user.as_deref(), Some("root"));
         assert_eq!(cli.run.fanout, 8);
         assert_eq!(cli.run.command, ["uname", "-a"]);
@@ -165,11 +306,38 @@ mod tests {
     }
 
     #[test]
+    fn pssh_style_host_file() {
+        let cli = parse(&["-h", "hosts.txt", "-A", "-k", "uptime"]);
+        assert_eq!(cli.run.host_files, [PathBuf::from("hosts.txt")]);
+        assert!(cli.run.ask_pass && cli.run.fail_fast);
+    }
+
+    #[test]
+    fn gather_and_json_conflict() {
+        let err = Cli::try_parse_from(["sshfan", "-w", "a", "-b", "--json", "true"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
     fn demo_subcommand() {
         let cli = parse(&["demo", "--hosts", "10"]);
         match cli.subcommand {
             Some(Command::Demo(demo)) => assert_eq!(demo.hosts, 10),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn nodeset_subcommand_needs_a_mode() {
+        let cli = parse(&["nodeset", "-f", "n1", "n2", "-x", "n2"]);
+        match cli.subcommand {
+            Some(Command::Nodeset(args)) => {
+                assert!(args.fold);
+                assert_eq!(args.nodesets, ["n1", "n2"]);
+                assert_eq!(args.exclude, ["n2"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["sshfan", "nodeset", "n1"]).is_err());
     }
 }

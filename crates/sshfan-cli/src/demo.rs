@@ -2,21 +2,22 @@
 //!
 //! Starts an in-process fleet of SSH servers on loopback (real TCP, real SSH, real host-key
 //! checks against the fleet's known_hosts), runs a command across it with the same code
-//! path as a normal run, and prints a few hosts' output and a summary.
+//! path as a normal run, and prints a few hosts' output and the summary.
+
+use std::io::Write;
 
 use anyhow::Context;
 use sshfan::Host;
 use sshfan_testkit::Fleet;
 
-use crate::args::DemoArgs;
+use crate::args::{ColorChoice, DemoArgs};
 use crate::exit::ExitStatus;
-use crate::printer::{Message, Printer};
-use crate::stream::{Show, run};
+use crate::render::{Layout, RenderConfig, Style};
+use crate::runner::{Plan, execute};
+use crate::settings::show_progress;
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
     sshfan::raise_open_file_limit();
-    let printer = Printer::start();
-    let say = |text: String| Message::Stderr(text.into_bytes());
     let started = std::time::Instant::now();
     let fleet = Fleet::start(args.hosts)
         .await
@@ -29,37 +30,40 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         .pool_size(args.fanout)
         .build()
         .context("building the client")?;
-    let sender = printer.sender();
-    sender
-        .send(say(format!(
-            "sshfan demo: {} SSH servers on 127.0.0.1 (started in {:.2} s); running `{}` with fanout {}\n",
-            fleet.len(),
-            started.elapsed().as_secs_f64(),
-            args.command,
-            args.fanout
-        )))
-        .await?;
-    let summary = run(&client, &args.command, Show::First(args.show), &printer).await;
-    if args.show < summary.hosts {
-        sender
-            .send(say(format!(
-                "… output of {} more hosts not shown\n",
-                summary.hosts - args.show
-            )))
-            .await?;
-    }
-    sender
-        .send(say(format!(
-            "{} hosts: {} ok, {} failed remotely, {} errors in {:.2} s ({:.0} hosts/s)\n",
-            summary.hosts,
-            summary.ok,
-            summary.remote_failures,
-            summary.errors,
-            summary.elapsed.as_secs_f64(),
-            summary.hosts as f64 / summary.elapsed.as_secs_f64().max(1e-9)
-        )))
-        .await?;
-    drop(sender);
-    printer.finish()?;
-    Ok(summary.status)
+    writeln!(
+        std::io::stderr().lock(),
+        "sshfan demo: {} SSH servers on 127.0.0.1 (started in {:.2} s); running `{}` with fanout {}",
+        fleet.len(),
+        started.elapsed().as_secs_f64(),
+        args.command,
+        args.fanout
+    )?;
+    let plan = Plan {
+        command: args.command.clone(),
+        stdin: None,
+        fail_fast: false,
+        outdir: None,
+        errdir: None,
+        render: RenderConfig {
+            layout: Layout::Stream {
+                prefix: true,
+                limit: Some(args.show),
+            },
+            style: Style::choose(ColorChoice::Auto),
+            progress: show_progress(ColorChoice::Auto),
+            quiet: false,
+            summary_always: true,
+        },
+        largest_remote_exit: false,
+    };
+    let run_started = std::time::Instant::now();
+    let (status, summary) = execute(&client, plan).await?;
+    let elapsed = run_started.elapsed().as_secs_f64();
+    writeln!(
+        std::io::stderr().lock(),
+        "sshfan demo: output of {} hosts shown; {:.0} hosts/s",
+        args.show.min(summary.hosts),
+        summary.hosts as f64 / elapsed.max(1e-9)
+    )?;
+    Ok(status)
 }

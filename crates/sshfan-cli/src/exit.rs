@@ -1,27 +1,80 @@
-//! Exit codes, defined in one place.
+//! Exit codes, defined in one place (documented in `--help` and the README).
 //!
-//! 0: every host ran the command and it exited 0. 1: some remote command failed (non-zero
-//! exit, signal, no status). 2: a usage error, or some host could not run the command
-//! (connect, auth, host key, timeout, lost connection). 130: interrupted by Ctrl-C.
-//! A host error outranks a remote failure.
+//! 0: every host ran the command and it exited 0. 1: some remote command failed
+//! (non-zero exit, signal, no status). 2: usage error. 3: some host could not run the
+//! command (unreachable, refused, DNS, host key, auth, lost connection, …). 4: some host
+//! timed out. 130: interrupted. The highest applicable code wins.
+//! With `-S`, the largest remote exit code instead (pdsh/clush): 128+N for signal N and
+//! 255 for a host that could not run the command.
 
 use std::process::ExitCode;
+
+use sshfan::{ErrorKind, ExitStatus as RemoteStatus, Outcome};
+
+/// A mistake in how sshfan was called: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ExitStatus {
     Success,
     RemoteFailure,
-    Error,
+    Usage,
+    HostError,
+    Timeout,
     Interrupted,
+    /// `-S`: the largest remote exit code.
+    Remote(u8),
 }
 
 impl ExitStatus {
-    pub fn of(outcome: &sshfan::Outcome) -> ExitStatus {
+    /// The status one host's outcome calls for. Hosts cancelled by `-k` or Ctrl-C do not
+    /// count: the failure or interruption that cancelled them does.
+    pub fn of(outcome: &Outcome) -> ExitStatus {
         match outcome {
             Ok(status) if status.success() => ExitStatus::Success,
             Ok(_) => ExitStatus::RemoteFailure,
-            Err(_) => ExitStatus::Error,
+            Err(err) => match err.kind() {
+                ErrorKind::ConnectTimeout { .. } | ErrorKind::CommandTimeout { .. } => {
+                    ExitStatus::Timeout
+                }
+                ErrorKind::Cancelled => ExitStatus::Success,
+                _ => ExitStatus::HostError,
+            },
         }
+    }
+
+    /// `-S`: the host's remote exit code, or `None` for hosts that do not count.
+    pub fn remote_code(outcome: &Outcome) -> Option<u8> {
+        match outcome {
+            Ok(RemoteStatus::Code(code)) => Some((*code).min(255) as u8),
+            Ok(RemoteStatus::Signal { name, .. }) => {
+                Some(128u8.saturating_add(signal_number(name)))
+            }
+            Ok(RemoteStatus::NoStatus) => Some(255),
+            Err(err) if err.kind() == &ErrorKind::Cancelled => None,
+            Err(_) => Some(255),
+        }
+    }
+}
+
+fn signal_number(name: &str) -> u8 {
+    match name {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "ABRT" => 6,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        _ => 0,
     }
 }
 
@@ -30,8 +83,11 @@ impl From<ExitStatus> for ExitCode {
         ExitCode::from(match status {
             ExitStatus::Success => 0,
             ExitStatus::RemoteFailure => 1,
-            ExitStatus::Error => 2,
+            ExitStatus::Usage => 2,
+            ExitStatus::HostError => 3,
+            ExitStatus::Timeout => 4,
             ExitStatus::Interrupted => 130,
+            ExitStatus::Remote(code) => code,
         })
     }
 }

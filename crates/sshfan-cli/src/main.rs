@@ -6,33 +6,59 @@
 mod args;
 mod demo;
 mod exit;
-mod printer;
+mod files;
+mod hostlist;
+mod nodeset_cmd;
+mod prompt;
+mod render;
+mod runner;
 mod settings;
-mod stream;
+mod summary;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::args::{Cli, Command};
-use crate::exit::ExitStatus;
+use crate::exit::{ExitStatus, UsageError};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.use_stderr() {
+                true => ExitStatus::Usage.into(),
+                false => ExitStatus::Success.into(),
+            };
+        }
+    };
     init_logging();
+    if let Some(Command::Nodeset(args)) = cli.subcommand {
+        let result = nodeset_cmd::nodeset(
+            args,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+        );
+        return finish(result);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(err) => return report(anyhow::Error::new(err).context("starting the runtime")),
+        Err(err) => return finish(Err(anyhow::Error::new(err).context("starting the runtime"))),
     };
     let result = runtime.block_on(async {
         match cli.subcommand {
             Some(Command::Demo(demo)) => demo::demo(demo).await,
-            None => settings::run_command(cli.run).await,
+            _ => settings::run_command(cli.run).await,
         }
     });
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<ExitStatus>) -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(err) => report(err),
@@ -52,5 +78,11 @@ fn init_logging() {
 #[allow(clippy::print_stderr)]
 fn report(err: anyhow::Error) -> ExitCode {
     eprintln!("sshfan: {err:#}");
-    ExitStatus::Error.into()
+    if err.downcast_ref::<UsageError>().is_some()
+        || err.downcast_ref::<sshfan::ConfigError>().is_some()
+    {
+        ExitStatus::Usage.into()
+    } else {
+        ExitStatus::HostError.into()
+    }
 }

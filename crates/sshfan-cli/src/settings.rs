@@ -1,47 +1,42 @@
-//! From parsed arguments to a configured client and a run.
+//! From parsed arguments to a configured client, a plan, and a run.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use sshfan::{HostKeyPolicy, ParallelClient};
+use anyhow::Context;
+use bytes::Bytes;
+use sshfan::{HostKeyPolicy, KeySource, ParallelClient};
 
-use crate::args::{HostKeyChecking, RunArgs};
-use crate::exit::ExitStatus;
-use crate::printer::Printer;
-use crate::stream::{Show, run};
+use crate::args::{ColorChoice, HostKeyChecking, RunArgs};
+use crate::exit::{ExitStatus, UsageError};
+use crate::prompt::{ask_secret, sudo_command};
+use crate::render::{Layout, RenderConfig, Style};
+use crate::runner::{Plan, execute};
 
-/// Builds the client from `args` and streams the command's output.
+/// Runs `args.command` on the selected hosts.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
-    if args.hosts.is_empty() {
-        bail!("no hosts given: use -w HOST[,HOST…]");
-    }
+    let hosts = crate::hostlist::select(&args, &mut std::io::stdin().lock())?;
     if args.command.is_empty() {
-        bail!("no command given: put it after the options, e.g. `sshfan -w web1 -- uptime`");
+        return Err(UsageError(
+            "no command given: put it after the options, e.g. `sshfan -w web1 -- uptime`"
+                .to_owned(),
+        )
+        .into());
     }
-    let client = build_client(&args)?;
-    let printer = Printer::start();
-    let summary = run(
-        &client,
-        &args.command.join(" "),
-        Show::All {
-            prefix: !args.no_prefix,
-        },
-        &printer,
-    )
-    .await;
-    printer.finish().context("writing output")?;
-    Ok(summary.status)
-}
+    let password = if args.ask_pass {
+        Some(ask_secret("Password: ")?)
+    } else {
+        None
+    };
+    let mut command = args.command.join(" ");
+    let mut stdin = None;
+    if args.sudo {
+        let sudo_password = ask_secret("[sudo] password: ")?;
+        command = sudo_command(&command);
+        stdin = Some(Bytes::from(format!("{sudo_password}\n")));
+    }
 
-fn build_client(args: &RunArgs) -> anyhow::Result<ParallelClient> {
-    let specs = args
-        .hosts
-        .iter()
-        .flat_map(|list| list.split(','))
-        .map(str::trim)
-        .filter(|spec| !spec.is_empty());
     let mut builder = ParallelClient::builder()
-        .hosts(specs)?
         .port(args.port)
         .pool_size(args.fanout)
         .connect_timeout(seconds("--connect-timeout", args.connect_timeout)?)
@@ -51,11 +46,21 @@ fn build_client(args: &RunArgs) -> anyhow::Result<ParallelClient> {
             HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
             HostKeyChecking::No => HostKeyPolicy::Off,
         });
+    for host in hosts {
+        builder = builder.host(host);
+    }
     if let Some(user) = &args.user {
         builder = builder.user(user);
     }
     for identity in &args.identities {
-        builder = builder.key_file(identity);
+        let mut key = KeySource::file(identity);
+        if let Some(password) = &password {
+            key = key.with_passphrase(password.clone());
+        }
+        builder = builder.key(key);
+    }
+    if let Some(password) = password {
+        builder = builder.password(password);
     }
     if let Some(timeout) = args.command_timeout {
         builder = builder.command_timeout(seconds("--command-timeout", timeout)?);
@@ -63,7 +68,48 @@ fn build_client(args: &RunArgs) -> anyhow::Result<ParallelClient> {
     if !args.known_hosts.is_empty() {
         builder = builder.known_hosts_files(args.known_hosts.clone());
     }
-    Ok(builder.build()?)
+    let client = builder.build().map_err(|err| UsageError(err.to_string()))?;
+
+    let layout = if args.json {
+        Layout::Json
+    } else if args.gather {
+        Layout::Gather
+    } else {
+        Layout::Stream {
+            prefix: !args.no_prefix,
+            limit: None,
+        }
+    };
+    let plan = Plan {
+        command,
+        stdin,
+        fail_fast: args.fail_fast,
+        outdir: args.outdir.clone(),
+        errdir: args.errdir.clone(),
+        render: RenderConfig {
+            layout,
+            style: if args.json {
+                Style::plain()
+            } else {
+                Style::choose(args.color)
+            },
+            progress: !args.json && show_progress(args.progress),
+            quiet: args.quiet,
+            summary_always: args.summary,
+        },
+        largest_remote_exit: args.max_exit,
+    };
+    let (status, _) = execute(&client, plan).await?;
+    Ok(status)
+}
+
+/// Progress on stderr: when asked, or automatically when stderr is a terminal.
+pub fn show_progress(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal(),
+    }
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
@@ -71,4 +117,5 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
         .ok()
         .filter(|d| !d.is_zero())
         .with_context(|| format!("{flag} takes a positive number of seconds, not {value}"))
+        .map_err(|err| UsageError(format!("{err:#}")).into())
 }

@@ -21,6 +21,7 @@ use tokio::task::AbortHandle;
 use tracing::debug;
 
 use crate::keys;
+
 use crate::kill::{KillSwitch, Killable};
 use crate::script::Fault;
 use crate::server::{Credentials, FleetSession, VirtualHost};
@@ -36,10 +37,32 @@ pub struct FleetBuilder {
     faults: HashMap<usize, Fault>,
     authorized: Vec<PublicKey>,
     real_shell: bool,
-    tcp: bool,
+    shell_env: Vec<(String, String)>,
+    bind: Bind,
+}
+
+/// Where fleet hosts listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bind {
+    /// `127.0.0.1`, a port per host (the default).
+    Ports,
+    /// One port for all, a loopback address per host: `127.1.0.1`, `127.1.0.2`, … (so host
+    /// lists like `127.1.0.[1-20]` work).
+    Addresses,
+    /// `::1`, a port per host.
+    Ipv6,
+    /// No sockets: only [`Fleet::memory_transport`].
+    Memory,
 }
 
 impl FleetBuilder {
+    /// Sets an environment variable for commands run with [`real_shell`](Self::real_shell)
+    /// (e.g. a `PATH` with test doubles first).
+    pub fn shell_env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.shell_env.push((name.into(), value.into()));
+        self
+    }
+
     /// Gives host `index` a fault.
     pub fn fault(mut self, index: usize, fault: Fault) -> Self {
         self.faults.insert(index, fault);
@@ -60,8 +83,13 @@ impl FleetBuilder {
 
     /// Serves hosts only in memory (no listening sockets), through
     /// [`Fleet::memory_transport`].
-    pub fn in_memory(mut self) -> Self {
-        self.tcp = false;
+    pub fn in_memory(self) -> Self {
+        self.bind(Bind::Memory)
+    }
+
+    /// Chooses where hosts listen.
+    pub fn bind(mut self, bind: Bind) -> Self {
+        self.bind = bind;
         self
     }
 
@@ -94,16 +122,13 @@ impl FleetBuilder {
         let shared = Arc::new(Shared {
             credentials,
             configs,
-            real_shell: self.real_shell,
+            real_shell: self
+                .real_shell
+                .then(|| Arc::new(std::mem::take(&mut self.shell_env))),
             hosts,
         });
 
-        let mut listeners = Vec::new();
-        if self.tcp {
-            for _ in 0..self.hosts {
-                listeners.push(TcpListener::bind("127.0.0.1:0").await?);
-            }
-        }
+        let listeners = bind_listeners(self.bind, self.hosts).await?;
         let addrs = listeners
             .iter()
             .map(TcpListener::local_addr)
@@ -138,6 +163,55 @@ impl FleetBuilder {
     }
 }
 
+/// Binds one listener per host, before anything is served.
+async fn bind_listeners(bind: Bind, hosts: usize) -> std::io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(hosts);
+    match bind {
+        Bind::Memory => {}
+        Bind::Ports | Bind::Ipv6 => {
+            let ip = if bind == Bind::Ipv6 {
+                "[::1]:0"
+            } else {
+                "127.0.0.1:0"
+            };
+            for _ in 0..hosts {
+                listeners.push(TcpListener::bind(ip).await?);
+            }
+        }
+        Bind::Addresses => {
+            // A port free on the first address may be taken on another: try a few.
+            let mut last_error = None;
+            for _ in 0..10 {
+                let first = TcpListener::bind("127.1.0.1:0").await?;
+                let port = first.local_addr()?.port();
+                listeners = vec![first];
+                let mut complete = true;
+                for index in 1..hosts {
+                    let ip = std::net::Ipv4Addr::new(
+                        127,
+                        1,
+                        (index / 254) as u8,
+                        (1 + index % 254) as u8,
+                    );
+                    match TcpListener::bind((ip, port)).await {
+                        Ok(listener) => listeners.push(listener),
+                        Err(err) => {
+                            last_error = Some(err);
+                            complete = false;
+                            break;
+                        }
+                    }
+                }
+                if complete {
+                    return Ok(listeners);
+                }
+            }
+            return Err(last_error.unwrap_or_else(|| std::io::Error::other("no common port found")));
+        }
+    }
+    Ok(listeners)
+}
+
 struct ServerConfigs {
     normal: Arc<russh::server::Config>,
     wrong_key: Arc<russh::server::Config>,
@@ -158,7 +232,8 @@ fn server_config(key: PrivateKey) -> Arc<russh::server::Config> {
 struct Shared {
     credentials: Arc<Credentials>,
     configs: ServerConfigs,
-    real_shell: bool,
+    /// `Some(environment)` when commands run under a real `sh -c`.
+    real_shell: Option<Arc<Vec<(String, String)>>>,
     hosts: Vec<Arc<VirtualHost>>,
 }
 
@@ -185,7 +260,7 @@ impl Shared {
         let handler = FleetSession {
             host,
             credentials: self.credentials.clone(),
-            real_shell: self.real_shell,
+            real_shell: self.real_shell.clone(),
             kill: kill.clone(),
             channels: HashMap::new(),
             stalled: Vec::new(),
@@ -237,7 +312,8 @@ impl Fleet {
             faults: HashMap::new(),
             authorized: Vec::new(),
             real_shell: false,
-            tcp: true,
+            shell_env: Vec::new(),
+            bind: Bind::Ports,
         }
     }
 
@@ -261,9 +337,14 @@ impl Fleet {
         &self.addrs
     }
 
-    /// `127.0.0.1:PORT` for each TCP host, in order.
+    /// `127.0.0.1:PORT` (or `[::1]:PORT`) for each TCP host, in order.
     pub fn host_specs(&self) -> Vec<String> {
         self.addrs.iter().map(SocketAddr::to_string).collect()
+    }
+
+    /// The port all hosts share under [`Bind::Addresses`] (the first host's port otherwise).
+    pub fn port(&self) -> Option<u16> {
+        self.addrs.first().map(SocketAddr::port)
     }
 
     /// `host0`, `host1`, … : the names the in-memory transport knows.

@@ -28,7 +28,7 @@ pub mod script;
 mod server;
 pub mod sshd;
 
-pub use fleet::{FLEET_PASSWORD, FLEET_USER, Fleet, FleetBuilder};
+pub use fleet::{Bind, FLEET_PASSWORD, FLEET_USER, Fleet, FleetBuilder};
 pub use script::Fault;
 pub use sshd::{Sshd, SshdOptions, SshdUnavailable};
 

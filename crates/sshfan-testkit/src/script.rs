@@ -2,11 +2,12 @@
 //!
 //! The interpreter makes runs fast and deterministic: no process per command, output sizes
 //! and exit statuses exactly as asked. Statements are separated by `;` or newlines; the
-//! status is the last statement's, as in `sh`. Words may be quoted with `'` or `"`.
+//! status is the last statement's, as in `sh`. Words may be quoted with `'` or `"`; a
+//! statement ending in `>&2` writes to stderr.
 //!
 //! | command | effect |
 //! |---|---|
-//! | `echo [-n] WORD… [>&2]` | print the words (to stderr with `>&2`) |
+//! | `echo [-n] WORD…` | print the words |
 //! | `hostname` | print the virtual host's name (`host17`) |
 //! | `seq N` | print the lines `1` to `N` |
 //! | `flood BYTES` | print BYTES bytes of 64-byte lines |
@@ -74,6 +75,8 @@ struct Terminal {
     fault: Option<Fault>,
     kill: Arc<KillSwitch>,
     cut: bool,
+    /// The current statement ends in `>&2`: its stdout goes to stderr.
+    redirect: bool,
 }
 
 impl Terminal {
@@ -81,6 +84,7 @@ impl Terminal {
         if self.cut || data.is_empty() {
             return;
         }
+        let stderr = stderr || self.redirect;
         if let Some(Fault::DropMidOutput { after_bytes }) = self.fault {
             let room = after_bytes.saturating_sub(self.written);
             if data.len() >= room {
@@ -144,7 +148,7 @@ pub(crate) async fn run_exec(
     hostname: String,
     fault: Option<Fault>,
     kill: Arc<KillSwitch>,
-    real_shell: bool,
+    real_shell: Option<Arc<Vec<(String, String)>>>,
 ) {
     if fault == Some(Fault::Hang) {
         // Keep the channel open (dropping it would not close it, but keeps intent clear).
@@ -159,11 +163,11 @@ pub(crate) async fn run_exec(
         fault,
         kill,
         cut: false,
+        redirect: false,
     };
-    let ending = if real_shell {
-        run_shell(&mut terminal, &command).await
-    } else {
-        interpret(&mut terminal, &command, &hostname).await
+    let ending = match real_shell {
+        Some(env) => run_shell(&mut terminal, &command, &env).await,
+        None => interpret(&mut terminal, &command, &hostname).await,
     };
     terminal.finish(ending).await;
 }
@@ -171,7 +175,11 @@ pub(crate) async fn run_exec(
 async fn interpret(terminal: &mut Terminal, command: &str, hostname: &str) -> Ending {
     let mut status = 0;
     for statement in command.split([';', '\n']) {
-        let words = split_words(statement);
+        let mut words = split_words(statement);
+        terminal.redirect = words.last().is_some_and(|w| w == ">&2");
+        if terminal.redirect {
+            words.pop();
+        }
         let Some((name, args)) = words.split_first() else {
             continue;
         };
@@ -196,10 +204,6 @@ async fn run_builtin(terminal: &mut Terminal, name: &str, args: &[&str], hostnam
     let number = |index: usize| args.get(index).and_then(|a| a.parse::<u64>().ok());
     match name {
         "echo" => {
-            let (to_stderr, args) = match args.split_last() {
-                Some((&">&2", rest)) => (true, rest),
-                _ => (false, args),
-            };
             let (newline, args) = match args.split_first() {
                 Some((&"-n", rest)) => (false, rest),
                 _ => (true, args),
@@ -208,7 +212,7 @@ async fn run_builtin(terminal: &mut Terminal, name: &str, args: &[&str], hostnam
             if newline {
                 text.push('\n');
             }
-            terminal.write(Bytes::from(text), to_stderr).await;
+            terminal.write(Bytes::from(text), false).await;
         }
         "hostname" => {
             terminal
@@ -348,7 +352,7 @@ fn signal_named(name: &str) -> Sig {
 }
 
 /// Runs the command under a real `sh -c`, forwarding its output and status.
-async fn run_shell(terminal: &mut Terminal, command: &str) -> Ending {
+async fn run_shell(terminal: &mut Terminal, command: &str, env: &[(String, String)]) -> Ending {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
     use tokio::io::AsyncReadExt;
@@ -356,7 +360,8 @@ async fn run_shell(terminal: &mut Terminal, command: &str) -> Ending {
     let child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
-        .stdin(Stdio::null())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -376,10 +381,24 @@ async fn run_shell(terminal: &mut Terminal, command: &str) -> Ending {
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Ending::Status(127);
     };
+    // Client data goes to the child's stdin; EOF closes it (by dropping our end).
+    let mut stdin = child.stdin.take();
     let (mut out_buf, mut err_buf) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
     let (mut out_open, mut err_open) = (true, true);
     while out_open || err_open {
         tokio::select! {
+            message = terminal.channel.wait(), if stdin.is_some() => match message {
+                Some(ChannelMsg::Data { data }) => {
+                    use tokio::io::AsyncWriteExt;
+                    if let Some(pipe) = &mut stdin
+                        && pipe.write_all(&data).await.is_err()
+                    {
+                        stdin = None;
+                    }
+                }
+                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => stdin = None,
+                Some(_) => {}
+            },
             read = stdout.read(&mut out_buf), if out_open => match read {
                 Ok(0) | Err(_) => out_open = false,
                 Ok(n) => terminal.write(Bytes::copy_from_slice(&out_buf[..n]), false).await,

@@ -31,7 +31,7 @@ pub(crate) struct VirtualHost {
 pub(crate) struct FleetSession {
     pub host: Arc<VirtualHost>,
     pub credentials: Arc<Credentials>,
-    pub real_shell: bool,
+    pub real_shell: Option<Arc<Vec<(String, String)>>>,
     pub kill: Arc<KillSwitch>,
     pub channels: HashMap<ChannelId, Channel<Msg>>,
     /// Channel opens held unanswered under [`Fault::StallAfterAuth`].
@@ -142,7 +142,7 @@ impl russh::server::Handler for FleetSession {
             self.host.name.clone(),
             self.host.fault.clone(),
             self.kill.clone(),
-            self.real_shell,
+            self.real_shell.clone(),
         ));
         Ok(())
     }

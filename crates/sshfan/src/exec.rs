@@ -67,10 +67,10 @@ pub(crate) async fn run_command(
     // Stdin is fed while output is drained: a command may fill its output window
     // before it reads all of its input.
     let feed = async {
-        if let Some(data) = &input.stdin {
-            if writer.data(&data[..]).await.is_ok() {
-                let _ = writer.eof().await;
-            }
+        if let Some(data) = &input.stdin
+            && writer.data(&data[..]).await.is_ok()
+        {
+            let _ = writer.eof().await;
         }
     };
     let drain = async {

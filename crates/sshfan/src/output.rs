@@ -216,14 +216,22 @@ impl OutputReader {
     /// A last line without a newline is returned as a line. Bytes are returned as they
     /// came: use [`String::from_utf8_lossy`] to display them.
     pub async fn next_line(&mut self) -> Option<Bytes> {
+        let mut line = self.next_line_raw().await?;
+        if line.last() == Some(&b'\n') {
+            line.truncate(line.len() - 1);
+            if line.last() == Some(&b'\r') {
+                line.truncate(line.len() - 1);
+            }
+        }
+        Some(line)
+    }
+
+    /// The next line with its terminator as received (`\n`, `\r\n`, or none for a last
+    /// line without newline), or `None` at the end of the stream.
+    pub async fn next_line_raw(&mut self) -> Option<Bytes> {
         loop {
             if let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
-                let mut line = self.pending.split_to(at + 1);
-                line.truncate(at);
-                if line.last() == Some(&b'\r') {
-                    line.truncate(at - 1);
-                }
-                return Some(line.freeze());
+                return Some(self.pending.split_to(at + 1).freeze());
             }
             match self.buffer.pop().await {
                 Some(chunk) => self.pending.extend_from_slice(&chunk),

@@ -102,18 +102,21 @@ impl ParallelClient {
             retries: config.retries,
             retry_delay: config.retry_delay,
         };
+        let (cancel, cancelled) = watch::channel(false);
+        let (stop, stopped) = watch::channel(false);
+        let stop = Arc::new(stop);
         let context = Arc::new(RunContext {
             command: command.into(),
             input: CommandInput {
                 stdin: options.stdin,
             },
+            fail_fast: options.fail_fast,
+            stop: stop.clone(),
             connector,
             default_user: config.user.clone(),
             default_port: config.port,
             command_timeout: config.command_timeout,
         });
-        let (cancel, cancelled) = watch::channel(false);
-        let (stop, stopped) = watch::channel(false);
 
         let mut outputs = Vec::with_capacity(self.hosts.len());
         let mut states = Vec::with_capacity(self.hosts.len());
@@ -145,7 +148,7 @@ impl ParallelClient {
             joiner: Joiner {
                 states,
                 cancel: Arc::new(cancel),
-                stop: Arc::new(stop),
+                stop,
             },
         }
     }
@@ -156,6 +159,8 @@ impl ParallelClient {
 pub struct RunOptions {
     /// Bytes written to every host's stdin (the same bytes, read once), then EOF.
     pub stdin: Option<Bytes>,
+    /// Start no more hosts once one has failed (see [`Joiner::stop_pending`]).
+    pub fail_fast: bool,
 }
 
 impl RunOptions {
@@ -187,6 +192,8 @@ pub struct Timing {
 struct RunContext {
     command: String,
     input: CommandInput,
+    fail_fast: bool,
+    stop: Arc<watch::Sender<bool>>,
     connector: Connector,
     default_user: String,
     default_port: u16,
@@ -247,6 +254,8 @@ async fn dispatch(
             _ = cancelled.wait_for(|c| *c) => None,
             _ = stopped.wait_for(|s| *s) => None,
         };
+        // A failing host under fail-fast stops the run before it frees its permit.
+        let permit = permit.filter(|_| !*stopped.borrow() && !*cancelled.borrow());
         let Some(permit) = permit else {
             // Cancelled or stopped: every host not yet started ends here.
             for state in std::iter::once(state).chain(hosts) {
@@ -262,7 +271,11 @@ async fn dispatch(
                 outcome = drive_host(&context, &state) => outcome,
                 _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
             };
+            let failed = !matches!(outcome, Ok(ref status) if status.success());
             state.finish(outcome.map_err(|kind| Error::new(state.label.clone(), kind)));
+            if failed && context.fail_fast {
+                context.stop.send_replace(true);
+            }
             drop(permit);
         });
     }

@@ -10,8 +10,9 @@ fn demo_runs_every_host_and_summarises() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("sshfan: ok: host[0-199] (200)"), "{stderr}");
     assert!(
-        stderr.contains("200 hosts: 200 ok, 0 failed remotely, 0 errors"),
+        stderr.contains("sshfan: 200 hosts, 200 ok, 0 failed in"),
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

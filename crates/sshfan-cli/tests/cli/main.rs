@@ -1,6 +1,18 @@
 //! The `sshfan` binary end to end, against the testkit fleet over loopback TCP.
 
+/// Run control: fail-fast, timeouts, `-S`, Ctrl-C.
+mod control;
 /// `sshfan demo`.
 mod demo;
-/// `sshfan -w … -- command`: streamed output, stderr, exit codes.
+/// Host selection: expressions, files, stdin, exclusions, duplicates, bad lists.
+mod hosts;
+/// Output modes: gather, JSON, per-host files, no prefix, colour, progress, summary.
+mod modes;
+/// `sshfan nodeset`.
+mod nodeset;
+/// Streamed `host: line` output and the exit-code scheme.
 mod run;
+/// Secrets: `-A` and `--sudo`.
+mod secrets;
+/// Shared: a command builder pointed at a fleet.
+mod util;

@@ -1,0 +1,166 @@
+//! Host selection: `-w` expressions, `^FILE`, `-` (stdin), `-h FILE`, `-x` exclusions.
+//!
+//! Every source yields node-set expressions, expanded in order; duplicates collapse to
+//! their first occurrence unless `--allow-duplicates`. An excluded name removes a host
+//! whether it matches the whole entry (`root@web1:2222`) or just its host name (`web1`).
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+use sshfan::Host;
+use sshfan::nodeset::{NodeSetError, expand_with_duplicates};
+
+use crate::args::RunArgs;
+use crate::exit::UsageError;
+
+/// The hosts selected by the arguments, in order.
+pub fn select(args: &RunArgs, stdin: &mut dyn Read) -> anyhow::Result<Vec<Host>> {
+    let mut stdin = Some(stdin);
+    let mut names = Vec::new();
+    for expression in &args.hosts {
+        names.extend(expand_source(expression, &mut stdin)?);
+    }
+    for file in &args.host_files {
+        names.extend(expand_file(file)?);
+    }
+    let mut excluded = HashSet::new();
+    for expression in &args.exclude {
+        excluded.extend(expand_source(expression, &mut stdin)?);
+    }
+    if !args.allow_duplicates {
+        let mut seen = HashSet::new();
+        names.retain(|name| seen.insert(name.clone()));
+    }
+    let mut hosts = Vec::with_capacity(names.len());
+    for name in names {
+        let host = Host::parse(&name).map_err(|err| UsageError(err.to_string()))?;
+        if excluded.contains(&name) || excluded.contains(&host.name) {
+            continue;
+        }
+        hosts.push(host);
+    }
+    if hosts.is_empty() {
+        let why = if args.hosts.is_empty() && args.host_files.is_empty() {
+            "no hosts given: use -w HOSTS or -h FILE"
+        } else {
+            "no hosts left to run on"
+        };
+        return Err(UsageError(why.to_owned()).into());
+    }
+    Ok(hosts)
+}
+
+/// `^FILE`, `-` or an expression.
+fn expand_source(source: &str, stdin: &mut Option<&mut dyn Read>) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = source.strip_prefix('^') {
+        return expand_file(Path::new(file));
+    }
+    if source == "-" {
+        let Some(input) = stdin.take() else {
+            return Err(UsageError("`-` (stdin) can be given only once".to_owned()).into());
+        };
+        let mut text = String::new();
+        input
+            .read_to_string(&mut text)
+            .context("reading hosts from stdin")?;
+        return expand_lines(&text, "stdin");
+    }
+    expand(source)
+}
+
+fn expand_file(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| UsageError(format!("cannot read host file `{}`: {err}", path.display())))?;
+    expand_lines(&text, &path.display().to_string())
+}
+
+/// Host-file lines: one expression each; `#` starts a comment; blank lines skipped.
+fn expand_lines(text: &str, origin: &str) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        names.extend(
+            expand(line).map_err(|err| UsageError(format!("{origin}:{}: {err:#}", number + 1)))?,
+        );
+    }
+    Ok(names)
+}
+
+fn expand(expression: &str) -> anyhow::Result<Vec<String>> {
+    expand_with_duplicates(expression).map_err(|err| UsageError(describe(&err)).into())
+}
+
+/// The error and a caret under the bad column.
+pub fn describe(err: &NodeSetError) -> String {
+    format!("{err}\n{}", err.pointer())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::args::Cli;
+
+    fn hosts(args: &[&str], stdin: &str) -> anyhow::Result<Vec<String>> {
+        let cli =
+            Cli::try_parse_from(["sshfan"].iter().chain(args).chain(&["--", "true"])).unwrap();
+        let hosts = select(&cli.run, &mut stdin.as_bytes())?;
+        Ok(hosts.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn expressions_files_stdin_and_exclusions() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hosts");
+        std::fs::write(&file, "# rack one\nweb[1-2]\n\nroot@db1:2222  # primary\n").unwrap();
+        let file_arg = format!("^{}", file.display());
+        assert_eq!(
+            hosts(
+                &["-w", "a[01-02]", "-w", &file_arg, "-w", "-", "-x", "web2"],
+                "s1\ns2\n"
+            )
+            .unwrap(),
+            ["a01", "a02", "web1", "root@db1:2222", "s1", "s2"]
+        );
+        assert_eq!(
+            hosts(&["-h", file.to_str().unwrap(), "-x", "db1"], "").unwrap(),
+            ["web1", "web2"]
+        );
+    }
+
+    #[test]
+    fn duplicates_collapse_unless_allowed() {
+        assert_eq!(hosts(&["-w", "a,b,a", "-w", "b"], "").unwrap(), ["a", "b"]);
+        assert_eq!(
+            hosts(&["-w", "a,a", "--allow-duplicates"], "").unwrap(),
+            ["a", "a"]
+        );
+    }
+
+    #[test]
+    fn ipv6_and_ports() {
+        assert_eq!(
+            hosts(&["-w", "[::1]:2222,u@[::1],n[1-2]:22"], "").unwrap(),
+            ["[::1]:2222", "u@::1", "n1:22", "n2:22"]
+        );
+    }
+
+    #[test]
+    fn malformed_lists_are_usage_errors_with_a_pointer() {
+        let err = hosts(&["-w", "web[1-x]"], "").unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some());
+        let text = format!("{err:#}");
+        assert!(text.contains("column 5"), "{text}");
+        assert!(text.contains("  web[1-x]\n      ^"), "{text}");
+        let err = hosts(&["-w", "^/nonexistent/hosts"], "").unwrap_err();
+        assert!(format!("{err:#}").contains("cannot read host file"));
+        let err = hosts(&["-w", "a", "-x", "a"], "").unwrap_err();
+        assert!(format!("{err:#}").contains("no hosts left"));
+    }
+}

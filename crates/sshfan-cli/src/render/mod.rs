@@ -1,0 +1,335 @@
+//! Rendering: the only place that writes to the terminal.
+//!
+//! Host tasks send [`Event`]s over a channel to one writer thread that owns stdout and
+//! stderr. Each line is written with one `write_all` on the locked stream, so lines from
+//! different hosts never mix, whatever their length. The writer also keeps the progress
+//! line (cleared before any output and redrawn after), gathers output for `-b`, encodes
+//! JSON for `--json`, and builds the summary. A closed stdout (`sshfan … | head`) stops
+//! output quietly while the run's outcome is still counted.
+
+mod gather;
+mod json;
+mod style;
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sshfan::{Outcome, Progress, Timing};
+
+pub use style::Style;
+
+use crate::summary::Summary;
+
+/// Which output stream of a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What host tasks and the runner tell the writer.
+pub enum Event {
+    /// One line of a host's output, without its newline (`eol` false: none was received).
+    Line {
+        host: usize,
+        stream: Stream,
+        line: Bytes,
+        eol: bool,
+    },
+    /// A host finished.
+    Done {
+        host: usize,
+        outcome: Outcome,
+        timing: Option<Timing>,
+    },
+    /// Periodic progress counts.
+    Tick(Progress),
+    /// A message for stderr (a file that could not be written, say).
+    Note(String),
+}
+
+/// How output is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `host: line` as lines arrive (no prefix when `prefix` is false); only the first
+    /// `limit` hosts' lines when set.
+    Stream { prefix: bool, limit: Option<usize> },
+    /// Identical outputs grouped under folded node sets when all hosts finish.
+    Gather,
+    /// JSON lines.
+    Json,
+}
+
+/// Everything the writer needs to know up front.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderConfig {
+    pub layout: Layout,
+    pub style: Style,
+    pub progress: bool,
+    pub quiet: bool,
+    pub summary_always: bool,
+}
+
+/// State of the writer thread.
+pub struct Renderer {
+    config: RenderConfig,
+    labels: Arc<[String]>,
+    started: Instant,
+    summary: Summary,
+    gathered: gather::Gathered,
+    stdout_open: bool,
+    progress: Option<Progress>,
+    progress_shown: bool,
+}
+
+/// Delay before the progress line appears: short runs never show it.
+const PROGRESS_DELAY: Duration = Duration::from_millis(1000);
+
+impl Renderer {
+    pub fn new(config: RenderConfig, labels: Arc<[String]>) -> Renderer {
+        Renderer {
+            config,
+            gathered: gather::Gathered::new(labels.len()),
+            labels,
+            started: Instant::now(),
+            summary: Summary::default(),
+            stdout_open: true,
+            progress: None,
+            progress_shown: false,
+        }
+    }
+
+    fn label(&self, host: usize) -> &str {
+        self.labels.get(host).map_or("?", String::as_str)
+    }
+
+    pub fn handle(&mut self, event: Event) -> io::Result<()> {
+        match event {
+            Event::Line {
+                host,
+                stream,
+                line,
+                eol,
+            } => self.line(host, stream, line, eol),
+            Event::Done {
+                host,
+                outcome,
+                timing,
+            } => self.done(host, outcome, timing),
+            Event::Note(note) => {
+                let text = format!("{}\n", self.config.style.error(&note));
+                self.write(Stream::Stderr, text.as_bytes())
+            }
+            Event::Tick(progress) => {
+                self.progress = Some(progress);
+                if self.config.progress && self.started.elapsed() >= PROGRESS_DELAY {
+                    self.draw_progress()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn line(&mut self, host: usize, stream: Stream, line: Bytes, eol: bool) -> io::Result<()> {
+        match self.config.layout {
+            Layout::Json => {
+                let text = json::line(host, self.label(host), stream, &line, eol);
+                self.write(Stream::Stdout, text.as_bytes())
+            }
+            Layout::Gather if stream == Stream::Stdout => {
+                self.gathered.push_line(host, &line);
+                Ok(())
+            }
+            Layout::Stream {
+                limit: Some(limit), ..
+            } if host >= limit => Ok(()),
+            Layout::Stream { prefix: false, .. } => {
+                let mut out = line.to_vec();
+                out.push(b'\n');
+                self.write(stream, &out)
+            }
+            _ => {
+                let style = self.config.style;
+                let prefix = match stream {
+                    Stream::Stdout => style.host(self.label(host)),
+                    Stream::Stderr => style.host_stderr(self.label(host)),
+                };
+                let mut out = Vec::with_capacity(prefix.len() + line.len() + 3);
+                out.extend_from_slice(prefix.as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(&line);
+                out.push(b'\n');
+                self.write(stream, &out)
+            }
+        }
+    }
+
+    fn done(&mut self, host: usize, outcome: Outcome, timing: Option<Timing>) -> io::Result<()> {
+        let label = self.label(host).to_owned();
+        self.summary.record(&label, &outcome);
+        if self.config.layout == Layout::Json {
+            let text = json::done(host, &label, &outcome, timing);
+            return self.write(Stream::Stdout, text.as_bytes());
+        }
+        if let Layout::Stream {
+            limit: Some(limit), ..
+        } = self.config.layout
+            && host >= limit
+        {
+            return Ok(());
+        }
+        self.gathered.finish(host, &outcome);
+        let style = self.config.style;
+        let message = match &outcome {
+            Err(err) if err.kind() == &sshfan::ErrorKind::Cancelled => return Ok(()),
+            Err(err) => style.error(&format!("sshfan: {err}")),
+            Ok(status) if !status.success() && !self.config.quiet => {
+                style.warning(&format!("sshfan: {label}: {status}"))
+            }
+            Ok(_) => return Ok(()),
+        };
+        self.write(Stream::Stderr, format!("{message}\n").as_bytes())
+    }
+
+    /// Prints what is printed at the end (gathered output, summary) and returns the summary.
+    pub fn finish(mut self, interrupted: bool) -> io::Result<Summary> {
+        self.clear_progress()?;
+        self.config.progress = false;
+        let elapsed = self.started.elapsed();
+        match self.config.layout {
+            Layout::Json => {
+                let text = json::summary(&self.summary, elapsed, interrupted);
+                self.write(Stream::Stdout, text.as_bytes())?;
+            }
+            Layout::Gather => {
+                let text = self.gathered.render(&self.labels, self.config.style);
+                self.write(Stream::Stdout, &text)?;
+                self.print_summary(elapsed, interrupted)?;
+            }
+            Layout::Stream { .. } => self.print_summary(elapsed, interrupted)?,
+        }
+        if self.stdout_open {
+            io::stdout().lock().flush().or_else(ignore_broken_pipe)?;
+        }
+        Ok(self.summary)
+    }
+
+    fn print_summary(&mut self, elapsed: Duration, interrupted: bool) -> io::Result<()> {
+        if self.config.quiet
+            || !(self.summary.any_failed() || self.config.summary_always || interrupted)
+        {
+            return Ok(());
+        }
+        let style = self.config.style;
+        let mut text = String::new();
+        if interrupted {
+            text.push_str(&style.error("sshfan: interrupted"));
+            text.push('\n');
+        }
+        for (category, hosts, count) in self.summary.lines() {
+            let name = if category == "ok" {
+                style.ok(&category)
+            } else {
+                style.error(&category)
+            };
+            text.push_str(&format!("sshfan: {name}: {hosts} ({count})\n"));
+        }
+        text.push_str(&format!(
+            "sshfan: {} hosts, {} ok, {} failed in {:.2} s\n",
+            self.summary.hosts,
+            self.summary.ok,
+            self.summary.hosts - self.summary.ok,
+            elapsed.as_secs_f64()
+        ));
+        self.write(Stream::Stderr, text.as_bytes())
+    }
+
+    fn write(&mut self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        let redraw = self.progress_shown;
+        self.clear_progress()?;
+        match stream {
+            Stream::Stdout if self.stdout_open => {
+                let written = io::stdout().lock().write_all(bytes);
+                if let Err(err) = written {
+                    if err.kind() != io::ErrorKind::BrokenPipe {
+                        return Err(err);
+                    }
+                    self.stdout_open = false;
+                }
+            }
+            Stream::Stdout => {}
+            Stream::Stderr => io::stderr()
+                .lock()
+                .write_all(bytes)
+                .or_else(ignore_broken_pipe)?,
+        }
+        if redraw {
+            self.draw_progress()?;
+        }
+        Ok(())
+    }
+
+    fn draw_progress(&mut self) -> io::Result<()> {
+        let Some(progress) = self.progress else {
+            return Ok(());
+        };
+        let line = progress_line(&progress, self.labels.len(), self.started.elapsed());
+        let mut stderr = io::stderr().lock();
+        write!(stderr, "\r\x1b[2K{}", self.config.style.dim(&line))?;
+        stderr.flush()?;
+        self.progress_shown = true;
+        Ok(())
+    }
+
+    fn clear_progress(&mut self) -> io::Result<()> {
+        if self.progress_shown {
+            let mut stderr = io::stderr().lock();
+            stderr.write_all(b"\r\x1b[2K")?;
+            stderr.flush()?;
+            self.progress_shown = false;
+        }
+        Ok(())
+    }
+}
+
+fn ignore_broken_pipe(err: io::Error) -> io::Result<()> {
+    if err.kind() == io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// `[532/1000] ok 520  failed 12  running 100  pending 368  2.3 s`
+pub fn progress_line(progress: &Progress, total: usize, elapsed: Duration) -> String {
+    let done = progress.succeeded + progress.failed;
+    format!(
+        "[{done}/{total}] ok {}  failed {}  running {}  pending {}  {:.1} s",
+        progress.succeeded,
+        progress.failed,
+        progress.running,
+        progress.pending,
+        elapsed.as_secs_f64()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_line_counts() {
+        let progress = Progress {
+            pending: 368,
+            running: 100,
+            succeeded: 520,
+            failed: 12,
+        };
+        assert_eq!(
+            progress_line(&progress, 1000, Duration::from_millis(2340)),
+            "[532/1000] ok 520  failed 12  running 100  pending 368  2.3 s"
+        );
+    }
+}

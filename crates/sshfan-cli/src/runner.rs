@@ -1,0 +1,175 @@
+//! Drives one run: a task per host turns its output into line events (and per-host
+//! files), the writer thread renders them, and this loop watches for Ctrl-C (the first cancels pending hosts and closes running channels, then the summary
+//! is printed; a second exits at once).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use sshfan::{HostOutput, Outcome, ParallelClient, RunOptions};
+use tokio::sync::mpsc;
+
+use crate::exit::ExitStatus;
+use crate::files::HostFiles;
+use crate::render::{Event, RenderConfig, Renderer, Stream};
+
+/// What to run and how.
+pub struct Plan {
+    pub command: String,
+    pub stdin: Option<Bytes>,
+    pub fail_fast: bool,
+    pub outdir: Option<PathBuf>,
+    pub errdir: Option<PathBuf>,
+    pub render: RenderConfig,
+    pub largest_remote_exit: bool,
+}
+
+/// Events in flight to the writer thread.
+const QUEUE: usize = 4096;
+/// How often the progress counts are refreshed.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Runs the plan and returns the exit status.
+pub async fn execute(
+    client: &ParallelClient,
+    plan: Plan,
+) -> anyhow::Result<(ExitStatus, crate::summary::Summary)> {
+    for dir in plan.outdir.iter().chain(&plan.errdir) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let options = RunOptions {
+        stdin: plan.stdin.clone(),
+        fail_fast: plan.fail_fast,
+    };
+    let run = client.run_with(plan.command.clone(), options);
+    let (outputs, joiner) = run.into_parts();
+    let labels: Arc<[String]> = outputs.iter().map(|h| h.label().to_owned()).collect();
+    let files = HostFiles::new(plan.outdir.clone(), plan.errdir.clone(), &labels);
+
+    let (events, mut receiver) = mpsc::channel::<Event>(QUEUE);
+    let render = plan.render;
+    let writer_labels = labels.clone();
+    let (finished_tx, finished_rx) = std::sync::mpsc::channel::<bool>();
+    let writer = std::thread::spawn(move || -> std::io::Result<crate::summary::Summary> {
+        let mut renderer = Renderer::new(render, writer_labels);
+        while let Some(event) = receiver.blocking_recv() {
+            renderer.handle(event)?;
+        }
+        let interrupted = finished_rx.recv().unwrap_or(false);
+        renderer.finish(interrupted)
+    });
+
+    let ticker = render.progress.then(|| {
+        let joiner = joiner.clone();
+        let events = events.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TICK);
+            loop {
+                interval.tick().await;
+                if events.send(Event::Tick(joiner.progress())).await.is_err() {
+                    break;
+                }
+            }
+        })
+    });
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for host in outputs {
+        tasks.spawn(stream_host(host, events.clone(), files.clone()));
+    }
+    drop(events);
+
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            finished = tasks.join_next() => {
+                if finished.is_none() {
+                    break;
+                }
+            }
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                joiner.cancel();
+                tokio::spawn(async {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                });
+            }
+        }
+    }
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        let _ = ticker.await;
+    }
+    let _ = finished_tx.send(interrupted);
+    let summary = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the output thread panicked"))?
+        .context("writing output")?;
+    let status = summary.exit_status(interrupted, plan.largest_remote_exit);
+    Ok((status, summary))
+}
+
+/// Sends one host's lines and outcome to the writer, and writes its per-host files.
+async fn stream_host(
+    mut host: HostOutput,
+    events: mpsc::Sender<Event>,
+    files: HostFiles,
+) -> Outcome {
+    let index = host.index();
+    let mut stdout_file = files.open(index, Stream::Stdout);
+    let mut stderr_file = files.open(index, Stream::Stderr);
+    let stdout = async {
+        while let Some(raw) = host.stdout.next_line_raw().await {
+            if let Some(file) = &mut stdout_file {
+                file.write(&raw);
+            }
+            send_line(&events, index, Stream::Stdout, raw).await;
+        }
+    };
+    let stderr = async {
+        while let Some(raw) = host.stderr.next_line_raw().await {
+            if let Some(file) = &mut stderr_file {
+                file.write(&raw);
+            }
+            send_line(&events, index, Stream::Stderr, raw).await;
+        }
+    };
+    tokio::join!(stdout, stderr);
+    for file in [stdout_file, stderr_file].into_iter().flatten() {
+        file.close(&events, index).await;
+    }
+    let outcome = host.wait().await;
+    let _ = events
+        .send(Event::Done {
+            host: index,
+            outcome: outcome.clone(),
+            timing: host.timing(),
+        })
+        .await;
+    outcome
+}
+
+async fn send_line(events: &mpsc::Sender<Event>, host: usize, stream: Stream, raw: Bytes) {
+    let mut line = raw;
+    let eol = line.last() == Some(&b'\n');
+    if eol {
+        line.truncate(line.len() - 1);
+        if line.last() == Some(&b'\r') {
+            line.truncate(line.len() - 1);
+        }
+    }
+    let _ = events
+        .send(Event::Line {
+            host,
+            stream,
+            line,
+            eol,
+        })
+        .await;
+}

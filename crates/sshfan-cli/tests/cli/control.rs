@@ -1,0 +1,114 @@
+//! Fail-fast, timeouts, `-S`, Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sshfan_testkit::{Fault, Fleet};
+
+use crate::util::{run_all, sshfan, text};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fail_fast_starts_no_more_hosts_after_a_failure() {
+    let fleet = Fleet::builder(6)
+        .fault(0, Fault::RejectAuth)
+        .start()
+        .await
+        .unwrap();
+    let out = run_all(&fleet, &["-k", "-f", "1"], "echo ran");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.is_empty(),
+        "no host after the failing first one ran: {stdout}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("sshfan: cancelled: "), "{stderr}");
+    assert!(stderr.contains("(5)"), "{stderr}");
+    assert_eq!(out.status.code(), Some(3));
+    // Without -k every other host runs.
+    let out = run_all(&fleet, &["-f", "1"], "echo ran");
+    assert_eq!(text(&out.stdout).lines().count(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_and_command_timeouts_exit_4() {
+    let fleet = Fleet::builder(3)
+        .fault(0, Fault::StallBeforeBanner)
+        .fault(1, Fault::Hang)
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let out = run_all(&fleet, &["-t", "1", "-u", "1"], "echo ok");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let hosts = fleet.host_specs();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("sshfan: connect timeout: {} (1)", hosts[0])),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("sshfan: command timeout: {} (1)", hosts[1])),
+        "{stderr}"
+    );
+    assert_eq!(text(&out.stdout), format!("{}: ok\n", hosts[2]));
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dash_s_returns_the_largest_remote_exit_code() {
+    let fleet = Fleet::builder(1).real_shell(true).start().await.unwrap();
+    let spec = fleet.host_specs()[0].clone();
+    let out = sshfan(&fleet)
+        .args([
+            "-w",
+            &format!("{spec},{spec}"),
+            "--allow-duplicates",
+            "-S",
+            "--",
+            "exit 7",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let out = run_all(&fleet, &["-S"], "kill -TERM $$");
+    assert_eq!(out.status.code(), Some(128 + 15));
+    let out = run_all(&fleet, &["-S"], "exit 0");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_cancels_and_prints_the_summary() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let mut child = sshfan(&fleet)
+        .arg("-w")
+        .arg(fleet.host_specs().join(","))
+        .args(["-f", "2", "--", "echo started; hang"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a host has printed, the run is under way.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.ends_with(": started\n"), "{first}");
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("sshfan: interrupted"), "{stderr}");
+    assert!(stderr.contains("sshfan: cancelled: "), "{stderr}");
+    assert!(
+        stderr.contains("(3)"),
+        "running and pending hosts are all cancelled: {stderr}"
+    );
+}
