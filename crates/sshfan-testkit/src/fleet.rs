@@ -39,6 +39,15 @@ pub struct FleetBuilder {
     real_shell: bool,
     shell_env: Vec<(String, String)>,
     bind: Bind,
+    certificate: Option<CertificateSpec>,
+}
+
+/// A host certificate every host presents.
+struct CertificateSpec {
+    ca: PrivateKey,
+    principals: Vec<String>,
+    valid_after: u64,
+    valid_before: u64,
 }
 
 /// Where fleet hosts listen.
@@ -87,6 +96,24 @@ impl FleetBuilder {
         self.bind(Bind::Memory)
     }
 
+    /// Every host also presents a host certificate for its key, signed by `ca`, for these
+    /// principals (empty: any host), valid between these Unix times.
+    pub fn host_certificate(
+        mut self,
+        ca: PrivateKey,
+        principals: &[&str],
+        valid_after: u64,
+        valid_before: u64,
+    ) -> Self {
+        self.certificate = Some(CertificateSpec {
+            ca,
+            principals: principals.iter().map(|p| p.to_string()).collect(),
+            valid_after,
+            valid_before,
+        });
+        self
+    }
+
     /// Chooses where hosts listen.
     pub fn bind(mut self, bind: Bind) -> Self {
         self.bind = bind;
@@ -108,15 +135,31 @@ impl FleetBuilder {
             password: FLEET_PASSWORD.to_owned(),
             authorized: std::mem::take(&mut self.authorized),
         });
+        let certificates: Vec<_> = self
+            .certificate
+            .iter()
+            .map(|spec| {
+                let principals: Vec<&str> = spec.principals.iter().map(String::as_str).collect();
+                keys::host_certificate(
+                    &host_key,
+                    &spec.ca,
+                    &principals,
+                    spec.valid_after,
+                    spec.valid_before,
+                )
+            })
+            .collect();
         let configs = ServerConfigs {
-            normal: server_config(host_key.clone()),
-            wrong_key: server_config(wrong_key),
+            normal: server_config(host_key.clone(), certificates),
+            wrong_key: server_config(wrong_key, Vec::new()),
         };
         let mut hosts = Vec::with_capacity(self.hosts);
         for index in 0..self.hosts {
             hosts.push(Arc::new(VirtualHost {
                 name: format!("host{index}"),
                 fault: self.faults.remove(&index),
+                connections: Default::default(),
+                execs: Default::default(),
             }));
         }
         let shared = Arc::new(Shared {
@@ -152,6 +195,7 @@ impl FleetBuilder {
         }
         debug!(hosts = self.hosts, "fleet started");
         Ok(Fleet {
+            host_key_line: host_line,
             shared,
             addrs,
             dir,
@@ -217,9 +261,13 @@ struct ServerConfigs {
     wrong_key: Arc<russh::server::Config>,
 }
 
-fn server_config(key: PrivateKey) -> Arc<russh::server::Config> {
+fn server_config(
+    key: PrivateKey,
+    certificates: Vec<russh::keys::Certificate>,
+) -> Arc<russh::server::Config> {
     Arc::new(russh::server::Config {
         keys: vec![key],
+        certificates,
         auth_rejection_time: Duration::ZERO,
         auth_rejection_time_initial: Some(Duration::ZERO),
         inactivity_timeout: Some(Duration::from_secs(600)),
@@ -252,6 +300,8 @@ impl Shared {
             std::future::pending::<()>().await;
             return;
         }
+        host.connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config = match host.fault {
             Some(Fault::WrongHostKey) => self.configs.wrong_key.clone(),
             _ => self.configs.normal.clone(),
@@ -295,6 +345,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, index: usize) {
 
 /// A running fleet. Dropping it stops the listeners.
 pub struct Fleet {
+    host_key_line: String,
     shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,
     dir: tempfile::TempDir,
@@ -314,6 +365,7 @@ impl Fleet {
             real_shell: false,
             shell_env: Vec::new(),
             bind: Bind::Ports,
+            certificate: None,
         }
     }
 
@@ -350,6 +402,26 @@ impl Fleet {
     /// `host0`, `host1`, … : the names the in-memory transport knows.
     pub fn host_names(&self) -> Vec<String> {
         self.shared.hosts.iter().map(|h| h.name.clone()).collect()
+    }
+
+    /// SSH connections host `index` has served so far.
+    pub fn connections(&self, index: usize) -> usize {
+        self.shared.hosts.get(index).map_or(0, |h| {
+            h.connections.load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
+    /// Commands host `index` has started so far.
+    pub fn execs(&self, index: usize) -> usize {
+        self.shared
+            .hosts
+            .get(index)
+            .map_or(0, |h| h.execs.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The fleet's host key (shared by all hosts but those with [`Fault::WrongHostKey`]).
+    pub fn host_public_key(&self) -> String {
+        self.host_key_line.clone()
     }
 
     /// The virtual host name of host `index` (what `hostname` prints there).

@@ -48,3 +48,38 @@ pub fn public_line(key: &PrivateKey) -> String {
         .to_openssh()
         .expect("OpenSSH public key encoding")
 }
+
+/// A host certificate for `host_key`, signed by `ca`, for these principals (none: any host),
+/// valid from `valid_after` to `valid_before` (Unix seconds).
+pub fn host_certificate(
+    host_key: &PrivateKey,
+    ca: &PrivateKey,
+    principals: &[&str],
+    valid_after: u64,
+    valid_before: u64,
+) -> russh::keys::Certificate {
+    use russh::keys::ssh_key::certificate::{Builder, CertType};
+    let mut builder = Builder::new_with_random_nonce(
+        &mut rand::rng(),
+        host_key.public_key().key_data().clone(),
+        valid_after,
+        valid_before,
+    )
+    .expect("certificate builder");
+    builder.cert_type(CertType::Host).expect("cert type");
+    builder.key_id("sshfan-testkit").expect("key id");
+    if principals.is_empty() {
+        builder.all_principals_valid().expect("principals");
+    }
+    for principal in principals {
+        builder.valid_principal(*principal).expect("principal");
+    }
+    builder.sign(ca).expect("certificate signing")
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

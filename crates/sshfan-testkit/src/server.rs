@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use russh::keys::PublicKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session};
@@ -25,6 +26,10 @@ pub(crate) struct Credentials {
 pub(crate) struct VirtualHost {
     pub name: String,
     pub fault: Option<Fault>,
+    /// Connections that reached the SSH layer.
+    pub connections: AtomicUsize,
+    /// Commands started.
+    pub execs: AtomicUsize,
 }
 
 /// Server state for one connection to one virtual host.
@@ -135,6 +140,7 @@ impl russh::server::Handler for FleetSession {
             return Ok(());
         };
         session.channel_success(channel)?;
+        self.host.execs.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(run_exec(
             open,
             session.handle(),

@@ -11,7 +11,7 @@ use russh::client::{DisconnectReason, Handler};
 use russh::keys::PublicKeyOrCertificate;
 
 use crate::error::ErrorKind;
-use crate::known_hosts::KnownHosts;
+use crate::known_hosts::{KnownHosts, Offered};
 
 /// Facts the handler learns that the caller reads after russh returns.
 #[derive(Default)]
@@ -55,15 +55,11 @@ impl Handler for HostHandler {
         &mut self,
         server_key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let key = match server_key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key,
-            PublicKeyOrCertificate::Certificate(cert) => {
-                // Host certificates are checked against @cert-authority entries later
-                // (not supported yet): fall back to the certified key itself.
-                &russh::keys::PublicKey::from(cert.public_key().clone())
-            }
+        let offered = match server_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => Offered::Key(key.key_data()),
+            PublicKeyOrCertificate::Certificate(cert) => Offered::Certificate(cert),
         };
-        match self.known_hosts.verify(&self.host, self.port, key) {
+        match self.known_hosts.verify(&self.host, self.port, offered) {
             Ok(()) => Ok(true),
             Err(err) => {
                 read_notes(&self.notes, |notes| notes.host_key_error = Some(err));

@@ -2,18 +2,29 @@
 //!
 //! Verification is on by default ([`HostKeyPolicy::Strict`]): a host whose key is unknown or
 //! differs from the recorded one fails with its SHA256 fingerprint and nothing is sent to
-//! it. This module reads OpenSSH's format: comma-separated host patterns, `[host]:port`,
-//! `*`/`?` wildcards and `!` negation. Entries it cannot use (hashed `|1|` names, marker
-//! lines such as `@cert-authority`) are skipped with a debug note rather than guessed at.
-//! New keys (under [`HostKeyPolicy::AcceptNew`]) are appended through one writer so that
-//! concurrent hosts never interleave lines in the file.
+//! it. OpenSSH's format is read in full: comma-separated host patterns with `*`, `?` and
+//! `!` negation, `[host]:port`, hashed `|1|salt|hash` names, case-insensitive names,
+//! `@cert-authority` lines (host certificates signed by that CA are trusted, within their
+//! validity and principals) and `@revoked` lines (that key is refused, even inside a
+//! certificate). A host with several keys matches on any.
+//!
+//! Literal names go into a hash map, so a 100k-host run against a 100k-line file costs one
+//! lookup per host. Wildcard and hashed entries are checked one by one, as OpenSSH does:
+//! a large hashed file costs an HMAC per entry per host. New keys (under
+//! [`HostKeyPolicy::AcceptNew`]) are appended through one writer, once per name, so
+//! concurrent hosts never interleave or repeat lines.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use russh::keys::{HashAlg, PublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
+use russh::keys::ssh_key::certificate::CertType;
+use russh::keys::ssh_key::public::KeyData;
+use russh::keys::{Certificate, HashAlg, PublicKey};
 use tracing::{debug, warn};
 
 use crate::error::ErrorKind;
@@ -54,33 +65,46 @@ impl Default for HostKeyConfig {
     }
 }
 
-/// One known_hosts line we can match on.
-struct PatternEntry {
-    patterns: Vec<String>,
-    key: PublicKey,
+/// A line's marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    None,
+    CertAuthority,
+    Revoked,
+}
+
+/// A line's key and marker.
+#[derive(Debug, Clone)]
+struct Entry {
+    marker: Marker,
+    key: KeyData,
+}
+
+/// A hashed name: `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`.
+struct HashedName {
+    salt: Vec<u8>,
+    hash: Vec<u8>,
 }
 
 /// The parsed known_hosts files of one run.
 pub(crate) struct KnownHosts {
     policy: HostKeyPolicy,
-    /// Keys under a literal (pattern-free) name, lowercased.
-    exact: HashMap<String, Vec<PublicKey>>,
-    /// Entries with wildcards or negations, checked in order.
-    patterned: Vec<PatternEntry>,
-    /// The file new keys go to, behind one lock.
-    writer: Option<Mutex<PathBuf>>,
+    /// Entries under a literal name, lowercased.
+    exact: HashMap<String, Vec<Entry>>,
+    /// Entries with wildcards or negations, in file order.
+    patterned: Vec<(Vec<String>, Entry)>,
+    /// Entries with hashed names.
+    hashed: Vec<(HashedName, Entry)>,
+    has_authorities: bool,
+    /// Where new keys go, and which names were added this run.
+    writer: Mutex<(Option<PathBuf>, HashMap<String, KeyData>)>,
 }
 
 impl KnownHosts {
     /// Reads the configured files. Missing files count as empty; unreadable ones are
     /// warned about (under `Strict` every host will then fail as unknown).
     pub(crate) fn load(config: &HostKeyConfig) -> Arc<KnownHosts> {
-        let mut known = KnownHosts {
-            policy: config.policy,
-            exact: HashMap::new(),
-            patterned: Vec::new(),
-            writer: config.files.first().cloned().map(Mutex::new),
-        };
+        let mut known = KnownHosts::empty(config.policy, config.files.first().cloned());
         if config.policy == HostKeyPolicy::Off {
             warn!(
                 "host-key verification is off: connections are open to man-in-the-middle attacks"
@@ -97,101 +121,177 @@ impl KnownHosts {
         Arc::new(known)
     }
 
+    fn empty(policy: HostKeyPolicy, file: Option<PathBuf>) -> KnownHosts {
+        KnownHosts {
+            policy,
+            exact: HashMap::new(),
+            patterned: Vec::new(),
+            hashed: Vec::new(),
+            has_authorities: false,
+            writer: Mutex::new((file, HashMap::new())),
+        }
+    }
+
+    /// Whether any `@cert-authority` line was read (then host certificates are asked for).
+    pub(crate) fn has_cert_authorities(&self) -> bool {
+        self.has_authorities
+    }
+
     fn add_text(&mut self, text: &str, file: &Path) {
         for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let mut fields = line.split_whitespace();
-            let (Some(hosts), Some(_algorithm), Some(blob)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                debug!("{}:{}: malformed line skipped", file.display(), number + 1);
-                continue;
-            };
-            if hosts.starts_with('@') || hosts.starts_with('|') {
-                debug!(
-                    "{}:{}: markers and hashed names are not supported yet; line skipped",
-                    file.display(),
-                    number + 1
-                );
-                continue;
-            }
-            let key = match russh::keys::parse_public_key_base64(blob) {
-                Ok(key) => key,
-                Err(err) => {
-                    debug!("{}:{}: bad key skipped: {err}", file.display(), number + 1);
-                    continue;
-                }
-            };
-            let patterns: Vec<String> = hosts.split(',').map(str::to_lowercase).collect();
-            if patterns
-                .iter()
-                .any(|p| p.contains(['*', '?']) || p.starts_with('!'))
-            {
-                self.patterned.push(PatternEntry { patterns, key });
-            } else {
-                for name in patterns {
-                    self.exact.entry(name).or_default().push(key.clone());
-                }
+            if let Err(why) = self.add_line(line) {
+                debug!("{}:{}: line skipped: {why}", file.display(), number + 1);
             }
         }
     }
 
-    /// Checks a server's key for `host`:`port` under the policy.
-    pub(crate) fn verify(&self, host: &str, port: u16, key: &PublicKey) -> Result<(), ErrorKind> {
+    fn add_line(&mut self, line: &str) -> Result<(), String> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return Ok(());
+        }
+        let mut fields = line.split_whitespace();
+        let mut hosts = fields.next().unwrap_or_default();
+        let marker = match hosts {
+            "@cert-authority" => Marker::CertAuthority,
+            "@revoked" => Marker::Revoked,
+            other if other.starts_with('@') => return Err(format!("unknown marker {other}")),
+            _ => Marker::None,
+        };
+        if marker != Marker::None {
+            hosts = fields.next().ok_or("no host patterns")?;
+        }
+        let (_algorithm, blob) = (fields.next(), fields.next().ok_or("no key")?);
+        let key = russh::keys::parse_public_key_base64(blob).map_err(|e| e.to_string())?;
+        let entry = Entry {
+            marker,
+            key: key.key_data().clone(),
+        };
+        self.has_authorities |= marker == Marker::CertAuthority;
+        if let Some(hashed) = hosts.strip_prefix("|1|") {
+            let (salt, hash) = hashed.split_once('|').ok_or("bad hashed name")?;
+            let salt = BASE64.decode(salt).map_err(|e| e.to_string())?;
+            let hash = BASE64.decode(hash).map_err(|e| e.to_string())?;
+            self.hashed.push((HashedName { salt, hash }, entry));
+            return Ok(());
+        }
+        let patterns: Vec<String> = hosts.split(',').map(str::to_lowercase).collect();
+        if patterns
+            .iter()
+            .any(|p| p.contains(['*', '?']) || p.starts_with('!'))
+        {
+            self.patterned.push((patterns, entry));
+        } else {
+            for name in patterns {
+                self.exact.entry(name).or_default().push(entry.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every entry that applies to `name`.
+    fn entries_for(&self, name: &str) -> Vec<&Entry> {
+        let mut entries: Vec<&Entry> = self.exact.get(name).into_iter().flatten().collect();
+        for (patterns, entry) in &self.patterned {
+            if entry_matches(patterns, name) {
+                entries.push(entry);
+            }
+        }
+        for (hashed, entry) in &self.hashed {
+            if hash_matches(hashed, name) {
+                entries.push(entry);
+            }
+        }
+        entries
+    }
+
+    /// Checks a server's key or certificate for `host`:`port` under the policy.
+    pub(crate) fn verify(
+        &self,
+        host: &str,
+        port: u16,
+        offered: Offered<'_>,
+    ) -> Result<(), ErrorKind> {
         if self.policy == HostKeyPolicy::Off {
             return Ok(());
         }
         let name = lookup_name(host, port);
-        let recorded = self.keys_for(&name);
-        if recorded
+        let entries = self.entries_for(&name);
+        let key = offered.key();
+        let refuse = |message: String| Err(ErrorKind::HostKey { message });
+        let fingerprint = PublicKey::from(key.clone()).fingerprint(HashAlg::Sha256);
+        let algorithm = key.algorithm();
+
+        let revoked = |data: &KeyData| {
+            entries
+                .iter()
+                .any(|e| e.marker == Marker::Revoked && &e.key == data)
+        };
+        if revoked(key) {
+            return refuse(format!(
+                "host key for `{name}` ({algorithm} {fingerprint}) is marked @revoked"
+            ));
+        }
+        if let Offered::Certificate(cert) = offered {
+            if revoked(cert.signature_key()) {
+                return refuse(format!(
+                    "the CA that signed `{name}`'s host certificate is marked @revoked"
+                ));
+            }
+            let authorities: Vec<&Entry> = entries
+                .iter()
+                .copied()
+                .filter(|e| e.marker == Marker::CertAuthority && &e.key == cert.signature_key())
+                .collect();
+            if !authorities.is_empty() {
+                return check_certificate(cert, host, &name);
+            }
+            // No CA vouches for it: judge the certified key as a plain key, as OpenSSH does.
+        }
+        let plain: Vec<&Entry> = entries
             .iter()
-            .any(|known| known.key_data() == key.key_data())
-        {
+            .copied()
+            .filter(|e| e.marker == Marker::None)
+            .collect();
+        if plain.iter().any(|e| &e.key == key) {
             return Ok(());
         }
-        let fingerprint = key.fingerprint(HashAlg::Sha256);
-        let algorithm = key.algorithm();
-        if !recorded.is_empty() {
-            return Err(ErrorKind::HostKey {
-                message: format!(
-                    "host key for `{name}` has CHANGED: server offered {algorithm} {fingerprint}, \
-                     which is not the key recorded in known_hosts (possible man-in-the-middle attack)"
-                ),
-            });
+        if !plain.is_empty() {
+            return refuse(format!(
+                "host key for `{name}` has CHANGED: server offered {algorithm} {fingerprint}, \
+                 which is not the key recorded in known_hosts (possible man-in-the-middle attack)"
+            ));
         }
         match self.policy {
-            HostKeyPolicy::AcceptNew => {
-                self.append(&name, key);
-                Ok(())
-            }
-            _ => Err(ErrorKind::HostKey {
-                message: format!(
-                    "host key for `{name}` is not known ({algorithm} {fingerprint}); \
-                     add it to known_hosts or use the accept-new policy"
-                ),
-            }),
+            HostKeyPolicy::AcceptNew => self.accept_new(&name, key, &fingerprint.to_string()),
+            _ => refuse(format!(
+                "host key for `{name}` is not known ({algorithm} {fingerprint}); \
+                 add it to known_hosts or use the accept-new policy"
+            )),
         }
     }
 
-    fn keys_for(&self, name: &str) -> Vec<&PublicKey> {
-        let mut keys: Vec<&PublicKey> = self.exact.get(name).into_iter().flatten().collect();
-        for entry in &self.patterned {
-            if entry_matches(&entry.patterns, name) {
-                keys.push(&entry.key);
+    /// Records a new key once per name; a second, different key for the same name in the
+    /// same run is refused like a changed key.
+    fn accept_new(&self, name: &str, key: &KeyData, fingerprint: &str) -> Result<(), ErrorKind> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let (path, added) = &mut *writer;
+        if let Some(known) = added.get(name) {
+            if known == key {
+                return Ok(());
             }
+            return Err(ErrorKind::HostKey {
+                message: format!("host key for `{name}` changed during the run ({fingerprint})"),
+            });
         }
-        keys
-    }
-
-    fn append(&self, name: &str, key: &PublicKey) {
-        let Some(writer) = &self.writer else { return };
-        let path = writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let line = match key.to_openssh() {
+        added.insert(name.to_owned(), key.clone());
+        let Some(path) = path else { return Ok(()) };
+        let line = match PublicKey::from(key.clone()).to_openssh() {
             Ok(text) => format!("{name} {text}\n"),
-            Err(err) => return warn!("cannot encode host key for `{name}`: {err}"),
+            Err(err) => {
+                warn!("cannot encode host key for `{name}`: {err}");
+                return Ok(());
+            }
         };
         let written = std::fs::OpenOptions::new()
             .create(true)
@@ -202,7 +302,56 @@ impl KnownHosts {
             Ok(()) => debug!("added host key for `{name}` to {}", path.display()),
             Err(err) => warn!("cannot add host key to {}: {err}", path.display()),
         }
+        Ok(())
     }
+}
+
+/// What a server presented: a plain key or a certificate.
+#[derive(Clone, Copy)]
+pub(crate) enum Offered<'a> {
+    Key(&'a KeyData),
+    Certificate(&'a Certificate),
+}
+
+impl Offered<'_> {
+    fn key(&self) -> &KeyData {
+        match self {
+            Offered::Key(key) => key,
+            Offered::Certificate(cert) => cert.public_key(),
+        }
+    }
+}
+
+/// A certificate signed by a trusted CA: it must be a host certificate, valid now, and
+/// name this host among its principals (when it names any).
+fn check_certificate(cert: &Certificate, host: &str, name: &str) -> Result<(), ErrorKind> {
+    let refuse = |why: String| ErrorKind::HostKey {
+        message: format!("host certificate for `{name}` rejected: {why}"),
+    };
+    if cert.cert_type() != CertType::Host {
+        return Err(refuse(
+            "it is a user certificate, not a host certificate".to_owned(),
+        ));
+    }
+    let ca = PublicKey::from(cert.signature_key().clone()).fingerprint(HashAlg::Sha256);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    cert.validate_at(now, [&ca]).map_err(|err| {
+        refuse(format!(
+            "{err} (valid from {} to {})",
+            cert.valid_after(),
+            cert.valid_before()
+        ))
+    })?;
+    let principals = cert.valid_principals();
+    let host = host.to_lowercase();
+    if !principals.is_empty() && !principals.iter().any(|p| p.to_lowercase() == host) {
+        return Err(refuse(format!(
+            "`{host}` is not among its principals {principals:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// The name a host is recorded under: `host`, or `[host]:port` off port 22.
@@ -213,6 +362,28 @@ pub fn lookup_name(host: &str, port: u16) -> String {
     } else {
         format!("[{host}]:{port}")
     }
+}
+
+/// A hashed known_hosts name (`|1|salt|hash`) for `name` with this salt, as
+/// `ssh-keygen -H` writes it.
+pub fn hashed_name(name: &str, salt: &[u8]) -> String {
+    let hash = hmac_sha1(salt, name.as_bytes());
+    format!("|1|{}|{}", BASE64.encode(salt), BASE64.encode(hash))
+}
+
+fn hmac_sha1(salt: &[u8], name: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length.
+    match <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(salt) {
+        Ok(mut mac) => {
+            mac.update(name);
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+fn hash_matches(hashed: &HashedName, name: &str) -> bool {
+    hmac_sha1(&hashed.salt, name.as_bytes()) == hashed.hash
 }
 
 /// OpenSSH semantics: a negated match vetoes the line; otherwise any positive match wins.
@@ -231,7 +402,7 @@ fn entry_matches(patterns: &[String], name: &str) -> bool {
 }
 
 /// `*` matches any run of characters, `?` exactly one.
-fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
     while t < text.len() {
@@ -259,6 +430,15 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
         .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
+/// Names already seen, for tests that count lines.
+#[cfg(test)]
+fn names_in(text: &str) -> std::collections::HashSet<String> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,18 +447,21 @@ mod tests {
     const KEY_B: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
 
     fn known(text: &str, policy: HostKeyPolicy) -> KnownHosts {
-        let mut known = KnownHosts {
-            policy,
-            exact: HashMap::new(),
-            patterned: Vec::new(),
-            writer: None,
-        };
+        let mut known = KnownHosts::empty(policy, None);
         known.add_text(text, Path::new("test"));
         known
     }
 
-    fn key(blob: &str) -> PublicKey {
-        russh::keys::parse_public_key_base64(blob).unwrap()
+    fn key(blob: &str) -> KeyData {
+        russh::keys::parse_public_key_base64(blob)
+            .unwrap()
+            .key_data()
+            .clone()
+    }
+
+    fn check(k: &KnownHosts, host: &str, port: u16, blob: &str) -> Result<(), String> {
+        k.verify(host, port, Offered::Key(&key(blob)))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -287,11 +470,10 @@ mod tests {
             &format!("web1,Web2 ssh-ed25519 {KEY_A}\n[web3]:2222 ssh-ed25519 {KEY_B}\n"),
             HostKeyPolicy::Strict,
         );
-        assert!(k.verify("web1", 22, &key(KEY_A)).is_ok());
-        assert!(k.verify("WEB2", 22, &key(KEY_A)).is_ok());
-        assert!(k.verify("web3", 2222, &key(KEY_B)).is_ok());
-        // Same name, other port: unknown.
-        let err = k.verify("web1", 2222, &key(KEY_A)).unwrap_err().to_string();
+        assert!(check(&k, "web1", 22, KEY_A).is_ok());
+        assert!(check(&k, "WEB2", 22, KEY_A).is_ok());
+        assert!(check(&k, "web3", 2222, KEY_B).is_ok());
+        let err = check(&k, "web1", 2222, KEY_A).unwrap_err();
         assert!(
             err.contains("not known") && err.contains("SHA256:"),
             "{err}"
@@ -304,8 +486,32 @@ mod tests {
             &format!("web1 ssh-ed25519 {KEY_A}\n"),
             HostKeyPolicy::AcceptNew,
         );
-        let err = k.verify("web1", 22, &key(KEY_B)).unwrap_err().to_string();
-        assert!(err.contains("CHANGED"), "{err}");
+        assert!(
+            check(&k, "web1", 22, KEY_B)
+                .unwrap_err()
+                .contains("CHANGED")
+        );
+    }
+
+    #[test]
+    fn accept_new_records_each_name_once_and_then_holds_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        let k = KnownHosts::empty(HostKeyPolicy::AcceptNew, Some(file.clone()));
+        for _ in 0..3 {
+            assert!(check(&k, "web1", 22, KEY_A).is_ok());
+        }
+        assert!(
+            check(&k, "web1", 22, KEY_B)
+                .unwrap_err()
+                .contains("changed during the run")
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert_eq!(
+            names_in(&text),
+            std::collections::HashSet::from(["web1".to_owned()])
+        );
     }
 
     #[test]
@@ -314,12 +520,48 @@ mod tests {
             &format!("*.example.com,!bad.example.com ssh-ed25519 {KEY_A}\n"),
             HostKeyPolicy::Strict,
         );
-        assert!(k.verify("a.example.com", 22, &key(KEY_A)).is_ok());
-        assert!(k.verify("bad.example.com", 22, &key(KEY_A)).is_err());
-        assert!(k.verify("example.org", 22, &key(KEY_A)).is_err());
+        assert!(check(&k, "a.example.com", 22, KEY_A).is_ok());
+        assert!(check(&k, "bad.example.com", 22, KEY_A).is_err());
+        assert!(check(&k, "example.org", 22, KEY_A).is_err());
         assert!(wildcard_match(b"web?", b"web1"));
         assert!(!wildcard_match(b"web?", b"web12"));
         assert!(wildcard_match(b"*1*", b"a1b"));
+    }
+
+    #[test]
+    fn hashed_names() {
+        let line = format!(
+            "{} ssh-ed25519 {KEY_A}\n",
+            hashed_name("[web9]:2200", b"0123456789abcdef0123")
+        );
+        let k = known(&line, HostKeyPolicy::Strict);
+        assert!(check(&k, "web9", 2200, KEY_A).is_ok());
+        assert!(
+            check(&k, "web9", 2200, KEY_B)
+                .unwrap_err()
+                .contains("CHANGED")
+        );
+        assert!(
+            check(&k, "web9", 22, KEY_A)
+                .unwrap_err()
+                .contains("not known")
+        );
+        // The format ssh-keygen -H writes: 20-byte salt, 20-byte SHA-1 HMAC.
+        let name = hashed_name("web9", &[7u8; 20]);
+        assert_eq!(name.len(), "|1|".len() + 28 + 1 + 28);
+    }
+
+    #[test]
+    fn revoked_keys_are_refused_even_when_also_listed() {
+        let k = known(
+            &format!("web1 ssh-ed25519 {KEY_A}\n@revoked * ssh-ed25519 {KEY_A}\n"),
+            HostKeyPolicy::Strict,
+        );
+        assert!(
+            check(&k, "web1", 22, KEY_A)
+                .unwrap_err()
+                .contains("@revoked")
+        );
     }
 
     #[test]
@@ -328,12 +570,24 @@ mod tests {
             &format!("web1 ssh-ed25519 {KEY_A}\nweb1 ssh-ed25519 {KEY_B}\n"),
             HostKeyPolicy::Strict,
         );
-        assert!(k.verify("web1", 22, &key(KEY_B)).is_ok());
+        assert!(check(&k, "web1", 22, KEY_B).is_ok());
     }
 
     #[test]
     fn off_accepts_anything() {
         let k = known("", HostKeyPolicy::Off);
-        assert!(k.verify("anything", 22, &key(KEY_A)).is_ok());
+        assert!(check(&k, "anything", 22, KEY_A).is_ok());
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        let k = known(
+            &format!(
+                "web1\n@bogus web1 ssh-ed25519 {KEY_A}\n|1|x|y ssh-ed25519 {KEY_A}\nweb2 ssh-ed25519 notbase64\nweb3 ssh-ed25519 {KEY_A}\n"
+            ),
+            HostKeyPolicy::Strict,
+        );
+        assert!(check(&k, "web3", 22, KEY_A).is_ok());
+        assert!(check(&k, "web1", 22, KEY_A).is_err());
     }
 }

@@ -88,14 +88,20 @@ impl ParallelClient {
             &config.auth,
             self.hosts.iter().filter_map(|host| host.key.as_ref()),
         );
-        let ssh_config = russh::client::Config {
+        let known_hosts = KnownHosts::load(&config.host_keys);
+        let mut ssh_config = russh::client::Config {
             nodelay: true,
             ..Default::default()
         };
+        if known_hosts.has_cert_authorities() {
+            // Ask servers for host certificates only when a CA could vouch for them.
+            ssh_config.preferred.host_key_certificates =
+                std::borrow::Cow::Owned(ssh_config.preferred.key.to_vec());
+        }
         let connector = Connector {
             transport: config.transport.clone(),
             ssh_config: Arc::new(ssh_config),
-            known_hosts: KnownHosts::load(&config.host_keys),
+            known_hosts,
             credentials,
             handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
             connect_timeout: config.connect_timeout,

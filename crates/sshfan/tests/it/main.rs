@@ -9,6 +9,8 @@ mod errors;
 mod exec;
 /// Interop with a real OpenSSH sshd.
 mod interop;
+/// known_hosts: hashed, wildcard, negated, revoked, CA-signed, accept-new at scale.
+mod known_hosts;
 /// Many hosts at once.
 mod scale;
 /// Shared helpers.
