@@ -464,6 +464,7 @@ impl Fleet {
     pub fn client_settings(&self) -> ClientBuilder {
         ParallelClient::builder()
             .user(FLEET_USER)
+            .ssh_config(sshfan::SshConfigSource::Off)
             .known_hosts_files(vec![self.known_hosts_path.clone()])
             .agent(AgentSocket::Off)
             .default_identities(false)

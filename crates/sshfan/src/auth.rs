@@ -208,6 +208,22 @@ pub(crate) struct Credentials {
     password_auth: bool,
     keyboard_interactive: bool,
     per_host: HashMap<KeySource, Result<LoadedKey, ErrorKind>>,
+    /// ssh_config `IdentityFile`s: one that cannot be loaded is skipped, as OpenSSH does.
+    config_keys: HashMap<PathBuf, Option<LoadedKey>>,
+}
+
+/// One host's credentials on top of the run's.
+pub(crate) struct HostAuth<'a> {
+    /// The host's own key (host spec), tried first.
+    pub key: Option<&'a KeySource>,
+    /// ssh_config `IdentityFile`s for the host.
+    pub identity_files: &'a [PathBuf],
+    /// ssh_config `IdentitiesOnly`: no agent keys.
+    pub identities_only: bool,
+    /// The host's own password.
+    pub password: Option<&'a Secret>,
+    /// The agent socket for this host, if any.
+    pub agent: Option<&'a Path>,
 }
 
 impl Credentials {
@@ -215,6 +231,7 @@ impl Credentials {
     pub(crate) fn prepare<'a>(
         methods: &AuthMethods,
         host_keys: impl IntoIterator<Item = &'a KeySource>,
+        identity_files: impl IntoIterator<Item = &'a PathBuf>,
     ) -> Credentials {
         let mut explicit = Vec::new();
         let mut explicit_error = None;
@@ -245,7 +262,22 @@ impl Credentials {
                 per_host.insert(source.clone(), source.load());
             }
         }
+        let mut config_keys = HashMap::new();
+        for path in identity_files {
+            if !config_keys.contains_key(path) {
+                let mut source = KeySource::file(path);
+                if let Some(passphrase) = &methods.identity_passphrase {
+                    source = source.with_passphrase(passphrase.expose());
+                }
+                let loaded = source
+                    .load()
+                    .map_err(|err| debug!("ssh_config IdentityFile skipped: {err}"))
+                    .ok();
+                config_keys.insert(path.clone(), loaded);
+            }
+        }
         Credentials {
+            config_keys,
             explicit,
             explicit_error,
             defaults,
@@ -268,93 +300,138 @@ impl Credentials {
         }
     }
 
-    /// Runs the auth chain on a connected session.
+    /// The run's agent socket (`SSH_AUTH_SOCK` or the configured path), if any.
+    pub(crate) fn agent_socket(&self) -> Option<&Path> {
+        self.agent.as_deref()
+    }
+
+    /// Runs the auth chain on a connected session: keys given for the host or the run,
+    /// then the agent, then default identities, then password, then keyboard-interactive.
     pub(crate) async fn authenticate(
         &self,
         session: &mut Handle<HostHandler>,
         user: &str,
-        host_key: Option<&KeySource>,
-        host_password: Option<&Secret>,
+        host: &HostAuth<'_>,
     ) -> Result<(), ErrorKind> {
-        let mut tried: Vec<String> = Vec::new();
-        let mut offered: Option<russh::MethodSet> = None;
-        let allows = |offered: &Option<russh::MethodSet>, kind: MethodKind| {
-            offered.as_ref().is_none_or(|set| set.contains(&kind))
-        };
-
-        let host_loaded = host_key.and_then(|source| self.per_host.get(source)?.as_ref().ok());
-        let keys = host_loaded.into_iter().chain(&self.explicit);
-        let mut key_count = 0;
-        for key in keys.chain(&self.defaults) {
-            if !allows(&offered, MethodKind::PublicKey) {
-                break;
-            }
-            key_count += 1;
-            debug!(key = %key.name, "trying public key");
-            let hash = rsa_hash(session, &key.key).await?;
-            let attempt = PrivateKeyWithHashAlg::new(key.key.clone(), hash);
-            match session.authenticate_publickey(user, attempt).await {
-                Ok(result) => {
-                    if record(result, &mut offered) {
-                        return Ok(());
-                    }
-                }
-                Err(err) => return Err(lost(err)),
-            }
-        }
-        if key_count > 0 {
-            tried.push(format!(
-                "publickey ({key_count} key{})",
-                if key_count == 1 { "" } else { "s" }
-            ));
+        let mut attempt = Attempt::default();
+        let host_loaded = host
+            .key
+            .and_then(|source| self.per_host.get(source)?.as_ref().ok());
+        let from_config = host
+            .identity_files
+            .iter()
+            .filter_map(|path| self.config_keys.get(path)?.as_ref());
+        let given: Vec<&LoadedKey> = host_loaded
+            .into_iter()
+            .chain(&self.explicit)
+            .chain(from_config)
+            .collect();
+        if attempt.keys(session, user, &given).await? {
+            return Ok(());
         }
 
-        if let Some(socket) = &self.agent
-            && allows(&offered, MethodKind::PublicKey)
+        if let Some(socket) = host.agent.filter(|_| !host.identities_only)
+            && attempt.allows(MethodKind::PublicKey)
         {
-            match try_agent(session, user, socket, &mut offered).await? {
+            match try_agent(session, user, socket, &mut attempt.offered).await? {
                 AgentOutcome::Accepted => return Ok(()),
-                AgentOutcome::Tried(n) => tried.push(format!("agent ({n} keys)")),
+                AgentOutcome::Tried(n) => attempt.tried.push(format!("agent ({n} keys)")),
                 AgentOutcome::Unavailable(why) => debug!("ssh-agent not used: {why}"),
             }
         }
 
-        let password = host_password.or(self.password.as_ref());
-        if let Some(password) = password {
-            if self.password_auth && allows(&offered, MethodKind::Password) {
-                tried.push("password".to_owned());
+        // As in OpenSSH, default identities are tried only when no IdentityFile is set.
+        if host.identity_files.is_empty() {
+            let defaults: Vec<&LoadedKey> = self.defaults.iter().collect();
+            if attempt.keys(session, user, &defaults).await? {
+                return Ok(());
+            }
+        }
+
+        if let Some(password) = host.password.or(self.password.as_ref()) {
+            if self.password_auth && attempt.allows(MethodKind::Password) {
+                attempt.tried.push("password".to_owned());
                 let result = session
                     .authenticate_password(user, password.expose())
                     .await
                     .map_err(lost)?;
-                if record(result, &mut offered) {
+                if record(result, &mut attempt.offered) {
                     return Ok(());
                 }
             }
-            if self.keyboard_interactive && allows(&offered, MethodKind::KeyboardInteractive) {
-                tried.push("keyboard-interactive".to_owned());
-                if keyboard_interactive(session, user, password, &mut offered).await? {
+            if self.keyboard_interactive && attempt.allows(MethodKind::KeyboardInteractive) {
+                attempt.tried.push("keyboard-interactive".to_owned());
+                if keyboard_interactive(session, user, password, &mut attempt.offered).await? {
                     return Ok(());
                 }
             }
         }
+        Err(attempt.failure(user))
+    }
+}
 
-        let tried = if tried.is_empty() {
+/// What an authentication chain tried, and what the server still offers.
+#[derive(Default)]
+struct Attempt {
+    tried: Vec<String>,
+    offered: Option<russh::MethodSet>,
+}
+
+impl Attempt {
+    fn allows(&self, kind: MethodKind) -> bool {
+        self.offered.as_ref().is_none_or(|set| set.contains(&kind))
+    }
+
+    /// Tries each key in turn; returns whether one was accepted.
+    async fn keys(
+        &mut self,
+        session: &mut Handle<HostHandler>,
+        user: &str,
+        keys: &[&LoadedKey],
+    ) -> Result<bool, ErrorKind> {
+        let mut count = 0;
+        for key in keys {
+            if !self.allows(MethodKind::PublicKey) {
+                break;
+            }
+            count += 1;
+            debug!(key = %key.name, "trying public key");
+            let hash = rsa_hash(session, &key.key).await?;
+            let attempt = PrivateKeyWithHashAlg::new(key.key.clone(), hash);
+            let result = session
+                .authenticate_publickey(user, attempt)
+                .await
+                .map_err(lost)?;
+            if record(result, &mut self.offered) {
+                return Ok(true);
+            }
+        }
+        if count > 0 {
+            self.tried.push(format!(
+                "publickey ({count} key{})",
+                if count == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(false)
+    }
+
+    fn failure(self, user: &str) -> ErrorKind {
+        let tried = if self.tried.is_empty() {
             "no credentials to try (no key, agent, identity or password)".to_owned()
         } else {
-            format!("tried {}", tried.join(", "))
+            format!("tried {}", self.tried.join(", "))
         };
-        let offers = match &offered {
+        let offers = match &self.offered {
             Some(set) => {
                 let names: Vec<&str> = set.iter().map(<&str>::from).collect();
                 format!("; server accepts: {}", names.join(", "))
             }
             None => String::new(),
         };
-        Err(ErrorKind::Auth {
+        ErrorKind::Auth {
             user: user.to_owned(),
             message: format!("{tried}{offers}"),
-        })
+        }
     }
 }
 

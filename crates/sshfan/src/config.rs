@@ -2,7 +2,9 @@
 //!
 //! Names follow parallel-ssh where it has one (`pool_size`, `num_retries` → `retries`,
 //! `retry_delay`, `timeout` → `connect_timeout`). Defaults: port 22, pool size 100,
-//! connect timeout 10 s, no command timeout, no retries, host keys checked strictly.
+//! connect timeout 10 s, no command timeout, no retries, host keys checked strictly,
+//! `~/.ssh/config` read. Settings left `None` here fall back to ssh_config, then to these
+//! defaults; a setting given here (or in a host spec) beats ssh_config.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,10 +21,25 @@ use crate::transport::{TcpTransport, Transport};
 /// Everything a [`ParallelClient`] needs besides its hosts.
 #[derive(Clone)]
 pub struct ClientConfig {
-    /// Remote user for hosts that name none. Default: `$USER`, else `root`.
-    pub user: String,
-    /// Port for hosts that name none. Default: 22.
-    pub port: u16,
+    /// Remote user for hosts that name none. Default: ssh_config's `User`, else `$USER`.
+    pub user: Option<String>,
+    /// Port for hosts that name none. Default: ssh_config's `Port`, else 22.
+    pub port: Option<u16>,
+    /// Which ssh_config to read. Default: `~/.ssh/config`.
+    pub ssh_config: SshConfigSource,
+    /// Jump hosts (`ProxyJump` syntax: `[user@]host[:port]`, comma-separated, `none` for
+    /// none). Default: ssh_config's `ProxyJump`.
+    pub proxy_jump: Option<String>,
+    /// A command whose stdin/stdout carry the connection (`%h`, `%p` substituted).
+    /// Default: ssh_config's `ProxyCommand`.
+    pub proxy_command: Option<String>,
+    /// Forward the local ssh-agent to the hosts. Default: ssh_config's `ForwardAgent`, else off.
+    pub forward_agent: Option<bool>,
+    /// Keepalive interval and the number of unanswered keepalives before the connection is
+    /// dropped. Default: ssh_config's `ServerAliveInterval`/`CountMax`, else none.
+    pub keepalive: Option<(Duration, usize)>,
+    /// Most `direct-tcpip` channel opens in flight per jump host. Default: 64.
+    pub jump_channel_opens: usize,
     /// Credentials to try.
     pub auth: AuthMethods,
     /// Host-key verification.
@@ -31,7 +48,8 @@ pub struct ClientConfig {
     pub pool_size: usize,
     /// Most SSH handshakes in flight at once. Default: 100.
     pub max_handshakes: usize,
-    /// Limit on transport connect + SSH handshake + authentication. Default: 10 s.
+    /// Limit on transport connect + SSH handshake + authentication. Default: ssh_config's
+    /// `ConnectTimeout`, else 10 s.
     pub connect_timeout: Option<Duration>,
     /// Limit on each host's command, from the moment it starts. Default: none.
     pub command_timeout: Option<Duration>,
@@ -48,13 +66,19 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            user: default_user(),
-            port: 22,
+            user: None,
+            port: None,
+            ssh_config: SshConfigSource::UserDefault,
+            proxy_jump: None,
+            proxy_command: None,
+            forward_agent: None,
+            keepalive: None,
+            jump_channel_opens: 64,
             auth: AuthMethods::default(),
             host_keys: HostKeyConfig::default(),
             pool_size: 100,
             max_handshakes: 100,
-            connect_timeout: Some(Duration::from_secs(10)),
+            connect_timeout: None,
             command_timeout: None,
             retries: 0,
             retry_delay: Duration::from_secs(1),
@@ -64,11 +88,15 @@ impl Default for ClientConfig {
     }
 }
 
-fn default_user() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "root".to_owned())
+/// Which ssh_config file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SshConfigSource {
+    /// `~/.ssh/config`, if it exists.
+    UserDefault,
+    /// This file (it must exist).
+    File(PathBuf),
+    /// None.
+    Off,
 }
 
 /// Builds a [`ParallelClient`].
@@ -115,13 +143,13 @@ impl ClientBuilder {
 
     /// Default remote user.
     pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.config.user = user.into();
+        self.config.user = Some(user.into());
         self
     }
 
     /// Default port.
     pub fn port(mut self, port: u16) -> Self {
-        self.config.port = port;
+        self.config.port = Some(port);
         self
     }
 
@@ -174,13 +202,44 @@ impl ClientBuilder {
 
     /// Host-key policy (strict by default).
     pub fn host_key_policy(mut self, policy: HostKeyPolicy) -> Self {
-        self.config.host_keys.policy = policy;
+        self.config.host_keys.policy = Some(policy);
         self
     }
 
     /// Reads host keys from these files only (new keys go to the first).
     pub fn known_hosts_files(mut self, files: Vec<PathBuf>) -> Self {
-        self.config.host_keys.files = files;
+        self.config.host_keys.files = Some(files);
+        self
+    }
+
+    /// Which ssh_config to read (`~/.ssh/config` by default).
+    pub fn ssh_config(mut self, source: SshConfigSource) -> Self {
+        self.config.ssh_config = source;
+        self
+    }
+
+    /// Jump hosts, as in `ssh -J`: `[user@]host[:port]`, comma-separated.
+    pub fn proxy_jump(mut self, jumps: impl Into<String>) -> Self {
+        self.config.proxy_jump = Some(jumps.into());
+        self
+    }
+
+    /// A command that carries the connection on its stdin/stdout (`%h`, `%p`, `%r` substituted).
+    pub fn proxy_command(mut self, command: impl Into<String>) -> Self {
+        self.config.proxy_command = Some(command.into());
+        self
+    }
+
+    /// Forwards the local ssh-agent to the hosts.
+    pub fn forward_agent(mut self, on: bool) -> Self {
+        self.config.forward_agent = Some(on);
+        self
+    }
+
+    /// Sends a keepalive after `interval` of silence; drops the connection after `max`
+    /// unanswered ones.
+    pub fn keepalive(mut self, interval: Duration, max: usize) -> Self {
+        self.config.keepalive = Some((interval, max));
         self
     }
 
@@ -245,8 +304,11 @@ impl ClientBuilder {
         if self.config.max_handshakes == 0 {
             return Err(invalid("max_handshakes", "must be at least 1"));
         }
-        if self.config.port == 0 {
+        if self.config.port == Some(0) {
             return Err(invalid("port", "must be from 1 to 65535"));
+        }
+        if self.config.jump_channel_opens == 0 {
+            return Err(invalid("jump_channel_opens", "must be at least 1"));
         }
         Ok(ParallelClient::new(self.hosts, self.config))
     }

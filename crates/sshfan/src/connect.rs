@@ -1,44 +1,46 @@
-//! Connecting to one host: transport, SSH handshake and authentication under one connect
-//! timeout, with retries for transient failures.
+//! Connecting to one host: transport (direct, through jump hosts, or a proxy command),
+//! SSH handshake and authentication under one connect timeout, with retries for
+//! transient failures.
 //!
 //! russh has no connect timeout of its own, and a server that accepts TCP and never sends
 //! its banner would hold a host forever: the whole setup runs under `tokio::time::timeout`,
 //! and the error names the stage it interrupted. Handshakes take a permit from a separate
 //! semaphore, so that a burst of new connections cannot starve sessions already running.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use russh::client::Handle;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tracing::debug;
 
-use crate::auth::{Credentials, KeySource, Secret};
+use crate::auth::{AgentSocket, Credentials, HostAuth};
 use crate::error::{ConnectStage, ErrorKind};
 use crate::handler::{HostHandler, Notes, read_notes};
 use crate::known_hosts::KnownHosts;
-use crate::transport::Transport;
+use crate::proxy::{CommandStream, JumpPool, JumpSession};
+use crate::resolve::{Hop, HostPlan, Proxy};
+use crate::transport::{BoxedStream, Transport};
 
 /// What every connection of a run shares.
 pub(crate) struct Connector {
     pub transport: Arc<dyn Transport>,
-    pub ssh_config: Arc<russh::client::Config>,
-    pub known_hosts: Arc<KnownHosts>,
     pub credentials: Credentials,
     pub handshakes: Arc<Semaphore>,
-    pub connect_timeout: Option<Duration>,
     pub retries: u32,
     pub retry_delay: Duration,
-}
-
-/// One host's resolved connection settings.
-pub(crate) struct Target<'a> {
-    pub name: &'a str,
-    pub port: u16,
-    pub user: &'a str,
-    pub key: Option<&'a KeySource>,
-    pub password: Option<&'a Secret>,
+    pub jump_channel_opens: usize,
+    /// known_hosts files read once per distinct list.
+    pub known_hosts: HashMap<Vec<PathBuf>, Arc<KnownHosts>>,
+    pub jumps: JumpPool,
+    /// russh configs by keepalive setting and whether host certificates are wanted.
+    ssh_configs: Mutex<HashMap<ConfigKey, Arc<russh::client::Config>>>,
 }
 
 /// An authenticated session and the notes its handler keeps.
@@ -47,17 +49,54 @@ pub(crate) struct Connected {
     pub notes: Notes,
 }
 
+/// What distinguishes one russh client config from another within a run.
+type ConfigKey = (Option<(Duration, usize)>, bool);
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 impl Connector {
+    pub(crate) fn new(
+        transport: Arc<dyn Transport>,
+        credentials: Credentials,
+        known_hosts: HashMap<Vec<PathBuf>, Arc<KnownHosts>>,
+        max_handshakes: usize,
+        retries: u32,
+        retry_delay: Duration,
+        jump_channel_opens: usize,
+    ) -> Self {
+        Connector {
+            transport,
+            credentials,
+            handshakes: Arc::new(Semaphore::new(max_handshakes)),
+            retries,
+            retry_delay,
+            jump_channel_opens,
+            known_hosts,
+            jumps: JumpPool::default(),
+            ssh_configs: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Connects and authenticates, retrying transient failures.
-    pub(crate) async fn connect(&self, target: &Target<'_>) -> Result<Connected, ErrorKind> {
-        self.credentials.preflight(target.key)?;
+    pub(crate) async fn connect(&self, plan: &HostPlan) -> Result<Connected, ErrorKind> {
+        self.credentials.preflight(plan.key.as_ref())?;
         let mut attempt = 0;
         loop {
-            match self.connect_once(target).await {
+            // The permit covers the transport too: a burst of sockets opened before their
+            // handshakes can start would only wait and time out. (Jump-host connections,
+            // made inside, take none: one per bastion, and a permit here could deadlock.)
+            let permit = self.handshakes.acquire().await.ok();
+            let deadline = Instant::now() + plan.connect_timeout;
+            let result = match self.open_stream(plan, deadline).await {
+                Ok(stream) => self.handshake(stream, plan, deadline).await,
+                Err(err) => Err(err),
+            };
+            drop(permit);
+            match result {
                 Ok(connected) => return Ok(connected),
                 Err(err) if err.is_transient() && attempt < self.retries => {
                     attempt += 1;
-                    debug!(host = target.name, attempt, "retrying after: {err}");
+                    debug!(host = plan.name, attempt, "retrying after: {err}");
                     tokio::time::sleep(self.retry_delay).await;
                 }
                 Err(err) => return Err(err),
@@ -65,43 +104,168 @@ impl Connector {
         }
     }
 
-    async fn connect_once(&self, target: &Target<'_>) -> Result<Connected, ErrorKind> {
-        // A closed semaphore never happens (we own it); treat it as "no cap".
-        let _permit = self.handshakes.acquire().await.ok();
-        let stage = AtomicU8::new(ConnectStage::Transport as u8);
+    /// The byte stream to the host: direct, through jump hosts, or through a command.
+    fn open_stream<'a>(
+        &'a self,
+        plan: &'a HostPlan,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<BoxedStream, ErrorKind>> {
+        Box::pin(async move {
+            let connect = async {
+                match &plan.proxy {
+                    Proxy::Direct => self.transport.connect(&plan.name, plan.port).await,
+                    Proxy::Command(command) => {
+                        Ok(Box::new(CommandStream::spawn(command)?) as BoxedStream)
+                    }
+                    Proxy::Jump(chain) => {
+                        let (session, hop) = self.jump_session(chain, plan).await?;
+                        session.open(hop, &plan.name, plan.port).await
+                    }
+                }
+            };
+            match tokio::time::timeout_at(deadline, connect).await {
+                Ok(result) => result,
+                Err(_) => Err(ErrorKind::ConnectTimeout {
+                    after: plan.connect_timeout,
+                    stage: ConnectStage::Transport,
+                }),
+            }
+        })
+    }
+
+    /// The shared session to the last hop of `chain`, connecting it (through the hops
+    /// before it) the first time.
+    async fn jump_session<'a>(
+        &'a self,
+        chain: &'a [Hop],
+        target: &HostPlan,
+    ) -> Result<(Arc<JumpSession>, &'a Hop), ErrorKind> {
+        let Some((hop, before)) = chain.split_last() else {
+            return Err(ErrorKind::Proxy {
+                hop: "(none)".to_owned(),
+                message: "empty jump chain".to_owned(),
+            });
+        };
+        let cell = self.jumps.cell(chain);
+        let session = cell
+            .get_or_init(|| async {
+                let mut plan = target.clone();
+                plan.name = hop.name.clone();
+                plan.port = hop.port;
+                plan.user = hop.user.clone();
+                plan.key = None;
+                plan.identity_files = hop.identity_files.clone();
+                plan.forward_agent = false;
+                plan.proxy = if before.is_empty() {
+                    Proxy::Direct
+                } else {
+                    Proxy::Jump(before.to_vec())
+                };
+                let deadline = Instant::now() + plan.connect_timeout;
+                let result = match self.open_stream(&plan, deadline).await {
+                    Ok(stream) => self.handshake(stream, &plan, deadline).await,
+                    Err(err) => Err(err),
+                };
+                debug!(hop = %hop.display(), ok = result.is_ok(), "jump host connection");
+                result
+                    .map(|connected| {
+                        Arc::new(JumpSession::new(connected.session, self.jump_channel_opens))
+                    })
+                    .map_err(|err| match err {
+                        ErrorKind::Proxy { .. } => err,
+                        other => ErrorKind::Proxy {
+                            hop: hop.display(),
+                            message: other.to_string(),
+                        },
+                    })
+            })
+            .await
+            .clone()?;
+        Ok((session, hop))
+    }
+
+    fn ssh_config(&self, plan: &HostPlan, known_hosts: &KnownHosts) -> Arc<russh::client::Config> {
+        let key = (plan.keepalive, known_hosts.has_cert_authorities());
+        let mut configs = self
+            .ssh_configs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        configs
+            .entry(key)
+            .or_insert_with(|| {
+                let mut config = russh::client::Config {
+                    nodelay: true,
+                    ..Default::default()
+                };
+                if let Some((interval, max)) = plan.keepalive {
+                    config.keepalive_interval = Some(interval);
+                    config.keepalive_max = max;
+                }
+                if key.1 {
+                    // Ask servers for host certificates only when a CA could vouch for them.
+                    config.preferred.host_key_certificates =
+                        std::borrow::Cow::Owned(config.preferred.key.to_vec());
+                }
+                Arc::new(config)
+            })
+            .clone()
+    }
+
+    /// SSH handshake and authentication over `stream`, under the connect timeout.
+    async fn handshake(
+        &self,
+        stream: BoxedStream,
+        plan: &HostPlan,
+        deadline: Instant,
+    ) -> Result<Connected, ErrorKind> {
+        let stage = AtomicU8::new(ConnectStage::Handshake as u8);
         let notes = Notes::default();
+        let known_hosts = self
+            .known_hosts
+            .get(&plan.known_hosts_files)
+            .cloned()
+            .unwrap_or_else(|| KnownHosts::load(&plan.known_hosts_files));
+        let agent = match &plan.agent {
+            Some(AgentSocket::Off) => None,
+            Some(AgentSocket::Path(path)) => Some(path.clone()),
+            Some(AgentSocket::FromEnv) | None => self.credentials.agent_socket().map(PathBuf::from),
+        };
+        let handler = HostHandler::new(
+            known_hosts.clone(),
+            plan.policy,
+            plan.name.clone(),
+            plan.port,
+            notes.clone(),
+            agent.clone().filter(|_| plan.forward_agent),
+        );
+        let config = self.ssh_config(plan, &known_hosts);
         let setup = async {
-            let stream = self.transport.connect(target.name, target.port).await?;
-            stage.store(ConnectStage::Handshake as u8, Ordering::Relaxed);
-            let handler = HostHandler::new(
-                self.known_hosts.clone(),
-                target.name.to_owned(),
-                target.port,
-                notes.clone(),
-            );
-            let mut session =
-                russh::client::connect_stream(self.ssh_config.clone(), stream, handler)
-                    .await
-                    .map_err(|err| handshake_error(&notes, err))?;
+            let mut session = russh::client::connect_stream(config, stream, handler)
+                .await
+                .map_err(|err| handshake_error(&notes, err))?;
             stage.store(ConnectStage::Auth as u8, Ordering::Relaxed);
+            let auth = HostAuth {
+                key: plan.key.as_ref(),
+                identity_files: &plan.identity_files,
+                identities_only: plan.identities_only,
+                password: plan.password.as_ref(),
+                agent: agent.as_deref(),
+            };
             self.credentials
-                .authenticate(&mut session, target.user, target.key, target.password)
+                .authenticate(&mut session, &plan.user, &auth)
                 .await?;
             Ok(session)
         };
-        let session = match self.connect_timeout {
-            None => setup.await?,
-            Some(after) => match tokio::time::timeout(after, setup).await {
-                Ok(result) => result?,
-                Err(_) => {
-                    let stage = match stage.load(Ordering::Relaxed) {
-                        s if s == ConnectStage::Handshake as u8 => ConnectStage::Handshake,
-                        s if s == ConnectStage::Auth as u8 => ConnectStage::Auth,
-                        _ => ConnectStage::Transport,
-                    };
-                    return Err(ErrorKind::ConnectTimeout { after, stage });
-                }
-            },
+        let after = plan.connect_timeout;
+        let session = match tokio::time::timeout_at(deadline, setup).await {
+            Ok(result) => result?,
+            Err(_) => {
+                let stage = match stage.load(Ordering::Relaxed) {
+                    s if s == ConnectStage::Auth as u8 => ConnectStage::Auth,
+                    _ => ConnectStage::Handshake,
+                };
+                return Err(ErrorKind::ConnectTimeout { after, stage });
+            }
         };
         Ok(Connected { session, notes })
     }

@@ -109,6 +109,20 @@ pub enum ErrorKind {
         /// What was wrong with it.
         message: String,
     },
+    /// The host's settings cannot work (a bad ssh_config, a malformed jump host).
+    #[error("bad settings: {message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+    /// A jump host or proxy command on the way to the host failed.
+    #[error("via {hop}: {message}")]
+    Proxy {
+        /// The hop: `user@host:port` of a jump host, or the proxy command.
+        hop: String,
+        /// What went wrong there.
+        message: String,
+    },
     /// The command ran longer than the command timeout; its channel was closed.
     #[error("command timed out after {after:?}")]
     CommandTimeout {
@@ -176,6 +190,8 @@ impl ErrorKind {
             ErrorKind::Unreachable { .. } => "unreachable",
             ErrorKind::ConnectTimeout { .. } => "connect_timeout",
             ErrorKind::Handshake { .. } => "handshake",
+            ErrorKind::Proxy { .. } => "proxy",
+            ErrorKind::Config { .. } => "config",
             ErrorKind::HostKey { .. } => "host_key",
             ErrorKind::Auth { .. } => "auth",
             ErrorKind::Key { .. } => "key",

@@ -40,6 +40,7 @@ pub(crate) async fn run_command(
     notes: &Notes,
     command: &str,
     input: &CommandInput,
+    forward_agent: bool,
     sinks: &Sinks,
     command_timeout: Option<Duration>,
 ) -> Result<ExitStatus, ErrorKind> {
@@ -49,6 +50,13 @@ pub(crate) async fn run_command(
             .channel_open_session()
             .await
             .map_err(|err| channel_error(notes, "cannot open a session channel", &err))?;
+        if forward_agent {
+            // Servers that refuse forwarding still run the command.
+            channel
+                .agent_forward(false)
+                .await
+                .map_err(|err| channel_error(notes, "cannot ask for agent forwarding", &err))?;
+        }
         channel
             .exec(true, command)
             .await

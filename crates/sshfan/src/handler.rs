@@ -11,7 +11,11 @@ use russh::client::{DisconnectReason, Handler};
 use russh::keys::PublicKeyOrCertificate;
 
 use crate::error::ErrorKind;
-use crate::known_hosts::{KnownHosts, Offered};
+use std::path::PathBuf;
+
+use tracing::debug;
+
+use crate::known_hosts::{HostKeyPolicy, KnownHosts, Offered};
 
 /// Facts the handler learns that the caller reads after russh returns.
 #[derive(Default)]
@@ -32,18 +36,30 @@ pub(crate) fn read_notes<T>(notes: &Notes, read: impl FnOnce(&mut SessionNotes) 
 /// russh handler for one host session.
 pub struct HostHandler {
     known_hosts: Arc<KnownHosts>,
+    policy: HostKeyPolicy,
     host: String,
     port: u16,
     notes: Notes,
+    /// Where forwarded agent channels go, when agent forwarding is on.
+    agent: Option<PathBuf>,
 }
 
 impl HostHandler {
-    pub(crate) fn new(known_hosts: Arc<KnownHosts>, host: String, port: u16, notes: Notes) -> Self {
+    pub(crate) fn new(
+        known_hosts: Arc<KnownHosts>,
+        policy: HostKeyPolicy,
+        host: String,
+        port: u16,
+        notes: Notes,
+        agent: Option<PathBuf>,
+    ) -> Self {
         HostHandler {
             known_hosts,
+            policy,
             host,
             port,
             notes,
+            agent,
         }
     }
 }
@@ -59,13 +75,44 @@ impl Handler for HostHandler {
             PublicKeyOrCertificate::PublicKey { key, .. } => Offered::Key(key.key_data()),
             PublicKeyOrCertificate::Certificate(cert) => Offered::Certificate(cert),
         };
-        match self.known_hosts.verify(&self.host, self.port, offered) {
+        match self
+            .known_hosts
+            .verify(&self.host, self.port, offered, self.policy)
+        {
             Ok(()) => Ok(true),
             Err(err) => {
                 read_notes(&self.notes, |notes| notes.host_key_error = Some(err));
                 Ok(false)
             }
         }
+    }
+
+    /// A command on the host opened a channel to the forwarded agent: connect it to the
+    /// local agent and copy both ways until either side closes.
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<russh::client::Msg>,
+        reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        // Dropping the reply refuses the channel.
+        let Some(socket) = self.agent.clone() else {
+            return Ok(());
+        };
+        reply.accept().await;
+        tokio::spawn(async move {
+            match tokio::net::UnixStream::connect(&socket).await {
+                Ok(mut agent) => {
+                    let mut stream = channel.into_stream();
+                    let _ = tokio::io::copy_bidirectional(&mut stream, &mut agent).await;
+                }
+                Err(err) => debug!(
+                    "cannot reach the local agent at {}: {err}",
+                    socket.display()
+                ),
+            }
+        });
+        Ok(())
     }
 
     async fn disconnected(

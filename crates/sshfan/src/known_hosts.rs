@@ -42,27 +42,24 @@ pub enum HostKeyPolicy {
 }
 
 /// Where host keys are looked up, and what to do when they are not found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HostKeyConfig {
-    /// The policy.
-    pub policy: HostKeyPolicy,
-    /// Files to read; new keys are appended to the first one.
-    /// Default: `~/.ssh/known_hosts` then `/etc/ssh/ssh_known_hosts`.
-    pub files: Vec<PathBuf>,
+    /// The policy. Default: ssh_config's `StrictHostKeyChecking`, else strict.
+    pub policy: Option<HostKeyPolicy>,
+    /// Files to read; new keys are appended to the first one. Default: ssh_config's
+    /// `UserKnownHostsFile` and `GlobalKnownHostsFile`, else `~/.ssh/known_hosts` then
+    /// `/etc/ssh/ssh_known_hosts`.
+    pub files: Option<Vec<PathBuf>>,
 }
 
-impl Default for HostKeyConfig {
-    fn default() -> Self {
-        let mut files = Vec::new();
-        if let Some(home) = std::env::var_os("HOME") {
-            files.push(PathBuf::from(home).join(".ssh").join("known_hosts"));
-        }
-        files.push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
-        HostKeyConfig {
-            policy: HostKeyPolicy::Strict,
-            files,
-        }
+/// OpenSSH's default known_hosts files.
+pub(crate) fn default_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Some(home) = std::env::var_os("HOME") {
+        files.push(PathBuf::from(home).join(".ssh").join("known_hosts"));
     }
+    files.push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
+    files
 }
 
 /// A line's marker.
@@ -88,7 +85,6 @@ struct HashedName {
 
 /// The parsed known_hosts files of one run.
 pub(crate) struct KnownHosts {
-    policy: HostKeyPolicy,
     /// Entries under a literal name, lowercased.
     exact: HashMap<String, Vec<Entry>>,
     /// Entries with wildcards or negations, in file order.
@@ -101,17 +97,11 @@ pub(crate) struct KnownHosts {
 }
 
 impl KnownHosts {
-    /// Reads the configured files. Missing files count as empty; unreadable ones are
-    /// warned about (under `Strict` every host will then fail as unknown).
-    pub(crate) fn load(config: &HostKeyConfig) -> Arc<KnownHosts> {
-        let mut known = KnownHosts::empty(config.policy, config.files.first().cloned());
-        if config.policy == HostKeyPolicy::Off {
-            warn!(
-                "host-key verification is off: connections are open to man-in-the-middle attacks"
-            );
-            return Arc::new(known);
-        }
-        for file in &config.files {
+    /// Reads these files. Missing files count as empty; unreadable ones are warned about
+    /// (under `Strict` every host will then fail as unknown).
+    pub(crate) fn load(files: &[PathBuf]) -> Arc<KnownHosts> {
+        let mut known = KnownHosts::empty(files.first().cloned());
+        for file in files {
             match std::fs::read_to_string(file) {
                 Ok(text) => known.add_text(&text, file),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -121,9 +111,8 @@ impl KnownHosts {
         Arc::new(known)
     }
 
-    fn empty(policy: HostKeyPolicy, file: Option<PathBuf>) -> KnownHosts {
+    fn empty(file: Option<PathBuf>) -> KnownHosts {
         KnownHosts {
-            policy,
             exact: HashMap::new(),
             patterned: Vec::new(),
             hashed: Vec::new(),
@@ -211,8 +200,9 @@ impl KnownHosts {
         host: &str,
         port: u16,
         offered: Offered<'_>,
+        policy: HostKeyPolicy,
     ) -> Result<(), ErrorKind> {
-        if self.policy == HostKeyPolicy::Off {
+        if policy == HostKeyPolicy::Off {
             return Ok(());
         }
         let name = lookup_name(host, port);
@@ -262,7 +252,7 @@ impl KnownHosts {
                  which is not the key recorded in known_hosts (possible man-in-the-middle attack)"
             ));
         }
-        match self.policy {
+        match policy {
             HostKeyPolicy::AcceptNew => self.accept_new(&name, key, &fingerprint.to_string()),
             _ => refuse(format!(
                 "host key for `{name}` is not known ({algorithm} {fingerprint}); \
@@ -446,10 +436,12 @@ mod tests {
     const KEY_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
     const KEY_B: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
 
-    fn known(text: &str, policy: HostKeyPolicy) -> KnownHosts {
-        let mut known = KnownHosts::empty(policy, None);
+    struct Known(KnownHosts, HostKeyPolicy);
+
+    fn known(text: &str, policy: HostKeyPolicy) -> Known {
+        let mut known = KnownHosts::empty(None);
         known.add_text(text, Path::new("test"));
-        known
+        Known(known, policy)
     }
 
     fn key(blob: &str) -> KeyData {
@@ -459,8 +451,8 @@ mod tests {
             .clone()
     }
 
-    fn check(k: &KnownHosts, host: &str, port: u16, blob: &str) -> Result<(), String> {
-        k.verify(host, port, Offered::Key(&key(blob)))
+    fn check(k: &Known, host: &str, port: u16, blob: &str) -> Result<(), String> {
+        k.0.verify(host, port, Offered::Key(&key(blob)), k.1)
             .map_err(|e| e.to_string())
     }
 
@@ -497,7 +489,10 @@ mod tests {
     fn accept_new_records_each_name_once_and_then_holds_to_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("known_hosts");
-        let k = KnownHosts::empty(HostKeyPolicy::AcceptNew, Some(file.clone()));
+        let k = Known(
+            KnownHosts::empty(Some(file.clone())),
+            HostKeyPolicy::AcceptNew,
+        );
         for _ in 0..3 {
             assert!(check(&k, "web1", 22, KEY_A).is_ok());
         }

@@ -13,6 +13,7 @@
 //! - [`auth`]: the authentication chain (keys, agent, identities, password,
 //!   keyboard-interactive).
 //! - [`known_hosts`]: host-key verification (strict by default).
+//! - [`ssh_config`]: `~/.ssh/config` parsing and per-host resolution.
 //! - [`transport`]: how bytes reach a host (TCP, or any async byte stream).
 //! - [`error`]: per-host [`Error`]s with an [`ErrorKind`].
 //!
@@ -65,10 +66,13 @@ mod limits;
 pub mod nodeset;
 pub mod output;
 pub mod parallel;
+mod proxy;
+mod resolve;
+pub mod ssh_config;
 pub mod transport;
 
 pub use auth::{AgentSocket, AuthMethods, KeySource, Secret};
-pub use config::{ClientBuilder, ClientConfig};
+pub use config::{ClientBuilder, ClientConfig, SshConfigSource};
 pub use error::{ConfigError, ConnectStage, Error, ErrorKind};
 pub use host::Host;
 pub use known_hosts::{HostKeyConfig, HostKeyPolicy};

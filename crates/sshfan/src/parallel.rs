@@ -11,18 +11,22 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use std::collections::HashMap;
+
 use tokio::sync::{Semaphore, watch};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::auth::Credentials;
-use crate::config::{ClientBuilder, ClientConfig};
-use crate::connect::{Connector, Target};
+use crate::config::{ClientBuilder, ClientConfig, SshConfigSource};
+use crate::connect::Connector;
 use crate::error::{Error, ErrorKind};
 use crate::exec::{CommandInput, Sinks, run_command};
 use crate::host::Host;
-use crate::known_hosts::KnownHosts;
+use crate::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::limits::raise_open_file_limit;
 use crate::output::{ExitStatus, OutputReader, StreamBuffer};
+use crate::resolve::{HostPlan, Proxy, plan};
+use crate::ssh_config::SshConfig;
 
 /// How one host's command ended: its exit status, or why it could not run.
 pub type Outcome = Result<ExitStatus, Error>;
@@ -84,30 +88,57 @@ impl ParallelClient {
     /// [`run`](Self::run) with options (stdin data, …).
     pub fn run_with(&self, command: impl Into<String>, options: RunOptions) -> Run {
         let config = &self.config;
+        // ssh_config is read once; each host's settings are merged once, up front, so that
+        // every key file and known_hosts file the run needs is read once.
+        let ssh_config = match &config.ssh_config {
+            SshConfigSource::UserDefault => SshConfig::user_default(),
+            SshConfigSource::File(path) => SshConfig::read(path),
+            SshConfigSource::Off => Ok(SshConfig::default()),
+        };
+        let plans: Vec<Result<HostPlan, ErrorKind>> = self
+            .hosts
+            .iter()
+            .map(|host| match &ssh_config {
+                Ok(ssh) => plan(host, config, ssh).map_err(|err| ErrorKind::Config {
+                    message: err.to_string(),
+                }),
+                Err(err) => Err(ErrorKind::Config {
+                    message: format!("ssh_config: {err}"),
+                }),
+            })
+            .collect();
+        let ok_plans = || plans.iter().filter_map(|p| p.as_ref().ok());
         let credentials = Credentials::prepare(
             &config.auth,
-            self.hosts.iter().filter_map(|host| host.key.as_ref()),
+            ok_plans().filter_map(|plan| plan.key.as_ref()),
+            ok_plans().flat_map(|plan| {
+                let hops = match &plan.proxy {
+                    Proxy::Jump(hops) => hops.as_slice(),
+                    _ => &[],
+                };
+                plan.identity_files
+                    .iter()
+                    .chain(hops.iter().flat_map(|hop| &hop.identity_files))
+            }),
         );
-        let known_hosts = KnownHosts::load(&config.host_keys);
-        let mut ssh_config = russh::client::Config {
-            nodelay: true,
-            ..Default::default()
-        };
-        if known_hosts.has_cert_authorities() {
-            // Ask servers for host certificates only when a CA could vouch for them.
-            ssh_config.preferred.host_key_certificates =
-                std::borrow::Cow::Owned(ssh_config.preferred.key.to_vec());
+        let mut known_hosts = HashMap::new();
+        for plan in ok_plans() {
+            if plan.policy == HostKeyPolicy::Off {
+                warn!(host = %plan.name, "host-key verification is off: open to man-in-the-middle attacks");
+            }
+            known_hosts
+                .entry(plan.known_hosts_files.clone())
+                .or_insert_with(|| KnownHosts::load(&plan.known_hosts_files));
         }
-        let connector = Connector {
-            transport: config.transport.clone(),
-            ssh_config: Arc::new(ssh_config),
-            known_hosts,
+        let connector = Connector::new(
+            config.transport.clone(),
             credentials,
-            handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
-            connect_timeout: config.connect_timeout,
-            retries: config.retries,
-            retry_delay: config.retry_delay,
-        };
+            known_hosts,
+            config.max_handshakes,
+            config.retries,
+            config.retry_delay,
+            config.jump_channel_opens,
+        );
         let (cancel, cancelled) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
         let stop = Arc::new(stop);
@@ -119,10 +150,9 @@ impl ParallelClient {
             fail_fast: options.fail_fast,
             stop: stop.clone(),
             connector,
-            default_user: config.user.clone(),
-            default_port: config.port,
             command_timeout: config.command_timeout,
         });
+        let mut plans = plans.into_iter();
 
         let mut outputs = Vec::with_capacity(self.hosts.len());
         let mut states = Vec::with_capacity(self.hosts.len());
@@ -130,11 +160,11 @@ impl ParallelClient {
             let state = Arc::new(HostState {
                 index,
                 label: host.label(),
-                host: host.clone(),
                 stdout: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 stderr: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 outcome: watch::channel(None).0,
                 timing: HostTiming::default(),
+                plan: plans.next().unwrap_or(Err(ErrorKind::Cancelled)),
             });
             outputs.push(HostOutput {
                 index,
@@ -148,10 +178,12 @@ impl ParallelClient {
             states.push(state);
         }
         let pool = Arc::new(Semaphore::new(config.pool_size));
+        let context_for_joiner = context.clone();
         tokio::spawn(dispatch(context, states.clone(), pool, cancelled, stopped));
         Run {
             outputs,
             joiner: Joiner {
+                context: context_for_joiner,
                 states,
                 cancel: Arc::new(cancel),
                 stop,
@@ -201,8 +233,6 @@ struct RunContext {
     fail_fast: bool,
     stop: Arc<watch::Sender<bool>>,
     connector: Connector,
-    default_user: String,
-    default_port: u16,
     command_timeout: Option<Duration>,
 }
 
@@ -210,11 +240,12 @@ struct RunContext {
 struct HostState {
     index: usize,
     label: String,
-    host: Arc<Host>,
     stdout: Arc<StreamBuffer>,
     stderr: Arc<StreamBuffer>,
     outcome: watch::Sender<Option<Outcome>>,
     timing: HostTiming,
+    /// How to reach the host, or why its settings do not work.
+    plan: Result<HostPlan, ErrorKind>,
 }
 
 impl HostState {
@@ -288,15 +319,8 @@ async fn dispatch(
 }
 
 async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatus, ErrorKind> {
-    let host = &state.host;
-    let target = Target {
-        name: &host.name,
-        port: host.port.unwrap_or(context.default_port),
-        user: host.user.as_deref().unwrap_or(&context.default_user),
-        key: host.key.as_ref(),
-        password: host.password.as_ref(),
-    };
-    let connected = context.connector.connect(&target).await?;
+    let plan = state.plan.as_ref().map_err(Clone::clone)?;
+    let connected = context.connector.connect(plan).await?;
     let _ = state.timing.connected.set(Instant::now());
     debug!(host = %state.label, "connected");
     let sinks = Sinks {
@@ -308,6 +332,7 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         &connected.notes,
         &context.command,
         &context.input,
+        plan.forward_agent,
         &sinks,
         context.command_timeout,
     )
@@ -432,6 +457,7 @@ impl Run {
 /// Waits for or cancels every host of a run.
 #[derive(Clone)]
 pub struct Joiner {
+    context: Arc<RunContext>,
     states: Vec<Arc<HostState>>,
     cancel: Arc<watch::Sender<bool>>,
     stop: Arc<watch::Sender<bool>>,
@@ -500,6 +526,11 @@ impl Joiner {
     /// running finish normally. For fail-fast runs.
     pub fn stop_pending(&self) {
         self.stop.send_replace(true);
+    }
+
+    /// Jump-host connections made so far (one per bastion, however many targets use it).
+    pub fn jump_connections(&self) -> usize {
+        self.context.connector.jumps.connections()
     }
 
     /// Counts hosts by state (a scan of every host: call it a few times a second, not per line).
