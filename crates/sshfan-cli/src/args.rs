@@ -83,15 +83,14 @@ pub struct RunArgs {
     )]
     pub user: Option<String>,
 
-    /// Port for hosts that name none.
+    /// Port for hosts that name none (default: ssh_config's Port, else 22).
     #[arg(
         short = 'p',
         long = "port",
         env = "SSHFAN_PORT",
-        default_value_t = 22,
         help_heading = "Connection"
     )]
-    pub port: u16,
+    pub port: Option<u16>,
 
     /// Private key file to try first; repeatable.
     #[arg(
@@ -117,14 +116,14 @@ pub struct RunArgs {
     pub fanout: usize,
 
     /// Connect timeout in seconds (TCP + SSH handshake + authentication).
+    /// Default: ssh_config's ConnectTimeout, else 10.
     #[arg(
         short = 't',
         long = "connect-timeout",
         env = "SSHFAN_CONNECT_TIMEOUT",
-        default_value_t = 10.0,
         help_heading = "Connection"
     )]
-    pub connect_timeout: f64,
+    pub connect_timeout: Option<f64>,
 
     /// Command timeout in seconds (default: none).
     #[arg(
@@ -147,9 +146,39 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Execution")]
     pub sudo: bool,
 
-    /// Host-key checking: `yes` (strict, the default), `accept-new`, or `no` (dangerous).
-    #[arg(long = "strict-host-key-checking", value_enum, default_value_t = HostKeyChecking::Yes, help_heading = "Security")]
-    pub host_key_checking: HostKeyChecking,
+    /// ssh_config file to read instead of ~/.ssh/config (`none`: read none).
+    #[arg(short = 'F', value_name = "FILE", help_heading = "Connection")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Jump hosts, as in `ssh -J`: `[user@]host[:port]`, comma-separated (`none`: none).
+    #[arg(
+        short = 'J',
+        long = "jump",
+        value_name = "HOPS",
+        help_heading = "Connection"
+    )]
+    pub jump: Option<String>,
+
+    /// Reach hosts through this command's stdin/stdout (`%h`, `%p`, `%r` substituted).
+    #[arg(
+        long = "proxy-command",
+        value_name = "COMMAND",
+        help_heading = "Connection"
+    )]
+    pub proxy_command: Option<String>,
+
+    /// Forward the local ssh-agent to the hosts (off unless ssh_config says ForwardAgent yes).
+    #[arg(long = "forward-agent", help_heading = "Security")]
+    pub forward_agent: bool,
+
+    /// Host-key checking: `yes` (strict), `accept-new`, or `no` (dangerous).
+    /// Default: ssh_config's StrictHostKeyChecking, else `yes`.
+    #[arg(
+        long = "strict-host-key-checking",
+        value_enum,
+        help_heading = "Security"
+    )]
+    pub host_key_checking: Option<HostKeyChecking>,
 
     /// known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts; repeatable.
     #[arg(long = "known-hosts", value_name = "FILE", help_heading = "Security")]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use sshfan::{HostKeyPolicy, KeySource, ParallelClient};
+use sshfan::{HostKeyPolicy, KeySource, ParallelClient, SshConfigSource};
 
 use crate::args::{ColorChoice, HostKeyChecking, RunArgs};
 use crate::exit::{ExitStatus, UsageError};
@@ -37,15 +37,46 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
     }
 
     let mut builder = ParallelClient::builder()
-        .port(args.port)
         .pool_size(args.fanout)
-        .connect_timeout(seconds("--connect-timeout", args.connect_timeout)?)
-        .retries(args.retries, Duration::from_secs(1))
-        .host_key_policy(match args.host_key_checking {
+        .retries(args.retries, Duration::from_secs(1));
+    if let Some(port) = args.port {
+        builder = builder.port(port);
+    }
+    if let Some(timeout) = args.connect_timeout {
+        builder = builder.connect_timeout(seconds("--connect-timeout", timeout)?);
+    }
+    if let Some(checking) = args.host_key_checking {
+        builder = builder.host_key_policy(match checking {
             HostKeyChecking::Yes => HostKeyPolicy::Strict,
             HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
             HostKeyChecking::No => HostKeyPolicy::Off,
         });
+    }
+    match &args.ssh_config {
+        Some(path) if path.as_os_str() == "none" => {
+            builder = builder.ssh_config(SshConfigSource::Off)
+        }
+        Some(path) => {
+            if !path.exists() {
+                return Err(UsageError(format!(
+                    "ssh_config file `{}` does not exist",
+                    path.display()
+                ))
+                .into());
+            }
+            builder = builder.ssh_config(SshConfigSource::File(path.clone()));
+        }
+        None => {}
+    }
+    if let Some(jump) = &args.jump {
+        builder = builder.proxy_jump(jump);
+    }
+    if let Some(command) = &args.proxy_command {
+        builder = builder.proxy_command(command);
+    }
+    if args.forward_agent {
+        builder = builder.forward_agent(true);
+    }
     for host in hosts {
         builder = builder.host(host);
     }

@@ -160,6 +160,7 @@ impl FleetBuilder {
                 fault: self.faults.remove(&index),
                 connections: Default::default(),
                 execs: Default::default(),
+                forwards: Default::default(),
             }));
         }
         let shared = Arc::new(Shared {
@@ -417,6 +418,14 @@ impl Fleet {
             .hosts
             .get(index)
             .map_or(0, |h| h.execs.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// `direct-tcpip` channels host `index` has opened as a jump host.
+    pub fn forwards(&self, index: usize) -> usize {
+        self.shared
+            .hosts
+            .get(index)
+            .map_or(0, |h| h.forwards.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The fleet's host key (shared by all hosts but those with [`Fault::WrongHostKey`]).

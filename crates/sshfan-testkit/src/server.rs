@@ -30,6 +30,8 @@ pub(crate) struct VirtualHost {
     pub connections: AtomicUsize,
     /// Commands started.
     pub execs: AtomicUsize,
+    /// `direct-tcpip` channels opened through this host (as a jump host).
+    pub forwards: AtomicUsize,
 }
 
 /// Server state for one connection to one virtual host.
@@ -126,6 +128,46 @@ impl russh::server::Handler for FleetSession {
         }
         reply.accept().await;
         self.channels.insert(channel.id(), channel);
+        Ok(())
+    }
+
+    /// Jump-host support: connect to the requested loopback address over TCP and relay.
+    /// Only loopback destinations are served: a test fleet never reaches further.
+    #[allow(clippy::too_many_arguments)]
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let loopback = host_to_connect
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+            || host_to_connect == "localhost";
+        let Ok(port) = u16::try_from(port_to_connect) else {
+            return Ok(());
+        };
+        if !loopback {
+            return Ok(()); // dropping the reply refuses the channel
+        }
+        let target = match tokio::net::TcpStream::connect((host_to_connect, port)).await {
+            Ok(stream) => stream,
+            Err(_) => {
+                reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+                return Ok(());
+            }
+        };
+        self.host.forwards.fetch_add(1, Ordering::Relaxed);
+        reply.accept().await;
+        tokio::spawn(async move {
+            let mut target = target;
+            let mut stream = channel.into_stream();
+            let _ = tokio::io::copy_bidirectional(&mut stream, &mut target).await;
+        });
         Ok(())
     }
 

@@ -38,6 +38,9 @@ pub struct SshdOptions {
     pub use_pam: bool,
     /// Extra `sshd_config` lines.
     pub extra_config: Vec<String>,
+    /// Also present a host certificate signed by this CA (principal `127.0.0.1`, valid
+    /// for an hour).
+    pub host_ca: Option<PrivateKey>,
 }
 
 /// A running OpenSSH server on `127.0.0.1`.
@@ -116,6 +119,16 @@ impl Sshd {
             "SetEnv SHLVL=1".to_owned(),
             "Subsystem sftp internal-sftp".to_owned(),
         ];
+        if let Some(ca) = &options.host_ca {
+            let now = keys::unix_now();
+            let cert = keys::host_certificate(&host_key, ca, &["127.0.0.1"], now - 60, now + 3600);
+            let path = dir.path().join("host_ed25519-cert.pub");
+            let text = cert
+                .to_openssh()
+                .map_err(|e| failed("host certificate", &e))?;
+            std::fs::write(&path, text + "\n").map_err(|e| failed("host certificate", &e))?;
+            config.push(format!("HostCertificate {}", path.display()));
+        }
         config.extend(options.extra_config);
         let config_path = dir.path().join("sshd_config");
         std::fs::write(&config_path, config.join("\n") + "\n")

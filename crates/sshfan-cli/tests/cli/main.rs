@@ -10,6 +10,8 @@ mod hosts;
 mod modes;
 /// `sshfan nodeset`.
 mod nodeset;
+/// Reaching hosts: `-J`, `-F`.
+mod reach;
 /// Streamed `host: line` output and the exit-code scheme.
 mod run;
 /// Secrets: `-A` and `--sudo`.

@@ -148,3 +148,130 @@ async fn password_and_keyboard_interactive() {
     let hosts = collect(wrong.run("id -un")).await;
     assert_eq!(hosts[0].error_code(), "auth");
 }
+
+#[tokio::test]
+async fn host_certificate_signed_by_a_known_ca() {
+    let ca = keys::ed25519();
+    let options = SshdOptions {
+        host_ca: Some(ca.clone()),
+        ..Default::default()
+    };
+    let Some(sshd) = start("interop host certificate", options).await else {
+        return;
+    };
+    let known_hosts = sshd
+        .client_key_file(None)
+        .unwrap()
+        .with_file_name("ca_known_hosts");
+    std::fs::write(
+        &known_hosts,
+        format!("@cert-authority [127.0.0.1]:* {}\n", keys::public_line(&ca)),
+    )
+    .unwrap();
+    let key = sshd.client_key_file(None).unwrap();
+    let client = client_for(&sshd)
+        .known_hosts_files(vec![known_hosts])
+        .key_file(&key)
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("echo certified")).await;
+    assert_eq!(
+        hosts[0].stdout_text(),
+        "certified\n",
+        "{:?}\n{}",
+        hosts[0].outcome,
+        sshd.log()
+    );
+}
+
+/// A real `ssh-agent` holding the client key, forwarded: `ssh-add -L` on the host lists it.
+#[tokio::test]
+async fn agent_forwarding_lists_the_forwarded_key() {
+    let Some(sshd) = start("interop agent forwarding", SshdOptions::default()).await else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let socket = key.with_file_name("agent.sock");
+    let Some(mut agent) = require(
+        "interop agent forwarding",
+        std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("ssh-agent not available: {e}")),
+    ) else {
+        return;
+    };
+    let mut banner = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(agent.stdout.take().unwrap()),
+        &mut banner,
+    )
+    .unwrap();
+    let added = std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    let client = client_for(&sshd)
+        .agent(AgentSocket::Path(socket.clone()))
+        .forward_agent(true)
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("ssh-add -L")).await;
+    let public = keys::public_line(sshd.client_key());
+    let blob = public.split_whitespace().nth(1).unwrap();
+    assert!(
+        hosts[0].stdout_text().contains(blob),
+        "{:?} {:?}\n{}",
+        hosts[0].stdout_text(),
+        hosts[0].outcome,
+        sshd.log()
+    );
+    // Off by default: no agent on the host.
+    let client = client_for(&sshd)
+        .agent(AgentSocket::Path(socket))
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("ssh-add -L")).await;
+    assert!(!hosts[0].stdout_text().contains(blob));
+    let _ = agent.kill();
+    let _ = agent.wait();
+}
+
+/// OpenSSH as the jump host in front of fleet targets: its `direct-tcpip` carries them.
+#[tokio::test]
+async fn openssh_as_a_jump_host() {
+    let Some(sshd) = start("interop jump host", SshdOptions::default()).await else {
+        return;
+    };
+    let fleet = sshfan_testkit::Fleet::start(3).await.unwrap();
+    let key = sshd.client_key_file(None).unwrap();
+    let known_hosts = fleet.dir().join("both_known_hosts");
+    let both = std::fs::read_to_string(fleet.known_hosts_path()).unwrap()
+        + &std::fs::read_to_string(sshd.known_hosts_path()).unwrap();
+    std::fs::write(&known_hosts, both).unwrap();
+    let client = fleet
+        .client_settings()
+        .key_file(fleet.client_key_path())
+        .key_file(&key)
+        .hosts(fleet.host_specs())
+        .unwrap()
+        .known_hosts_files(vec![known_hosts])
+        .proxy_jump(format!("root@{}", sshd.host_spec()))
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("hostname")).await;
+    for (index, host) in hosts.iter().enumerate() {
+        assert_eq!(
+            host.stdout_text(),
+            format!("host{index}\n"),
+            "{:?}\n{}",
+            host.outcome,
+            sshd.log()
+        );
+    }
+}

@@ -11,6 +11,8 @@ mod exec;
 mod interop;
 /// known_hosts: hashed, wildcard, negated, revoked, CA-signed, accept-new at scale.
 mod known_hosts;
+/// Reaching hosts: ssh_config, jump hosts, proxy commands.
+mod reach;
 /// Many hosts at once.
 mod scale;
 /// Shared helpers.
