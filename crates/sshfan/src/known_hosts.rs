@@ -83,8 +83,16 @@ struct HashedName {
     hash: Vec<u8>,
 }
 
-/// The parsed known_hosts files of one run.
-pub(crate) struct KnownHosts {
+/// Parsed known_hosts files: one index, read once, shared by every host of a run.
+///
+/// ```no_run
+/// use sshfan::known_hosts::{HostKeyPolicy, KnownHosts};
+///
+/// let known = KnownHosts::load(&["/home/me/.ssh/known_hosts".into()]);
+/// # let key: russh::keys::PublicKey = unimplemented!();
+/// let verdict = known.check("web1", 22, &key, HostKeyPolicy::Strict);
+/// ```
+pub struct KnownHosts {
     /// Entries under a literal name, lowercased.
     exact: HashMap<String, Vec<Entry>>,
     /// Entries with wildcards or negations, in file order.
@@ -99,7 +107,7 @@ pub(crate) struct KnownHosts {
 impl KnownHosts {
     /// Reads these files. Missing files count as empty; unreadable ones are warned about
     /// (under `Strict` every host will then fail as unknown).
-    pub(crate) fn load(files: &[PathBuf]) -> Arc<KnownHosts> {
+    pub fn load(files: &[PathBuf]) -> Arc<KnownHosts> {
         let mut known = KnownHosts::empty(files.first().cloned());
         for file in files {
             match std::fs::read_to_string(file) {
@@ -121,8 +129,20 @@ impl KnownHosts {
         }
     }
 
+    /// Checks a plain host key for `host`:`port` under `policy` (under `AcceptNew`, an
+    /// unknown key is appended to the first file).
+    pub fn check(
+        &self,
+        host: &str,
+        port: u16,
+        key: &PublicKey,
+        policy: HostKeyPolicy,
+    ) -> Result<(), ErrorKind> {
+        self.verify(host, port, Offered::Key(key.key_data()), policy)
+    }
+
     /// Whether any `@cert-authority` line was read (then host certificates are asked for).
-    pub(crate) fn has_cert_authorities(&self) -> bool {
+    pub fn has_cert_authorities(&self) -> bool {
         self.has_authorities
     }
 
@@ -209,7 +229,8 @@ impl KnownHosts {
         let entries = self.entries_for(&name);
         let key = offered.key();
         let refuse = |message: String| Err(ErrorKind::HostKey { message });
-        let fingerprint = PublicKey::from(key.clone()).fingerprint(HashAlg::Sha256);
+        // Only error messages need the fingerprint: compute it only for them.
+        let fingerprint = || PublicKey::from(key.clone()).fingerprint(HashAlg::Sha256);
         let algorithm = key.algorithm();
 
         let revoked = |data: &KeyData| {
@@ -219,7 +240,8 @@ impl KnownHosts {
         };
         if revoked(key) {
             return refuse(format!(
-                "host key for `{name}` ({algorithm} {fingerprint}) is marked @revoked"
+                "host key for `{name}` ({algorithm} {}) is marked @revoked",
+                fingerprint()
             ));
         }
         if let Offered::Certificate(cert) = offered {
@@ -228,35 +250,35 @@ impl KnownHosts {
                     "the CA that signed `{name}`'s host certificate is marked @revoked"
                 ));
             }
-            let authorities: Vec<&Entry> = entries
+            let vouched = entries
                 .iter()
-                .copied()
-                .filter(|e| e.marker == Marker::CertAuthority && &e.key == cert.signature_key())
-                .collect();
-            if !authorities.is_empty() {
+                .any(|e| e.marker == Marker::CertAuthority && &e.key == cert.signature_key());
+            if vouched {
                 return check_certificate(cert, host, &name);
             }
             // No CA vouches for it: judge the certified key as a plain key, as OpenSSH does.
         }
-        let plain: Vec<&Entry> = entries
+        let mut plain = entries
             .iter()
-            .copied()
             .filter(|e| e.marker == Marker::None)
-            .collect();
-        if plain.iter().any(|e| &e.key == key) {
+            .peekable();
+        let recorded = plain.peek().is_some();
+        if plain.any(|e| &e.key == key) {
             return Ok(());
         }
-        if !plain.is_empty() {
+        if recorded {
             return refuse(format!(
-                "host key for `{name}` has CHANGED: server offered {algorithm} {fingerprint}, \
-                 which is not the key recorded in known_hosts (possible man-in-the-middle attack)"
+                "host key for `{name}` has CHANGED: server offered {algorithm} {}, \
+                 which is not the key recorded in known_hosts (possible man-in-the-middle attack)",
+                fingerprint()
             ));
         }
         match policy {
-            HostKeyPolicy::AcceptNew => self.accept_new(&name, key, &fingerprint.to_string()),
+            HostKeyPolicy::AcceptNew => self.accept_new(&name, key, &fingerprint().to_string()),
             _ => refuse(format!(
-                "host key for `{name}` is not known ({algorithm} {fingerprint}); \
-                 add it to known_hosts or use the accept-new policy"
+                "host key for `{name}` is not known ({algorithm} {}); \
+                 add it to known_hosts or use the accept-new policy",
+                fingerprint()
             )),
         }
     }
