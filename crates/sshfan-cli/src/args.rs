@@ -167,6 +167,10 @@ pub struct RunArgs {
     )]
     pub proxy_command: Option<String>,
 
+    /// Offer zlib compression (helps on slow links only).
+    #[arg(short = 'C', long = "compress", help_heading = "Connection")]
+    pub compress: bool,
+
     /// Forward the local ssh-agent to the hosts (off unless ssh_config says ForwardAgent yes).
     #[arg(long = "forward-agent", help_heading = "Security")]
     pub forward_agent: bool,

@@ -74,6 +74,9 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
     if let Some(command) = &args.proxy_command {
         builder = builder.proxy_command(command);
     }
+    if args.compress {
+        builder = builder.compression(true);
+    }
     if args.forward_agent {
         builder = builder.forward_agent(true);
     }

@@ -40,6 +40,7 @@ pub struct FleetBuilder {
     shell_env: Vec<(String, String)>,
     bind: Bind,
     certificate: Option<CertificateSpec>,
+    user_cas: Vec<PublicKey>,
 }
 
 /// A host certificate every host presents.
@@ -81,6 +82,12 @@ impl FleetBuilder {
     /// Also accepts this client key.
     pub fn authorize(mut self, key: PublicKey) -> Self {
         self.authorized.push(key);
+        self
+    }
+
+    /// Also accepts user certificates signed by this CA (for the fleet user).
+    pub fn trust_user_ca(mut self, ca: PublicKey) -> Self {
+        self.user_cas.push(ca);
         self
     }
 
@@ -134,6 +141,7 @@ impl FleetBuilder {
             user: FLEET_USER.to_owned(),
             password: FLEET_PASSWORD.to_owned(),
             authorized: std::mem::take(&mut self.authorized),
+            user_cas: std::mem::take(&mut self.user_cas),
         });
         let certificates: Vec<_> = self
             .certificate
@@ -367,6 +375,7 @@ impl Fleet {
             shell_env: Vec::new(),
             bind: Bind::Ports,
             certificate: None,
+            user_cas: Vec::new(),
         }
     }
 

@@ -77,6 +77,29 @@ pub fn host_certificate(
     builder.sign(ca).expect("certificate signing")
 }
 
+/// A user certificate for `key`, signed by `ca`, for these principals, valid for an hour.
+pub fn user_certificate(
+    key: &PrivateKey,
+    ca: &PrivateKey,
+    principals: &[&str],
+) -> russh::keys::Certificate {
+    use russh::keys::ssh_key::certificate::{Builder, CertType};
+    let now = unix_now();
+    let mut builder = Builder::new_with_random_nonce(
+        &mut rand::rng(),
+        key.public_key().key_data().clone(),
+        now - 60,
+        now + 3600,
+    )
+    .expect("certificate builder");
+    builder.cert_type(CertType::User).expect("cert type");
+    builder.key_id("sshfan-testkit-user").expect("key id");
+    for principal in principals {
+        builder.valid_principal(*principal).expect("principal");
+    }
+    builder.sign(ca).expect("certificate signing")
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()

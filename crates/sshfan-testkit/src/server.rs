@@ -20,6 +20,8 @@ pub(crate) struct Credentials {
     pub user: String,
     pub password: String,
     pub authorized: Vec<PublicKey>,
+    /// CAs whose user certificates are accepted (for the fleet user as principal).
+    pub user_cas: Vec<PublicKey>,
 }
 
 /// One fleet host as its sessions see it.
@@ -82,6 +84,33 @@ impl russh::server::Handler for FleetSession {
         } else {
             reject()
         })
+    }
+
+    async fn auth_openssh_certificate(
+        &mut self,
+        user: &str,
+        certificate: &russh::keys::Certificate,
+    ) -> Result<Auth, Self::Error> {
+        use russh::keys::ssh_key::certificate::CertType;
+        let now = crate::keys::unix_now();
+        let trusted = self.credentials.user_cas.iter().any(|ca| {
+            ca.key_data() == certificate.signature_key()
+                && certificate
+                    .validate_at(now, [&ca.fingerprint(russh::keys::HashAlg::Sha256)])
+                    .is_ok()
+        });
+        let for_user = certificate.valid_principals().iter().any(|p| p == user);
+        Ok(
+            if trusted
+                && for_user
+                && certificate.cert_type() == CertType::User
+                && !self.rejects_auth(user)
+            {
+                Auth::Accept
+            } else {
+                reject()
+            },
+        )
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {

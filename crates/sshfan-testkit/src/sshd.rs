@@ -36,7 +36,7 @@ pub struct SshdOptions {
     /// Route password and keyboard-interactive logins through PAM (needed for
     /// keyboard-interactive on Linux).
     pub use_pam: bool,
-    /// Extra `sshd_config` lines.
+    /// Extra `sshd_config` lines (they take precedence over the defaults).
     pub extra_config: Vec<String>,
     /// Also present a host certificate signed by this CA (principal `127.0.0.1`, valid
     /// for an hour).
@@ -100,7 +100,9 @@ impl Sshd {
             .map_err(|e| failed("finding a free port", &e))?
             .port();
         let log = dir.path().join("sshd.log");
-        let mut config = vec![
+        // sshd takes the first value of each keyword: extra lines go first to override.
+        let mut config = options.extra_config.clone();
+        config.extend([
             format!("Port {port}"),
             "ListenAddress 127.0.0.1".to_owned(),
             format!("HostKey {}", host_key_path.display()),
@@ -118,7 +120,7 @@ impl Sshd {
             "LogLevel VERBOSE".to_owned(),
             "SetEnv SHLVL=1".to_owned(),
             "Subsystem sftp internal-sftp".to_owned(),
-        ];
+        ]);
         if let Some(ca) = &options.host_ca {
             let now = keys::unix_now();
             let cert = keys::host_certificate(&host_key, ca, &["127.0.0.1"], now - 60, now + 3600);
@@ -129,7 +131,6 @@ impl Sshd {
             std::fs::write(&path, text + "\n").map_err(|e| failed("host certificate", &e))?;
             config.push(format!("HostCertificate {}", path.display()));
         }
-        config.extend(options.extra_config);
         let config_path = dir.path().join("sshd_config");
         std::fs::write(&config_path, config.join("\n") + "\n")
             .map_err(|e| failed("sshd_config", &e))?;

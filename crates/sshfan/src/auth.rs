@@ -16,7 +16,7 @@ use russh::MethodKind;
 use russh::client::{AuthResult, Handle, KeyboardInteractiveAuthResponse};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::{Certificate, PrivateKey, PrivateKeyWithHashAlg};
 use tracing::debug;
 
 use crate::error::ErrorKind;
@@ -210,6 +210,10 @@ pub(crate) struct Credentials {
     per_host: HashMap<KeySource, Result<LoadedKey, ErrorKind>>,
     /// ssh_config `IdentityFile`s: one that cannot be loaded is skipped, as OpenSSH does.
     config_keys: HashMap<PathBuf, Option<LoadedKey>>,
+    /// User certificates: `CertificateFile`s and `<key file>-cert.pub` next to key files.
+    certificates: HashMap<PathBuf, Option<Certificate>>,
+    /// Certificates found next to explicit key files.
+    explicit_certificates: Vec<PathBuf>,
 }
 
 /// One host's credentials on top of the run's.
@@ -218,6 +222,8 @@ pub(crate) struct HostAuth<'a> {
     pub key: Option<&'a KeySource>,
     /// ssh_config `IdentityFile`s for the host.
     pub identity_files: &'a [PathBuf],
+    /// ssh_config `CertificateFile`s for the host.
+    pub certificate_files: &'a [PathBuf],
     /// ssh_config `IdentitiesOnly`: no agent keys.
     pub identities_only: bool,
     /// The host's own password.
@@ -229,9 +235,10 @@ pub(crate) struct HostAuth<'a> {
 impl Credentials {
     /// Loads every key the run may need, each once.
     pub(crate) fn prepare<'a>(
-        methods: &AuthMethods,
-        host_keys: impl IntoIterator<Item = &'a KeySource>,
-        identity_files: impl IntoIterator<Item = &'a PathBuf>,
+        methods: &'a AuthMethods,
+        host_keys: impl IntoIterator<Item = &'a KeySource> + Clone,
+        identity_files: impl IntoIterator<Item = &'a PathBuf> + Clone,
+        certificate_files: impl IntoIterator<Item = &'a PathBuf>,
     ) -> Credentials {
         let mut explicit = Vec::new();
         let mut explicit_error = None;
@@ -257,10 +264,41 @@ impl Credentials {
             AgentSocket::Off => None,
         };
         let mut per_host = HashMap::new();
-        for source in host_keys {
+        for source in host_keys.clone() {
             if !per_host.contains_key(source) {
                 per_host.insert(source.clone(), source.load());
             }
+        }
+        // Certificates: named ones, and `<key>-cert.pub` beside any key file, as OpenSSH does.
+        let key_files = methods
+            .keys
+            .iter()
+            .chain(host_keys.clone())
+            .filter_map(|source| match source {
+                KeySource::File { path, .. } => Some(expand_home(path)),
+                KeySource::Memory { .. } => None,
+            })
+            .chain(identity_files.clone().into_iter().cloned());
+        let beside: Vec<PathBuf> = key_files
+            .map(|path| cert_beside(&path))
+            .filter(|p| p.exists())
+            .collect();
+        let explicit_certificates = methods
+            .keys
+            .iter()
+            .filter_map(|source| match source {
+                KeySource::File { path, .. } => Some(cert_beside(&expand_home(path))),
+                KeySource::Memory { .. } => None,
+            })
+            .filter(|p| p.exists())
+            .collect();
+        let mut certificates = HashMap::new();
+        for path in certificate_files.into_iter().cloned().chain(beside) {
+            certificates.entry(path.clone()).or_insert_with(|| {
+                russh::keys::load_openssh_certificate(&path)
+                    .map_err(|err| debug!("certificate {} skipped: {err}", path.display()))
+                    .ok()
+            });
         }
         let mut config_keys = HashMap::new();
         for path in identity_files {
@@ -277,6 +315,8 @@ impl Credentials {
             }
         }
         Credentials {
+            certificates,
+            explicit_certificates,
             config_keys,
             explicit,
             explicit_error,
@@ -326,6 +366,26 @@ impl Credentials {
             .chain(&self.explicit)
             .chain(from_config)
             .collect();
+        let beside_host_key = host.key.and_then(|key| match key {
+            KeySource::File { path, .. } => Some(cert_beside(&expand_home(path))),
+            KeySource::Memory { .. } => None,
+        });
+        let beside_identities: Vec<PathBuf> =
+            host.identity_files.iter().map(|p| cert_beside(p)).collect();
+        let certificates: Vec<&Certificate> = host
+            .certificate_files
+            .iter()
+            .chain(&beside_identities)
+            .chain(&self.explicit_certificates)
+            .chain(beside_host_key.as_ref())
+            .filter_map(|path| self.certificates.get(path)?.as_ref())
+            .collect();
+        if attempt
+            .certificates(session, user, &given, &certificates)
+            .await?
+        {
+            return Ok(());
+        }
         if attempt.keys(session, user, &given).await? {
             return Ok(());
         }
@@ -380,6 +440,41 @@ struct Attempt {
 impl Attempt {
     fn allows(&self, kind: MethodKind) -> bool {
         self.offered.as_ref().is_none_or(|set| set.contains(&kind))
+    }
+
+    /// Tries each key that has a certificate, with that certificate; returns whether one
+    /// was accepted.
+    async fn certificates(
+        &mut self,
+        session: &mut Handle<HostHandler>,
+        user: &str,
+        keys: &[&LoadedKey],
+        certificates: &[&Certificate],
+    ) -> Result<bool, ErrorKind> {
+        let mut count = 0;
+        for key in keys {
+            for cert in certificates
+                .iter()
+                .filter(|c| c.public_key() == key.key.public_key().key_data())
+            {
+                if !self.allows(MethodKind::PublicKey) {
+                    return Ok(false);
+                }
+                count += 1;
+                debug!(key = %key.name, cert = cert.key_id(), "trying certificate");
+                let result = session
+                    .authenticate_openssh_cert(user, key.key.clone(), (*cert).clone())
+                    .await
+                    .map_err(lost)?;
+                if record(result, &mut self.offered) {
+                    return Ok(true);
+                }
+            }
+        }
+        if count > 0 {
+            self.tried.push(format!("certificate ({count})"));
+        }
+        Ok(false)
     }
 
     /// Tries each key in turn; returns whether one was accepted.
@@ -579,6 +674,13 @@ fn load_default_identities(dir: Option<&Path>, passphrase: Option<&Secret>) -> V
         }
     }
     keys
+}
+
+/// OpenSSH's certificate name for a key file: `<path>-cert.pub`.
+fn cert_beside(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-cert.pub");
+    PathBuf::from(name)
 }
 
 /// Expands a leading `~/` to `$HOME`.

@@ -38,6 +38,9 @@ pub struct ClientConfig {
     /// Keepalive interval and the number of unanswered keepalives before the connection is
     /// dropped. Default: ssh_config's `ServerAliveInterval`/`CountMax`, else none.
     pub keepalive: Option<(Duration, usize)>,
+    /// Offer zlib compression (`zlib@openssh.com`, `zlib`) ahead of none. Default:
+    /// ssh_config's `Compression`, else off.
+    pub compression: Option<bool>,
     /// Most `direct-tcpip` channel opens in flight per jump host. Default: 64.
     pub jump_channel_opens: usize,
     /// Credentials to try.
@@ -73,6 +76,7 @@ impl Default for ClientConfig {
             proxy_command: None,
             forward_agent: None,
             keepalive: None,
+            compression: None,
             jump_channel_opens: 64,
             auth: AuthMethods::default(),
             host_keys: HostKeyConfig::default(),
@@ -240,6 +244,12 @@ impl ClientBuilder {
     /// unanswered ones.
     pub fn keepalive(mut self, interval: Duration, max: usize) -> Self {
         self.config.keepalive = Some((interval, max));
+        self
+    }
+
+    /// Offers compression (worth it on slow links, not on fast ones).
+    pub fn compression(mut self, on: bool) -> Self {
+        self.config.compression = Some(on);
         self
     }
 

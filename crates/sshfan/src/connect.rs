@@ -49,8 +49,9 @@ pub(crate) struct Connected {
     pub notes: Notes,
 }
 
-/// What distinguishes one russh client config from another within a run.
-type ConfigKey = (Option<(Duration, usize)>, bool);
+/// What distinguishes one russh client config from another within a run: keepalive,
+/// host certificates wanted, compression.
+type ConfigKey = (Option<(Duration, usize)>, bool, bool);
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -185,7 +186,11 @@ impl Connector {
     }
 
     fn ssh_config(&self, plan: &HostPlan, known_hosts: &KnownHosts) -> Arc<russh::client::Config> {
-        let key = (plan.keepalive, known_hosts.has_cert_authorities());
+        let key = (
+            plan.keepalive,
+            known_hosts.has_cert_authorities(),
+            plan.compression,
+        );
         let mut configs = self
             .ssh_configs
             .lock()
@@ -200,6 +205,11 @@ impl Connector {
                 if let Some((interval, max)) = plan.keepalive {
                     config.keepalive_interval = Some(interval);
                     config.keepalive_max = max;
+                }
+                if key.2 {
+                    use russh::compression::{NONE, ZLIB, ZLIB_LEGACY};
+                    config.preferred.compression =
+                        std::borrow::Cow::Borrowed(&[ZLIB_LEGACY, ZLIB, NONE]);
                 }
                 if key.1 {
                     // Ask servers for host certificates only when a CA could vouch for them.
@@ -247,6 +257,7 @@ impl Connector {
             let auth = HostAuth {
                 key: plan.key.as_ref(),
                 identity_files: &plan.identity_files,
+                certificate_files: &plan.certificate_files,
                 identities_only: plan.identities_only,
                 password: plan.password.as_ref(),
                 agent: agent.as_deref(),

@@ -120,6 +120,7 @@ impl ParallelClient {
                     .iter()
                     .chain(hops.iter().flat_map(|hop| &hop.identity_files))
             }),
+            ok_plans().flat_map(|plan| &plan.certificate_files),
         );
         let mut known_hosts = HashMap::new();
         for plan in ok_plans() {

@@ -54,6 +54,8 @@ pub(crate) struct HostPlan {
     pub user: String,
     pub key: Option<KeySource>,
     pub identity_files: Vec<PathBuf>,
+    /// ssh_config `CertificateFile`s.
+    pub certificate_files: Vec<PathBuf>,
     pub identities_only: bool,
     pub agent: Option<AgentSocket>,
     pub password: Option<Secret>,
@@ -63,6 +65,7 @@ pub(crate) struct HostPlan {
     pub known_hosts_files: Vec<PathBuf>,
     pub policy: HostKeyPolicy,
     pub forward_agent: bool,
+    pub compression: bool,
 }
 
 fn local_user() -> String {
@@ -140,6 +143,7 @@ pub(crate) fn plan(
         user,
         key: host.key.clone(),
         identity_files: options.identity_files.clone(),
+        certificate_files: options.certificate_files.clone(),
         identities_only: options.identities_only.unwrap_or(false),
         agent,
         password: host.password.clone(),
@@ -155,6 +159,7 @@ pub(crate) fn plan(
             .forward_agent
             .or(options.forward_agent)
             .unwrap_or(false),
+        compression: config.compression.or(options.compression).unwrap_or(false),
     })
 }
 

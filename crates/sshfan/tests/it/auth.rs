@@ -257,3 +257,59 @@ async fn ssh_agent() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+/// A key the server does not know, with a user certificate from a CA it trusts: from
+/// ssh_config's `CertificateFile`, and from `<key>-cert.pub` beside an explicit key.
+#[tokio::test]
+async fn user_certificates() {
+    let ca = keys::ed25519();
+    let fleet = Fleet::builder(2)
+        .trust_user_ca(ca.public_key().clone())
+        .start()
+        .await
+        .unwrap();
+    let key = keys::ed25519();
+    let key_path = fleet.dir().join("id_certified");
+    keys::write_private_key(&key_path, &key, None).unwrap();
+    let cert = keys::user_certificate(&key, &ca, &[sshfan_testkit::FLEET_USER]);
+    let cert_path = fleet.dir().join("user-cert.pub");
+    std::fs::write(&cert_path, cert.to_openssh().unwrap()).unwrap();
+
+    let config = fleet.dir().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host *\n  IdentityFile {}\n  CertificateFile {}\n",
+            key_path.display(),
+            cert_path.display()
+        ),
+    )
+    .unwrap();
+    whoami_ok(
+        fleet
+            .bare_client()
+            .ssh_config(sshfan::SshConfigSource::File(config)),
+    )
+    .await;
+
+    // Without the certificate the key alone is refused.
+    let text = auth_error(fleet.bare_client().key_file(&key_path)).await;
+    assert!(text.contains("failed to authenticate"), "{text}");
+
+    // `<key>-cert.pub` beside the key file is found on its own.
+    std::fs::copy(&cert_path, fleet.dir().join("id_certified-cert.pub")).unwrap();
+    whoami_ok(fleet.bare_client().key_file(&key_path)).await;
+
+    // A certificate for another user is refused.
+    let other = keys::user_certificate(&key, &ca, &["someone-else"]);
+    std::fs::write(
+        fleet.dir().join("id_certified-cert.pub"),
+        other.to_openssh().unwrap(),
+    )
+    .unwrap();
+    assert!(
+        auth_error(fleet.bare_client().key_file(&key_path))
+            .await
+            .contains("certificate (1)")
+    );
+}

@@ -275,3 +275,68 @@ async fn openssh_as_a_jump_host() {
         );
     }
 }
+
+/// OpenSSH trusting a user CA: a certificate for an otherwise unknown key logs in.
+#[tokio::test]
+async fn user_certificate_accepted_by_openssh() {
+    let ca = keys::ed25519();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("user_ca.pub");
+    std::fs::write(&ca_file, keys::public_line(&ca) + "\n").unwrap();
+    let options = SshdOptions {
+        extra_config: vec![format!("TrustedUserCAKeys {}", ca_file.display())],
+        ..Default::default()
+    };
+    let Some(sshd) = start("interop user certificate", options).await else {
+        return;
+    };
+    let key = keys::ed25519();
+    let key_path = dir.path().join("id_user");
+    keys::write_private_key(&key_path, &key, None).unwrap();
+    let cert = keys::user_certificate(&key, &ca, &["root"]);
+    std::fs::write(
+        dir.path().join("id_user-cert.pub"),
+        cert.to_openssh().unwrap(),
+    )
+    .unwrap();
+    let client = client_for(&sshd).key_file(&key_path).build().unwrap();
+    let hosts = collect(client.run("echo certified user")).await;
+    assert_eq!(
+        hosts[0].stdout_text(),
+        "certified user\n",
+        "{:?}\n{}",
+        hosts[0].outcome,
+        sshd.log()
+    );
+}
+
+/// Compression on request, against OpenSSH: large output arrives intact.
+#[tokio::test]
+async fn compression_on_request() {
+    let options = SshdOptions {
+        extra_config: vec!["Compression yes".to_owned(), "LogLevel DEBUG1".to_owned()],
+        ..Default::default()
+    };
+    let Some(sshd) = start("interop compression", options).await else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let client = client_for(&sshd)
+        .key_file(&key)
+        .compression(true)
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("seq 1 300000")).await;
+    let expected: String = (1..=300000).map(|i| format!("{i}\n")).collect();
+    assert!(
+        hosts[0].stdout_text() == expected,
+        "{:?}\n{}",
+        hosts[0].outcome,
+        sshd.log()
+    );
+    assert!(
+        sshd.log().contains("compression: zlib@openssh.com"),
+        "{}",
+        sshd.log()
+    );
+}
