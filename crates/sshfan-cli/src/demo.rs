@@ -40,8 +40,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let plan = Plan {
         command: args.command.clone(),
-        stdin: None,
-        fail_fast: false,
+        options: sshfan::RunOptions::default(),
         outdir: None,
         errdir: None,
         render: RenderConfig {

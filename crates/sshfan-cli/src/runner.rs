@@ -18,8 +18,9 @@ use crate::render::{Event, RenderConfig, Renderer, Stream};
 /// What to run and how.
 pub struct Plan {
     pub command: String,
-    pub stdin: Option<Bytes>,
-    pub fail_fast: bool,
+    /// Stdin, sudo, fail-fast…: stdin is always given (empty by default), so that remote
+    /// commands see EOF instead of waiting on an open stdin, as with pdsh.
+    pub options: RunOptions,
     pub outdir: Option<PathBuf>,
     pub errdir: Option<PathBuf>,
     pub render: RenderConfig,
@@ -39,10 +40,8 @@ pub async fn execute(
     for dir in plan.outdir.iter().chain(&plan.errdir) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let options = RunOptions {
-        stdin: plan.stdin.clone(),
-        fail_fast: plan.fail_fast,
-    };
+    let mut options = plan.options.clone();
+    options.stdin.get_or_insert_with(Bytes::new);
     let run = client.run_with(plan.command.clone(), options);
     let (outputs, joiner) = run.into_parts();
     let labels: Arc<[String]> = outputs.iter().map(|h| h.label().to_owned()).collect();

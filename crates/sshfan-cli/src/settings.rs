@@ -4,12 +4,11 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
-use sshfan::{HostKeyPolicy, KeySource, ParallelClient, SshConfigSource};
+use sshfan::{HostKeyPolicy, KeySource, ParallelClient, RunOptions, SshConfigSource};
 
 use crate::args::{ColorChoice, HostKeyChecking, RunArgs};
 use crate::exit::{ExitStatus, UsageError};
-use crate::prompt::{ask_secret, sudo_command};
+use crate::prompt::ask_secret;
 use crate::render::{Layout, RenderConfig, Style};
 use crate::runner::{Plan, execute};
 
@@ -28,12 +27,11 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
     } else {
         None
     };
-    let mut command = args.command.join(" ");
-    let mut stdin = None;
+    let command = args.command.join(" ");
+    let mut options = RunOptions::default().fail_fast(args.fail_fast);
     if args.sudo {
         let sudo_password = ask_secret("[sudo] password: ")?;
-        command = sudo_command(&command);
-        stdin = Some(Bytes::from(format!("{sudo_password}\n")));
+        options = options.sudo(None, Some(&sudo_password));
     }
 
     let mut builder = ParallelClient::builder()
@@ -116,8 +114,7 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
     };
     let plan = Plan {
         command,
-        stdin,
-        fail_fast: args.fail_fast,
+        options,
         outdir: args.outdir.clone(),
         errdir: args.errdir.clone(),
         render: RenderConfig {

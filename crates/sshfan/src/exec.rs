@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use russh::client::Handle;
 use russh::{ChannelMsg, ChannelReadHalf};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::ErrorKind;
@@ -26,21 +27,38 @@ pub(crate) struct Sinks {
 /// SSH extended-data type code for stderr.
 const STDERR: u32 = 1;
 
-/// What a command gets besides its command line.
+/// What to ask of the channel besides the command line.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct CommandInput {
-    /// Bytes written to the command's stdin, followed by EOF. `None`: stdin stays open
-    /// and empty.
+pub(crate) struct ChannelSetup {
+    /// Ask for a pseudo-terminal first.
+    pub pty: bool,
+    /// Environment variables (`setenv`; servers accept only what `AcceptEnv` lists).
+    pub env: Vec<(String, String)>,
+    /// Bytes sent before anything else on stdin (the sudo password line).
+    pub stdin_prefix: Option<Bytes>,
+    /// Bytes sent to every host's stdin, then EOF. `None`: each host's stdin is fed from
+    /// its [`crate::HostStdin`] until that is closed or dropped.
     pub stdin: Option<Bytes>,
+    /// Ask for agent forwarding.
+    pub forward_agent: bool,
 }
 
-/// Runs `command`, streaming its output into `sinks`, and returns how it ended.
+/// One message for a host's stdin.
+#[derive(Debug)]
+pub(crate) enum StdinMessage {
+    Data(Bytes),
+    Eof,
+}
+
+/// Runs `command` (or an interactive shell when `None`), streaming its output into
+/// `sinks`, and returns how it ended.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_command(
     session: &Handle<HostHandler>,
     notes: &Notes,
-    command: &str,
-    input: &CommandInput,
-    forward_agent: bool,
+    command: Option<&str>,
+    setup: &ChannelSetup,
+    stdin: Option<mpsc::Receiver<StdinMessage>>,
     sinks: &Sinks,
     command_timeout: Option<Duration>,
 ) -> Result<ExitStatus, ErrorKind> {
@@ -50,17 +68,32 @@ pub(crate) async fn run_command(
             .channel_open_session()
             .await
             .map_err(|err| channel_error(notes, "cannot open a session channel", &err))?;
-        if forward_agent {
+        let refused =
+            |what: &'static str| move |err: russh::Error| channel_error(notes, what, &err);
+        if setup.pty {
+            channel
+                .request_pty(false, "xterm", 80, 24, 0, 0, &[])
+                .await
+                .map_err(refused("cannot ask for a pseudo-terminal"))?;
+        }
+        for (name, value) in &setup.env {
+            channel
+                .set_env(false, name.as_str(), value.as_str())
+                .await
+                .map_err(refused("cannot send environment variables"))?;
+        }
+        if setup.forward_agent {
             // Servers that refuse forwarding still run the command.
             channel
                 .agent_forward(false)
                 .await
-                .map_err(|err| channel_error(notes, "cannot ask for agent forwarding", &err))?;
+                .map_err(refused("cannot ask for agent forwarding"))?;
         }
-        channel
-            .exec(true, command)
-            .await
-            .map_err(|err| channel_error(notes, "cannot send the command", &err))?;
+        match command {
+            Some(command) => channel.exec(true, command).await,
+            None => channel.request_shell(true).await,
+        }
+        .map_err(refused("cannot send the command"))?;
         Ok::<_, ErrorKind>(channel)
     };
     // The command timeout also covers a server that never answers the channel open.
@@ -75,11 +108,32 @@ pub(crate) async fn run_command(
     // Stdin is fed while output is drained: a command may fill its output window
     // before it reads all of its input.
     let feed = async {
-        if let Some(data) = &input.stdin
-            && writer.data(&data[..]).await.is_ok()
+        if let Some(prefix) = &setup.stdin_prefix
+            && writer.data(&prefix[..]).await.is_err()
         {
-            let _ = writer.eof().await;
+            return;
         }
+        if let Some(data) = &setup.stdin {
+            if writer.data(&data[..]).await.is_ok() {
+                let _ = writer.eof().await;
+            }
+            return;
+        }
+        let Some(mut stdin) = stdin else {
+            let _ = writer.eof().await;
+            return;
+        };
+        while let Some(message) = stdin.recv().await {
+            match message {
+                StdinMessage::Data(data) => {
+                    if writer.data(&data[..]).await.is_err() {
+                        return;
+                    }
+                }
+                StdinMessage::Eof => break,
+            }
+        }
+        let _ = writer.eof().await;
     };
     let drain = async {
         match deadline {
@@ -88,8 +142,11 @@ pub(crate) async fn run_command(
                 match tokio::time::timeout_at(at, drain_channel(&mut reader, sinks, notes)).await {
                     Ok(result) => result,
                     Err(_) => {
-                        // Closing the channel tells the server to end the command; without a
-                        // PTY, sshd delivers SIGHUP only if the command reads its stdin.
+                        // Ask the command to stop, then close the channel. With a PTY, sshd
+                        // hangs up the terminal and the process gets SIGHUP; without one,
+                        // OpenSSH 7.9+ delivers the signal, older servers ignore it and the
+                        // command only notices when it next writes.
+                        let _ = writer.signal(russh::Sig::TERM).await;
                         let _ = writer.close().await;
                         Err(ErrorKind::CommandTimeout { after })
                     }
@@ -97,8 +154,16 @@ pub(crate) async fn run_command(
             }
         }
     };
-    let (_, result) = tokio::join!(feed, drain);
-    result
+    // The command's end ends the run, even while stdin is still open.
+    tokio::pin!(feed);
+    tokio::pin!(drain);
+    let mut fed = false;
+    loop {
+        tokio::select! {
+            result = &mut drain => return result,
+            () = &mut feed, if !fed => fed = true,
+        }
+    }
 }
 
 /// Reads the channel to its end: output into `sinks`, then the exit status.

@@ -55,6 +55,7 @@
 )]
 
 pub mod auth;
+pub mod command;
 pub mod config;
 mod connect;
 pub mod error;
@@ -68,6 +69,7 @@ pub mod output;
 pub mod parallel;
 mod proxy;
 mod resolve;
+mod run_options;
 pub mod ssh_config;
 pub mod transport;
 
@@ -77,8 +79,11 @@ pub use error::{ConfigError, ConnectStage, Error, ErrorKind};
 pub use host::Host;
 pub use known_hosts::{HostKeyConfig, HostKeyPolicy};
 pub use limits::raise_open_file_limit;
+pub use output::ReadTimeout;
 pub use output::{ExitStatus, OutputReader};
 pub use parallel::{
-    HostOutput, JoinTimeout, Joiner, Outcome, ParallelClient, Progress, Run, RunOptions, Timing,
+    Completions, HostOutput, HostStdin, JoinTimeout, Joiner, Outcome, ParallelClient, Progress,
+    Run, StdinClosed, Timing,
 };
+pub use run_options::{RunOptions, Sudo};
 pub use transport::{BoxedStream, ByteStream, ConnectFuture, TcpTransport, Transport};

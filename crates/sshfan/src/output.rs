@@ -19,6 +19,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
@@ -188,13 +190,35 @@ pub struct OutputReader {
     buffer: std::sync::Arc<StreamBuffer>,
     /// Bytes received but not yet returned (the start of an unfinished line).
     pending: BytesMut,
+    read_timeout: Option<Duration>,
 }
 
+/// No output arrived within the read timeout; what came before is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no output for {0:?}")]
+pub struct ReadTimeout(pub Duration);
+
 impl OutputReader {
-    pub(crate) fn new(buffer: std::sync::Arc<StreamBuffer>) -> Self {
+    pub(crate) fn new(
+        buffer: std::sync::Arc<StreamBuffer>,
+        read_timeout: Option<Duration>,
+    ) -> Self {
         OutputReader {
             buffer,
             pending: BytesMut::new(),
+            read_timeout,
+        }
+    }
+
+    /// [`next_line`](Self::next_line) under the run's read timeout: a timeout is an error,
+    /// and the reader stays usable (a partial line is kept for the next call).
+    pub async fn read_line(&mut self) -> Result<Option<Bytes>, ReadTimeout> {
+        match self.read_timeout {
+            None => Ok(self.next_line().await),
+            // `next_line` is cancel-safe: bytes taken from the buffer wait in `pending`.
+            Some(limit) => tokio::time::timeout(limit, self.next_line())
+                .await
+                .map_err(|_| ReadTimeout(limit)),
         }
     }
 
@@ -289,7 +313,7 @@ mod tests {
             state.chunks.push_back(Bytes::copy_from_slice(chunk));
         }
         buffer.finish();
-        OutputReader::new(buffer)
+        OutputReader::new(buffer, None)
     }
 
     #[tokio::test]
@@ -329,7 +353,7 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(!writer.is_finished(), "second push must wait for room");
         assert_eq!(buffer.lock().buffered, 4);
-        let mut reader = OutputReader::new(buffer);
+        let mut reader = OutputReader::new(buffer, None);
         assert_eq!(reader.read_to_end().await, b"12345678");
         writer.await.unwrap();
     }
@@ -337,7 +361,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn dropped_reader_never_stalls_the_writer() {
         let buffer = Arc::new(StreamBuffer::new(4));
-        drop(OutputReader::new(buffer.clone()));
+        drop(OutputReader::new(buffer.clone(), None));
         for _ in 0..10 {
             buffer.push(Bytes::from_static(b"12345")).await;
         }

@@ -6,26 +6,27 @@
 //! connects, runs the command, streams output into the host's buffers and publishes its
 //! outcome. A failure is that host's outcome, never the run's.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use std::collections::HashMap;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::auth::Credentials;
 use crate::config::{ClientBuilder, ClientConfig, SshConfigSource};
 use crate::connect::Connector;
-use crate::error::{Error, ErrorKind};
-use crate::exec::{CommandInput, Sinks, run_command};
+use crate::error::{ConfigError, Error, ErrorKind};
+use crate::exec::{ChannelSetup, Sinks, StdinMessage, run_command};
 use crate::host::Host;
 use crate::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::limits::raise_open_file_limit;
 use crate::output::{ExitStatus, OutputReader, StreamBuffer};
 use crate::resolve::{HostPlan, Proxy, plan};
+use crate::run_options::RunOptions;
 use crate::ssh_config::SshConfig;
 
 /// How one host's command ended: its exit status, or why it could not run.
@@ -85,8 +86,52 @@ impl ParallelClient {
         self.run_with(command, RunOptions::default())
     }
 
-    /// [`run`](Self::run) with options (stdin data, …).
+    /// [`run`](Self::run) with options: stdin, PTY, environment, sudo, shell, …
     pub fn run_with(&self, command: impl Into<String>, options: RunOptions) -> Run {
+        let command: Arc<str> = Arc::from(options.wrap(&command.into()));
+        self.start(|_| Some(command.clone()), options)
+    }
+
+    /// Runs a command template with one argument set per host (parallel-ssh's
+    /// `host_args`): each `%s` takes the host's next argument (see
+    /// [`command::substitute`](crate::command::substitute)). A count mismatch, or a
+    /// template that does not fit an argument set, is an error before anything runs.
+    pub fn run_host_args(
+        &self,
+        template: &str,
+        host_args: &[Vec<String>],
+        options: RunOptions,
+    ) -> Result<Run, ConfigError> {
+        if host_args.len() != self.hosts.len() {
+            return Err(ConfigError::InvalidSetting {
+                name: "host_args",
+                reason: format!(
+                    "{} argument sets for {} hosts: give one per host",
+                    host_args.len(),
+                    self.hosts.len()
+                ),
+            });
+        }
+        let commands = host_args
+            .iter()
+            .map(|args| {
+                Ok(Arc::from(
+                    options.wrap(&crate::command::substitute(template, args)?),
+                ))
+            })
+            .collect::<Result<Vec<Arc<str>>, ConfigError>>()?;
+        Ok(self.start(|index| commands.get(index).cloned(), options))
+    }
+
+    /// Opens an interactive shell on every host (parallel-ssh's `open_shell`): write
+    /// commands with [`Run::run_shell_commands`], then [`Run::join_shells`] closes stdin,
+    /// which ends the shells, and waits; output and exit codes are read as for commands.
+    pub fn open_shells(&self, options: RunOptions) -> Run {
+        self.start(|_| None, options)
+    }
+
+    /// Starts one run; `command(index)` is the host's command line, `None` for a shell.
+    fn start(&self, command: impl Fn(usize) -> Option<Arc<str>>, options: RunOptions) -> Run {
         let config = &self.config;
         // ssh_config is read once; each host's settings are merged once, up front, so that
         // every key file and known_hosts file the run needs is read once.
@@ -143,11 +188,16 @@ impl ParallelClient {
         let (cancel, cancelled) = watch::channel(false);
         let (stop, stopped) = watch::channel(false);
         let stop = Arc::new(stop);
+        let (completed, completions) = mpsc::unbounded_channel();
         let context = Arc::new(RunContext {
-            command: command.into(),
-            input: CommandInput {
-                stdin: options.stdin,
+            setup: ChannelSetup {
+                pty: options.pty,
+                env: options.env.clone(),
+                stdin_prefix: options.stdin_prefix(),
+                stdin: options.stdin.clone(),
+                forward_agent: false,
             },
+            completed,
             fail_fast: options.fail_fast,
             stop: stop.clone(),
             connector,
@@ -158,8 +208,11 @@ impl ParallelClient {
         let mut outputs = Vec::with_capacity(self.hosts.len());
         let mut states = Vec::with_capacity(self.hosts.len());
         for (index, host) in self.hosts.iter().enumerate() {
+            let (stdin, stdin_receiver) = mpsc::channel(STDIN_QUEUE);
             let state = Arc::new(HostState {
                 index,
+                command: command(index),
+                stdin: Mutex::new(Some(stdin_receiver)),
                 label: host.label(),
                 stdout: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 stderr: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
@@ -171,8 +224,9 @@ impl ParallelClient {
                 index,
                 label: state.label.clone(),
                 host: host.clone(),
-                stdout: OutputReader::new(state.stdout.clone()),
-                stderr: OutputReader::new(state.stderr.clone()),
+                stdout: OutputReader::new(state.stdout.clone(), options.read_timeout),
+                stderr: OutputReader::new(state.stderr.clone(), options.read_timeout),
+                stdin: HostStdin { sender: stdin },
                 outcome: state.outcome.subscribe(),
                 state: state.clone(),
             });
@@ -183,6 +237,10 @@ impl ParallelClient {
         tokio::spawn(dispatch(context, states.clone(), pool, cancelled, stopped));
         Run {
             outputs,
+            completions: Some(Completions {
+                receiver: completions,
+                remaining: self.hosts.len(),
+            }),
             joiner: Joiner {
                 context: context_for_joiner,
                 states,
@@ -193,22 +251,8 @@ impl ParallelClient {
     }
 }
 
-/// Options for [`ParallelClient::run_with`].
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Bytes written to every host's stdin (the same bytes, read once), then EOF.
-    pub stdin: Option<Bytes>,
-    /// Start no more hosts once one has failed (see [`Joiner::stop_pending`]).
-    pub fail_fast: bool,
-}
-
-impl RunOptions {
-    /// Sends `data` to every host's stdin, then closes it.
-    pub fn stdin(mut self, data: impl Into<Bytes>) -> Self {
-        self.stdin = Some(data.into());
-        self
-    }
-}
+/// Messages queued per host stdin before [`HostStdin::write`] waits.
+const STDIN_QUEUE: usize = 16;
 
 /// When a host started, connected and finished.
 #[derive(Default)]
@@ -229,8 +273,9 @@ pub struct Timing {
 
 /// What one run context holds for every host task.
 struct RunContext {
-    command: String,
-    input: CommandInput,
+    setup: ChannelSetup,
+    /// Host indexes, sent as hosts finish.
+    completed: mpsc::UnboundedSender<usize>,
     fail_fast: bool,
     stop: Arc<watch::Sender<bool>>,
     connector: Connector,
@@ -247,6 +292,10 @@ struct HostState {
     timing: HostTiming,
     /// How to reach the host, or why its settings do not work.
     plan: Result<HostPlan, ErrorKind>,
+    /// The command line; `None` for an interactive shell.
+    command: Option<Arc<str>>,
+    /// The host's stdin, taken by its task when it starts.
+    stdin: Mutex<Option<mpsc::Receiver<StdinMessage>>>,
 }
 
 impl HostState {
@@ -298,6 +347,7 @@ async fn dispatch(
             // Cancelled or stopped: every host not yet started ends here.
             for state in std::iter::once(state).chain(hosts) {
                 state.finish(Err(Error::new(state.label.clone(), ErrorKind::Cancelled)));
+                let _ = context.completed.send(state.index);
             }
             return;
         };
@@ -311,6 +361,7 @@ async fn dispatch(
             };
             let failed = !matches!(outcome, Ok(ref status) if status.success());
             state.finish(outcome.map_err(|kind| Error::new(state.label.clone(), kind)));
+            let _ = context.completed.send(state.index);
             if failed && context.fail_fast {
                 context.stop.send_replace(true);
             }
@@ -328,12 +379,21 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         stdout: state.stdout.clone(),
         stderr: state.stderr.clone(),
     };
+    let setup = ChannelSetup {
+        forward_agent: plan.forward_agent,
+        ..context.setup.clone()
+    };
+    let stdin = state
+        .stdin
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
     let status = run_command(
         &connected.session,
         &connected.notes,
-        &context.command,
-        &context.input,
-        plan.forward_agent,
+        state.command.as_deref(),
+        &setup,
+        stdin,
         &sinks,
         context.command_timeout,
     )
@@ -354,6 +414,8 @@ pub struct HostOutput {
     pub stdout: OutputReader,
     /// The command's standard error.
     pub stderr: OutputReader,
+    /// The command's standard input.
+    pub stdin: HostStdin,
     outcome: watch::Receiver<Option<Outcome>>,
     state: Arc<HostState>,
 }
@@ -416,9 +478,54 @@ impl std::fmt::Debug for HostOutput {
     }
 }
 
+/// Writes to one host's stdin. Dropping it (with its [`HostOutput`]) closes stdin.
+#[derive(Clone)]
+pub struct HostStdin {
+    sender: mpsc::Sender<StdinMessage>,
+}
+
+/// The host's stdin is closed (the command ended, or stdin was closed or broadcast).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stdin is closed")]
+pub struct StdinClosed;
+
+impl HostStdin {
+    /// Queues `data` for the host's stdin (waits when 16 writes are queued).
+    pub async fn write(&self, data: impl Into<Bytes>) -> Result<(), StdinClosed> {
+        self.sender
+            .send(StdinMessage::Data(data.into()))
+            .await
+            .map_err(|_| StdinClosed)
+    }
+
+    /// Closes the host's stdin (EOF) after what was written.
+    pub async fn close(&self) {
+        let _ = self.sender.send(StdinMessage::Eof).await;
+    }
+}
+
+/// Host indexes in the order the hosts finish, for reacting to each as it completes.
+pub struct Completions {
+    receiver: mpsc::UnboundedReceiver<usize>,
+    remaining: usize,
+}
+
+impl Completions {
+    /// The next host to finish, or `None` when all have.
+    pub async fn next(&mut self) -> Option<usize> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let index = self.receiver.recv().await?;
+        self.remaining -= 1;
+        Some(index)
+    }
+}
+
 /// A running command over many hosts.
 pub struct Run {
     outputs: Vec<HostOutput>,
+    completions: Option<Completions>,
     joiner: Joiner,
 }
 
@@ -447,6 +554,38 @@ impl Run {
     /// Stops the run; see [`Joiner::cancel`].
     pub fn cancel(&self) {
         self.joiner.cancel();
+    }
+
+    /// Host indexes as hosts finish (once per host, in completion order), without
+    /// polling. Available once per run.
+    pub fn completions(&mut self) -> Option<Completions> {
+        self.completions.take()
+    }
+
+    /// Writes each command, newline-terminated, to every host's stdin (for
+    /// [`ParallelClient::open_shells`]).
+    pub async fn run_shell_commands<S: AsRef<str>>(
+        &self,
+        commands: &[S],
+    ) -> Result<(), StdinClosed> {
+        let mut text = String::new();
+        for command in commands {
+            text.push_str(command.as_ref());
+            text.push('\n');
+        }
+        let data = Bytes::from(text);
+        for host in &self.outputs {
+            host.stdin.write(data.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes every host's stdin, which ends their shells, and waits for all (see [`join`](Self::join)).
+    pub async fn join_shells(&self, timeout: Option<Duration>) -> Result<(), JoinTimeout> {
+        for host in &self.outputs {
+            host.stdin.close().await;
+        }
+        self.join(timeout).await
     }
 
     /// The run's [`Joiner`].
