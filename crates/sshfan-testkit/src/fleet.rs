@@ -169,6 +169,7 @@ impl FleetBuilder {
                 connections: Default::default(),
                 execs: Default::default(),
                 forwards: Default::default(),
+                running: Default::default(),
             }));
         }
         let shared = Arc::new(Shared {
@@ -322,6 +323,8 @@ impl Shared {
             real_shell: self.real_shell.clone(),
             kill: kill.clone(),
             channels: HashMap::new(),
+            env: HashMap::new(),
+            signals: HashMap::new(),
             stalled: Vec::new(),
         };
         match russh::server::run_stream(config, Killable::new(stream, kill), handler).await {
@@ -427,6 +430,11 @@ impl Fleet {
             .hosts
             .get(index)
             .map_or(0, |h| h.execs.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Commands and shells running on host `index` now.
+    pub fn running(&self, index: usize) -> usize {
+        self.shared.hosts.get(index).map_or(0, |h| h.running.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// `direct-tcpip` channels host `index` has opened as a jump host.

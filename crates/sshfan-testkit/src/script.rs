@@ -19,6 +19,7 @@
 //! | `exit N` | stop with status N |
 //! | `kill SIG` | stop as if killed by SIG (e.g. `TERM`) |
 //! | `noexit` | close the channel without any exit status |
+//! | `printenv NAME` | print a variable the client sent (`setenv`); status 1 if unset |
 //! | `hang` | never finish |
 //! | `drop` | cut the connection at once |
 //!
@@ -30,6 +31,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg, Sig};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::watch;
 
 use crate::kill::KillSwitch;
 
@@ -140,39 +143,109 @@ impl Terminal {
     }
 }
 
-/// Runs `command` for a fleet host and reports its end on the channel.
-pub(crate) async fn run_exec(
-    channel: Channel<Msg>,
-    session: russh::server::Handle,
-    command: String,
-    hostname: String,
-    fault: Option<Fault>,
-    kill: Arc<KillSwitch>,
-    real_shell: Option<Arc<Vec<(String, String)>>>,
-) {
-    if fault == Some(Fault::Hang) {
-        // Keep the channel open (dropping it would not close it, but keeps intent clear).
+/// One command (or interactive shell) to run for a fleet host.
+pub(crate) struct Job {
+    /// The command line; `None` for an interactive shell reading commands from stdin.
+    pub command: Option<String>,
+    /// Variables the client sent (`setenv`).
+    pub env: Vec<(String, String)>,
+    pub hostname: String,
+    pub fault: Option<Fault>,
+    pub kill: Arc<KillSwitch>,
+    /// `Some(environment)`: run under a real `sh`.
+    pub real_shell: Option<Arc<Vec<(String, String)>>>,
+    /// Signals the client sent.
+    pub signals: watch::Receiver<Option<Sig>>,
+    /// Jobs in flight on this host (for tests that check a process is gone).
+    pub running: Arc<AtomicUsize>,
+}
+
+/// Decrements the running count when a job ends, however it ends.
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs a job and reports its end on the channel.
+pub(crate) async fn run_exec(channel: Channel<Msg>, session: russh::server::Handle, mut job: Job) {
+    job.running.fetch_add(1, Ordering::SeqCst);
+    let _running = Running(job.running.clone());
+    if job.fault == Some(Fault::Hang) {
+        // Never finish, but end like a real process when signalled or hung up.
         let _channel = channel;
-        std::future::pending::<()>().await;
+        let _ = job.signals.wait_for(Option::is_some).await;
         return;
     }
     let mut terminal = Terminal {
         channel,
         session,
         written: 0,
-        fault,
-        kill,
+        fault: job.fault.clone(),
+        kill: job.kill.clone(),
         cut: false,
         redirect: false,
     };
-    let ending = match real_shell {
-        Some(env) => run_shell(&mut terminal, &command, &env).await,
-        None => interpret(&mut terminal, &command, &hostname).await,
+    let ending = {
+        let work = async {
+            match (&job.real_shell, &job.command) {
+                (Some(shell_env), command) => {
+                    let env: Vec<(String, String)> = shell_env.iter().chain(&job.env).cloned().collect();
+                    run_shell(&mut terminal, command.as_deref(), &env).await
+                }
+                (None, Some(command)) => match interpret(&mut terminal, command, &job.hostname, &job.env).await {
+                    Ok(status) => Ending::Status(status),
+                    Err(ending) => ending,
+                },
+                (None, None) => interactive(&mut terminal, &job.hostname, &job.env).await,
+            }
+        };
+        let mut signals = job.signals.clone();
+        tokio::select! {
+            ending = work => ending,
+            signal = signals.wait_for(Option::is_some) => match signal.ok().and_then(|s| s.clone()) {
+                Some(signal) => Ending::Signal(signal),
+                None => Ending::NoStatus,
+            },
+        }
     };
     terminal.finish(ending).await;
 }
 
-async fn interpret(terminal: &mut Terminal, command: &str, hostname: &str) -> Ending {
+/// An interactive shell: each line on stdin is a command; EOF or `exit` ends it.
+async fn interactive(terminal: &mut Terminal, hostname: &str, env: &[(String, String)]) -> Ending {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut status = 0;
+    while let Some(message) = terminal.channel.wait().await {
+        match message {
+            ChannelMsg::Data { data } => {
+                pending.extend_from_slice(&data);
+                while let Some(at) = pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=at).collect();
+                    let line = String::from_utf8_lossy(&line).into_owned();
+                    match interpret(terminal, &line, hostname, env).await {
+                        Ok(code) => status = code,
+                        Err(ending) => return ending,
+                    }
+                }
+            }
+            ChannelMsg::Eof | ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    Ending::Status(status)
+}
+
+/// Runs a command line's statements: `Ok(status)` of the last, or `Err(ending)` when one
+/// ended the command (`exit`, `kill`, `drop`, …).
+async fn interpret(
+    terminal: &mut Terminal,
+    command: &str,
+    hostname: &str,
+    env: &[(String, String)],
+) -> Result<u32, Ending> {
     let mut status = 0;
     for statement in command.split([';', '\n']) {
         let mut words = split_words(statement);
@@ -184,15 +257,15 @@ async fn interpret(terminal: &mut Terminal, command: &str, hostname: &str) -> En
             continue;
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        match run_builtin(terminal, name, &args, hostname).await {
+        match run_builtin(terminal, name, &args, hostname, env).await {
             Step::Continue(code) => status = code,
-            Step::Stop(ending) => return ending,
+            Step::Stop(ending) => return Err(ending),
         }
         if terminal.cut {
-            return Ending::Cut;
+            return Err(Ending::Cut);
         }
     }
-    Ending::Status(status)
+    Ok(status)
 }
 
 enum Step {
@@ -200,7 +273,13 @@ enum Step {
     Stop(Ending),
 }
 
-async fn run_builtin(terminal: &mut Terminal, name: &str, args: &[&str], hostname: &str) -> Step {
+async fn run_builtin(
+    terminal: &mut Terminal,
+    name: &str,
+    args: &[&str],
+    hostname: &str,
+    env: &[(String, String)],
+) -> Step {
     let number = |index: usize| args.get(index).and_then(|a| a.parse::<u64>().ok());
     match name {
         "echo" => {
@@ -290,6 +369,13 @@ async fn run_builtin(terminal: &mut Terminal, name: &str, args: &[&str], hostnam
             terminal.cut = true;
             return Step::Stop(Ending::Cut);
         }
+        "printenv" => {
+            let wanted = args.first().copied().unwrap_or_default();
+            match env.iter().find(|(name, _)| name == wanted) {
+                Some((_, value)) => terminal.write(Bytes::from(format!("{value}\n")), false).await,
+                None => return Step::Continue(1),
+            }
+        }
         "true" => return Step::Continue(0),
         "false" => return Step::Continue(1),
         other => {
@@ -351,15 +437,18 @@ fn signal_named(name: &str) -> Sig {
     }
 }
 
-/// Runs the command under a real `sh -c`, forwarding its output and status.
-async fn run_shell(terminal: &mut Terminal, command: &str, env: &[(String, String)]) -> Ending {
+/// Runs the command under a real `sh -c` (or `sh` reading stdin, for an interactive
+/// shell), forwarding its stdin, output and status. Dropping the future kills the shell.
+async fn run_shell(terminal: &mut Terminal, command: Option<&str>, env: &[(String, String)]) -> Ending {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
     use tokio::io::AsyncReadExt;
 
-    let child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
+    let mut shell = tokio::process::Command::new("sh");
+    if let Some(command) = command {
+        shell.arg("-c").arg(command);
+    }
+    let child = shell
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -13,7 +13,7 @@ use russh::server::{Auth, ChannelOpenHandle, Msg, Response, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
 
 use crate::kill::KillSwitch;
-use crate::script::{Fault, run_exec};
+use crate::script::{Fault, Job, run_exec};
 
 /// Who may log in to the fleet.
 pub(crate) struct Credentials {
@@ -34,6 +34,8 @@ pub(crate) struct VirtualHost {
     pub execs: AtomicUsize,
     /// `direct-tcpip` channels opened through this host (as a jump host).
     pub forwards: AtomicUsize,
+    /// Commands and shells running now.
+    pub running: Arc<AtomicUsize>,
 }
 
 /// Server state for one connection to one virtual host.
@@ -43,6 +45,10 @@ pub(crate) struct FleetSession {
     pub real_shell: Option<Arc<Vec<(String, String)>>>,
     pub kill: Arc<KillSwitch>,
     pub channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Variables sent per channel before its command.
+    pub env: HashMap<ChannelId, Vec<(String, String)>>,
+    /// Where signals for each running channel go.
+    pub signals: HashMap<ChannelId, tokio::sync::watch::Sender<Option<russh::Sig>>>,
     /// Channel opens held unanswered under [`Fault::StallAfterAuth`].
     pub stalled: Vec<ChannelOpenHandle>,
 }
@@ -206,21 +212,81 @@ impl russh::server::Handler for FleetSession {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        self.start_job(channel, Some(String::from_utf8_lossy(data).into_owned()), session)
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        self.start_job(channel, None, session)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        variable_name: &str,
+        variable_value: &str,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.env
+            .entry(channel)
+            .or_default()
+            .push((variable_name.to_owned(), variable_value.to_owned()));
+        Ok(())
+    }
+
+    async fn signal(&mut self, channel: ChannelId, signal: russh::Sig, _session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(signals) = self.signals.get(&channel) {
+            signals.send_replace(Some(signal));
+        }
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        // The client hung up: like sshd closing a terminal, end what runs there.
+        if let Some(signals) = self.signals.remove(&channel) {
+            signals.send_replace(Some(russh::Sig::HUP));
+        }
+        Ok(())
+    }
+}
+
+impl FleetSession {
+    /// Starts a command (or an interactive shell) on `channel`.
+    fn start_job(&mut self, channel: ChannelId, command: Option<String>, session: &mut Session) -> Result<(), russh::Error> {
         let Some(open) = self.channels.remove(&channel) else {
             session.channel_failure(channel)?;
             return Ok(());
         };
         session.channel_success(channel)?;
         self.host.execs.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(run_exec(
-            open,
-            session.handle(),
-            String::from_utf8_lossy(data).into_owned(),
-            self.host.name.clone(),
-            self.host.fault.clone(),
-            self.kill.clone(),
-            self.real_shell.clone(),
-        ));
+        let (signals, receiver) = tokio::sync::watch::channel(None);
+        self.signals.insert(channel, signals);
+        let job = Job {
+            command,
+            env: self.env.remove(&channel).unwrap_or_default(),
+            hostname: self.host.name.clone(),
+            fault: self.host.fault.clone(),
+            kill: self.kill.clone(),
+            real_shell: self.real_shell.clone(),
+            signals: receiver,
+            running: self.host.running.clone(),
+        };
+        tokio::spawn(run_exec(open, session.handle(), job));
         Ok(())
     }
 }
