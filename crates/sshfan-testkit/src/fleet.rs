@@ -434,7 +434,10 @@ impl Fleet {
 
     /// Commands and shells running on host `index` now.
     pub fn running(&self, index: usize) -> usize {
-        self.shared.hosts.get(index).map_or(0, |h| h.running.load(std::sync::atomic::Ordering::SeqCst))
+        self.shared
+            .hosts
+            .get(index)
+            .map_or(0, |h| h.running.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     /// `direct-tcpip` channels host `index` has opened as a jump host.

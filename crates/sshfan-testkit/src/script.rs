@@ -192,13 +192,16 @@ pub(crate) async fn run_exec(channel: Channel<Msg>, session: russh::server::Hand
         let work = async {
             match (&job.real_shell, &job.command) {
                 (Some(shell_env), command) => {
-                    let env: Vec<(String, String)> = shell_env.iter().chain(&job.env).cloned().collect();
+                    let env: Vec<(String, String)> =
+                        shell_env.iter().chain(&job.env).cloned().collect();
                     run_shell(&mut terminal, command.as_deref(), &env).await
                 }
-                (None, Some(command)) => match interpret(&mut terminal, command, &job.hostname, &job.env).await {
-                    Ok(status) => Ending::Status(status),
-                    Err(ending) => ending,
-                },
+                (None, Some(command)) => {
+                    match interpret(&mut terminal, command, &job.hostname, &job.env).await {
+                        Ok(status) => Ending::Status(status),
+                        Err(ending) => ending,
+                    }
+                }
                 (None, None) => interactive(&mut terminal, &job.hostname, &job.env).await,
             }
         };
@@ -372,7 +375,11 @@ async fn run_builtin(
         "printenv" => {
             let wanted = args.first().copied().unwrap_or_default();
             match env.iter().find(|(name, _)| name == wanted) {
-                Some((_, value)) => terminal.write(Bytes::from(format!("{value}\n")), false).await,
+                Some((_, value)) => {
+                    terminal
+                        .write(Bytes::from(format!("{value}\n")), false)
+                        .await
+                }
                 None => return Step::Continue(1),
             }
         }
@@ -439,7 +446,11 @@ fn signal_named(name: &str) -> Sig {
 
 /// Runs the command under a real `sh -c` (or `sh` reading stdin, for an interactive
 /// shell), forwarding its stdin, output and status. Dropping the future kills the shell.
-async fn run_shell(terminal: &mut Terminal, command: Option<&str>, env: &[(String, String)]) -> Ending {
+async fn run_shell(
+    terminal: &mut Terminal,
+    command: Option<&str>,
+    env: &[(String, String)],
+) -> Ending {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
     use tokio::io::AsyncReadExt;

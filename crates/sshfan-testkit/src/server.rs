@@ -212,10 +212,18 @@ impl russh::server::Handler for FleetSession {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.start_job(channel, Some(String::from_utf8_lossy(data).into_owned()), session)
+        self.start_job(
+            channel,
+            Some(String::from_utf8_lossy(data).into_owned()),
+            session,
+        )
     }
 
-    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.start_job(channel, None, session)
     }
 
@@ -249,14 +257,23 @@ impl russh::server::Handler for FleetSession {
         Ok(())
     }
 
-    async fn signal(&mut self, channel: ChannelId, signal: russh::Sig, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn signal(
+        &mut self,
+        channel: ChannelId,
+        signal: russh::Sig,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         if let Some(signals) = self.signals.get(&channel) {
             signals.send_replace(Some(signal));
         }
         Ok(())
     }
 
-    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         // The client hung up: like sshd closing a terminal, end what runs there.
         if let Some(signals) = self.signals.remove(&channel) {
             signals.send_replace(Some(russh::Sig::HUP));
@@ -267,7 +284,12 @@ impl russh::server::Handler for FleetSession {
 
 impl FleetSession {
     /// Starts a command (or an interactive shell) on `channel`.
-    fn start_job(&mut self, channel: ChannelId, command: Option<String>, session: &mut Session) -> Result<(), russh::Error> {
+    fn start_job(
+        &mut self,
+        channel: ChannelId,
+        command: Option<String>,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
         let Some(open) = self.channels.remove(&channel) else {
             session.channel_failure(channel)?;
             return Ok(());

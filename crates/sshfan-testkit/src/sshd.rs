@@ -240,6 +240,11 @@ impl Drop for Sshd {
 /// Makes sure a local user exists with this password (as root, through `useradd` and
 /// `chpasswd`), for password-authentication tests against a real sshd.
 pub fn ensure_user_with_password(user: &str, password: &str) -> Result<(), SshdUnavailable> {
+    // Tests run in parallel: two `useradd`s for one name would race.
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !is_root() {
         return Err(SshdUnavailable::NotRoot);
     }

@@ -340,3 +340,134 @@ async fn compression_on_request() {
         sshd.log()
     );
 }
+
+/// Waits (briefly) for a local process to be gone; sshd runs on this machine, so its
+/// commands' processes are visible here.
+async fn process_gone(pid: u32) -> bool {
+    for _ in 0..100 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// A command timeout kills the remote process: with a PTY by hanging up the terminal;
+/// without one by a TERM signal. OpenSSH refuses signals for sessions it runs in its
+/// privileged monitor (root logins: "session signalling requires privilege separation"),
+/// so the no-PTY case logs in as an ordinary user.
+#[tokio::test]
+async fn command_timeout_kills_the_remote_process() {
+    let Some(()) = require(
+        "interop timeout kill",
+        sshd::ensure_user_with_password(TEST_USER, TEST_PASSWORD),
+    ) else {
+        return;
+    };
+    let options = SshdOptions {
+        use_pam: true,
+        ..Default::default()
+    };
+    let Some(sshd) = start("interop timeout kill", options).await else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let as_root = client_for(&sshd).key_file(&key);
+    let as_user = client_for(&sshd)
+        .user(TEST_USER)
+        .password(TEST_PASSWORD)
+        .keyboard_interactive(false);
+    for (pty, builder) in [(true, as_root), (false, as_user)] {
+        let client = builder
+            .command_timeout(std::time::Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let options = sshfan::RunOptions::default().pty(pty);
+        let hosts = collect(client.run_with("echo $$; exec sleep 1000", options)).await;
+        assert_eq!(
+            hosts[0].error_code(),
+            "command_timeout",
+            "{:?}",
+            hosts[0].outcome
+        );
+        let text = hosts[0].stdout_text();
+        let pid: u32 = text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("pid? {text:?}"));
+        assert!(
+            process_gone(pid).await,
+            "pty {pty}: process {pid} still runs\n{}",
+            sshd.log()
+        );
+    }
+}
+
+/// Cancelling a PTY run hangs up the terminal: the remote process ends.
+#[tokio::test]
+async fn cancel_with_a_pty_kills_the_remote_process() {
+    let Some(sshd) = start("interop pty cancel", SshdOptions::default()).await else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let client = client_for(&sshd).key_file(&key).build().unwrap();
+    let mut run = client.run_with(
+        "echo $$; exec sleep 1000",
+        sshfan::RunOptions::default().pty(true),
+    );
+    let line = run.outputs_mut()[0].stdout.next_line().await.unwrap();
+    let pid: u32 = String::from_utf8_lossy(&line).trim().parse().unwrap();
+    run.cancel();
+    run.join(None).await.unwrap();
+    assert!(process_gone(pid).await, "process {pid} still runs");
+}
+
+#[tokio::test]
+async fn env_stdin_and_interactive_shell_on_openssh() {
+    let options = SshdOptions {
+        extra_config: vec!["AcceptEnv SSHFAN_*".to_owned()],
+        ..Default::default()
+    };
+    let Some(sshd) = start("interop env and shells", options).await else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let client = client_for(&sshd).key_file(&key).build().unwrap();
+
+    let options = sshfan::RunOptions::default()
+        .env("SSHFAN_STAGE", "blue")
+        .env("OTHER", "refused");
+    let hosts = collect(client.run_with("echo \"$SSHFAN_STAGE|$OTHER\"", options)).await;
+    assert_eq!(
+        hosts[0].stdout_text(),
+        "blue|\n",
+        "AcceptEnv decides what arrives"
+    );
+
+    let hosts =
+        collect(client.run_with("tr a-z A-Z", sshfan::RunOptions::default().stdin("shout\n")))
+            .await;
+    assert_eq!(hosts[0].stdout_text(), "SHOUT\n");
+
+    let mut run = client.open_shells(sshfan::RunOptions::default());
+    run.run_shell_commands(&["echo one", "echo two >&2", "exit 3"])
+        .await
+        .unwrap();
+    run.join_shells(Some(std::time::Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let host = &mut run.outputs_mut()[0];
+    assert_eq!(host.stdout.lines_lossy().await, ["one"]);
+    assert_eq!(host.stderr.lines_lossy().await, ["two"]);
+    assert_eq!(host.exit_code(), Some(3));
+
+    let run = client
+        .run_host_args(
+            "echo %s",
+            &[vec![crate::util::quote_for_test("it's")]],
+            sshfan::RunOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(collect(run).await[0].stdout_text(), "it's\n");
+}

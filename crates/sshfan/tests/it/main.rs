@@ -7,6 +7,8 @@ mod auth;
 mod errors;
 /// Command output and exit statuses: streams, signals, raw bytes, joins, flow control.
 mod exec;
+/// sudo, shells, PTY, stdin, host_args, env, read timeouts, completions.
+mod execution;
 /// Interop with a real OpenSSH sshd.
 mod interop;
 /// known_hosts: hashed, wildcard, negated, revoked, CA-signed, accept-new at scale.

@@ -55,3 +55,8 @@ pub async fn collect(mut run: Run) -> Vec<Collected> {
     }
     all
 }
+
+/// Shell-quotes a host argument (host_args are inserted as given).
+pub fn quote_for_test(text: &str) -> String {
+    sshfan::command::quote(text)
+}

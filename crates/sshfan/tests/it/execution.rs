@@ -1,0 +1,266 @@
+//! Remote execution features: sudo / run-as, custom shell, PTY, stdin, host_args, env,
+//! interactive shells, read timeouts and completion order, against the testkit fleet.
+//! (Real-sshd counterparts are in `interop`.)
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use sshfan::{ExitStatus, RunOptions};
+use sshfan_testkit::{Fault, Fleet};
+
+use crate::util::{collect, collect_host};
+
+/// The quoting torture test: quotes, `$`, backquotes, backslashes and a newline.
+const TRICKY: &str = "printf '%s|' \"it's\" '$HOME' '`id`' 'back\\slash' \"two\nlines\"";
+const TRICKY_OUTPUT: &str = "it's|$HOME|`id`|back\\slash|two\nlines|";
+
+/// A fleet running a real `sh`, with a fake `sudo` first on its PATH: the fake checks the
+/// password line on stdin, records `-u USER`, and runs the rest of its arguments.
+/// (A test double: no real sudo or root needed.)
+async fn sudo_fleet(hosts: usize) -> (Fleet, tempfile::TempDir) {
+    let bin = tempfile::tempdir().unwrap();
+    let sudo = bin.path().join("sudo");
+    std::fs::write(
+        &sudo,
+        r#"#!/bin/sh
+read -r password
+[ "$password" = "s3cret" ] || { echo "sudo: wrong password" >&2; exit 1; }
+user=root
+while [ $# -gt 0 ]; do case "$1" in -S) shift;; -p) shift 2;; -u) user="$2"; shift 2;; --) shift; break;; *) break;; esac; done
+echo "as $user" >&2
+exec "$@"
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let fleet = Fleet::builder(hosts)
+        .real_shell(true)
+        .shell_env("PATH", path)
+        .start()
+        .await
+        .unwrap();
+    (fleet, bin)
+}
+
+#[tokio::test]
+async fn sudo_as_a_user_with_a_password_runs_any_command_verbatim() {
+    let (fleet, _bin) = sudo_fleet(2).await;
+    let client = fleet.client().build().unwrap();
+    let options = RunOptions::default().sudo(Some("web"), Some("s3cret"));
+    for host in collect(client.run_with(TRICKY, options)).await {
+        assert_eq!(host.stdout_text(), TRICKY_OUTPUT, "{:?}", host.outcome);
+        assert_eq!(host.stderr_text(), "as web\n");
+        assert!(host.status().success());
+    }
+    let wrong = RunOptions::default().sudo(None, Some("nope"));
+    for host in collect(client.run_with("true", wrong)).await {
+        assert_eq!(host.status(), &ExitStatus::Code(1));
+        assert_eq!(host.stderr_text(), "sudo: wrong password\n");
+    }
+}
+
+#[tokio::test]
+async fn custom_shell_runs_the_command_verbatim() {
+    let fleet = Fleet::builder(1).real_shell(true).start().await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let hosts = collect(client.run_with(TRICKY, RunOptions::default().shell("sh -c"))).await;
+    assert_eq!(hosts[0].stdout_text(), TRICKY_OUTPUT);
+    // The shell is really used: `$0` names it.
+    let hosts = collect(client.run_with("echo $0", RunOptions::default().shell("sh -c"))).await;
+    assert_eq!(hosts[0].stdout_text(), "sh\n");
+}
+
+#[tokio::test]
+async fn per_host_stdin_write_and_close() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let mut run = client.run("cat; echo eof");
+    for (index, host) in run.outputs().iter().enumerate() {
+        host.stdin
+            .write(format!("to host {index}\n"))
+            .await
+            .unwrap();
+        host.stdin.write("second line\n").await.unwrap();
+        host.stdin.close().await;
+    }
+    run.join(None).await.unwrap();
+    for (index, host) in run.outputs_mut().iter_mut().enumerate() {
+        assert_eq!(
+            host.stdout.lines_lossy().await,
+            [
+                format!("to host {index}"),
+                "second line".into(),
+                "eof".into()
+            ]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_broadcast_to_500_hosts() {
+    let fleet = Fleet::start(500).await.unwrap();
+    let client = fleet.client().pool_size(500).build().unwrap();
+    let data: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    let run = client.run_with("cat", RunOptions::default().stdin(data.clone()));
+    let hosts = collect(run).await;
+    assert_eq!(hosts.len(), 500);
+    for host in hosts {
+        assert!(
+            host.stdout_text() == data,
+            "{}: {} bytes",
+            host.label,
+            host.stdout.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn host_args_substitute_one_set_per_host_and_a_mismatch_runs_nothing() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let args: Vec<Vec<String>> = (0..3)
+        .map(|i| vec![format!("arg{i}"), "100%".into()])
+        .collect();
+    let run = client
+        .run_host_args("echo %s is %s %%", &args, RunOptions::default())
+        .unwrap();
+    for (index, host) in collect(run).await.iter().enumerate() {
+        assert_eq!(host.stdout_text(), format!("arg{index} is 100% %\n"));
+    }
+    let err = client
+        .run_host_args("echo %s", &args[..2], RunOptions::default())
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("2 argument sets for 3 hosts"),
+        "{err}"
+    );
+    let err = client
+        .run_host_args("echo %s", &[vec![], vec![], vec![]], RunOptions::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("more `%s`"), "{err}");
+    assert!(
+        (0..3).all(|i| fleet.execs(i) == 1),
+        "nothing ran for the bad calls"
+    );
+}
+
+#[tokio::test]
+async fn environment_variables_are_sent() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let options = RunOptions::default()
+        .env("DEPLOY_ENV", "staging")
+        .env("EMPTY", "");
+    for host in collect(client.run_with("printenv DEPLOY_ENV; printenv MISSING", options)).await {
+        assert_eq!(host.stdout_text(), "staging\n");
+        assert_eq!(
+            host.status(),
+            &ExitStatus::Code(1),
+            "the last printenv found nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn interactive_shells_run_several_commands_then_report_exit_codes() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let mut run = client.open_shells(RunOptions::default());
+    run.run_shell_commands(&["echo one", "hostname"])
+        .await
+        .unwrap();
+    run.run_shell_commands(&["echo two >&2", "false"])
+        .await
+        .unwrap();
+    run.join_shells(Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    for (index, host) in run.outputs_mut().iter_mut().enumerate() {
+        let collected = collect_host(host).await;
+        assert_eq!(collected.stdout_text(), format!("one\nhost{index}\n"));
+        assert_eq!(collected.stderr_text(), "two\n");
+        assert_eq!(collected.status(), &ExitStatus::Code(1));
+    }
+    // `exit N` ends a shell with that code.
+    let run = client.open_shells(RunOptions::default());
+    run.run_shell_commands(&["exit 4", "echo never"])
+        .await
+        .unwrap();
+    run.join_shells(None).await.unwrap();
+    assert!(run.outputs().iter().all(|h| h.exit_code() == Some(4)));
+}
+
+#[tokio::test]
+async fn read_timeout_errors_the_reader_and_keeps_the_output() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let mut run = client.run_with(
+        "echo first; sleep 1; echo second",
+        RunOptions::default().read_timeout(Duration::from_millis(300)),
+    );
+    let host = &mut run.outputs_mut()[0];
+    assert_eq!(
+        host.stdout.read_line().await.unwrap().unwrap(),
+        &b"first"[..]
+    );
+    let err = host.stdout.read_line().await.unwrap_err();
+    assert_eq!(err.to_string(), "no output for 300ms");
+    // Nothing was lost: the rest arrives once it is sent.
+    assert_eq!(host.stdout.next_line().await.unwrap(), &b"second"[..]);
+    assert!(host.wait().await.unwrap().success());
+}
+
+#[tokio::test]
+async fn completions_arrive_once_per_host_in_completion_order() {
+    let fleet = Fleet::start(5).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let args: Vec<Vec<String>> = [4, 0, 3, 1, 2]
+        .iter()
+        .map(|d| vec![format!("0.{d}")])
+        .collect();
+    let mut run = client
+        .run_host_args("sleep %s", &args, RunOptions::default())
+        .unwrap();
+    let mut completions = run.completions().unwrap();
+    let mut order = Vec::new();
+    while let Some(index) = completions.next().await {
+        // The host is finished when it is announced.
+        assert!(run.outputs()[index].outcome().is_some());
+        order.push(index);
+    }
+    assert_eq!(order, [1, 3, 4, 2, 0]);
+    assert!(run.completions().is_none(), "one stream per run");
+}
+
+#[tokio::test]
+async fn a_command_timeout_ends_the_remote_job() {
+    let fleet = Fleet::builder(2)
+        .fault(1, Fault::Hang)
+        .start()
+        .await
+        .unwrap();
+    let client = fleet
+        .client()
+        .command_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    for pty in [false, true] {
+        let hosts = collect(client.run_with("sleep 30", RunOptions::default().pty(pty))).await;
+        assert!(hosts.iter().all(|h| h.error_code() == "command_timeout"));
+        // The fleet saw the signal / hang-up: nothing is left running there.
+        for _ in 0..50 {
+            if fleet.running(0) + fleet.running(1) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!((fleet.running(0), fleet.running(1)), (0, 0), "pty: {pty}");
+    }
+}
