@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Default)]
 pub struct KillSwitch {
     killed: AtomicBool,
+    frozen: AtomicBool,
     reader: AtomicWaker,
     writer: AtomicWaker,
 }
@@ -27,6 +28,16 @@ impl KillSwitch {
         self.killed.store(true, Ordering::SeqCst);
         self.reader.wake();
         self.writer.wake();
+    }
+
+    /// Freezes the connection: from now on nothing is read or written, and the socket
+    /// stays open (a host that hangs hard, or a network that drops everything).
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
     }
 
     fn is_killed(&self) -> bool {
@@ -65,6 +76,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Killable<S> {
         if this.switch.is_killed() {
             return Poll::Ready(Err(cut()));
         }
+        if this.switch.is_frozen() {
+            return Poll::Pending;
+        }
         Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
@@ -79,6 +93,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Killable<S> {
         this.switch.writer.register(cx.waker());
         if this.switch.is_killed() {
             return Poll::Ready(Err(cut()));
+        }
+        if this.switch.is_frozen() {
+            return Poll::Pending;
         }
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }

@@ -22,6 +22,7 @@
 //! | `printenv NAME` | print a variable the client sent (`setenv`); status 1 if unset |
 //! | `hang` | never finish |
 //! | `drop` | cut the connection at once |
+//! | `freeze` | stop reading and writing, keeping the connection open |
 //!
 //! Anything else prints `fleet-sh: NAME: command not found` to stderr with status 127.
 
@@ -367,6 +368,12 @@ async fn run_builtin(
         }
         "noexit" => return Step::Stop(Ending::NoStatus),
         "hang" => std::future::pending::<()>().await,
+        "freeze" => {
+            // Let what was written reach the client, then stop answering anything.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            terminal.kill.freeze();
+            std::future::pending::<()>().await;
+        }
         "drop" => {
             terminal.kill.kill();
             terminal.cut = true;

@@ -366,3 +366,27 @@ async fn inner_too_many_open_files() {
         assert_eq!(host.stdout_text(), "ok\n");
     }
 }
+
+/// A host that stops answering mid-command (connection open, nothing moves): keepalives
+/// notice after `interval × max` and the host fails as a lost connection, output kept.
+#[tokio::test]
+async fn keepalives_detect_a_frozen_connection() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let client = fleet
+        .client()
+        .keepalive(Duration::from_millis(200), 2)
+        .command_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let hosts = collect(client.run("echo before; freeze")).await;
+    for host in &hosts {
+        assert_eq!(host.error_code(), "connection_lost", "{:?}", host.outcome);
+        assert_eq!(host.stdout_text(), "before\n");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
