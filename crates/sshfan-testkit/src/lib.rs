@@ -6,6 +6,7 @@
 //! - [`script`]: what fleet hosts do with commands (a built-in interpreter or `sh -c`).
 //! - [`sshd`]: a real OpenSSH `sshd` on a loopback port, for interop tests.
 //! - [`keys`]: throwaway keys and OpenSSH key files.
+//! - [`agent`]: a real `ssh-agent` holding test keys.
 //! - [`kill`]: a stream wrapper whose connection can be cut (for mid-output drops).
 //!
 //! # Example
@@ -21,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod fleet;
 pub mod keys;
 pub mod kill;
@@ -28,6 +30,7 @@ pub mod script;
 mod server;
 pub mod sshd;
 
+pub use agent::SshAgent;
 pub use fleet::{Bind, FLEET_PASSWORD, FLEET_USER, Fleet, FleetBuilder};
 pub use script::Fault;
 pub use sshd::{Sshd, SshdOptions, SshdUnavailable};

@@ -400,8 +400,14 @@ fn hash_matches(hashed: &HashedName, name: &str) -> bool {
 
 /// OpenSSH semantics: a negated match vetoes the line; otherwise any positive match wins.
 fn entry_matches(patterns: &[String], name: &str) -> bool {
+    pattern_list_matches(patterns, name)
+}
+
+/// A pattern list against a name, as OpenSSH matches `Host` lines and known_hosts names:
+/// any `!pattern` that matches vetoes; otherwise any matching pattern wins.
+pub(crate) fn pattern_list_matches<S: AsRef<str>>(patterns: &[S], name: &str) -> bool {
     let mut matched = false;
-    for pattern in patterns {
+    for pattern in patterns.iter().map(AsRef::as_ref) {
         if let Some(negated) = pattern.strip_prefix('!') {
             if wildcard_match(negated.as_bytes(), name.as_bytes()) {
                 return false;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tracing::debug;
 
-use crate::known_hosts::wildcard_match;
+use crate::known_hosts::{pattern_list_matches, wildcard_match};
 
 /// A file that could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,34 +183,22 @@ impl SshConfig {
             let Some((key, args)) = split_line(line).map_err(&error)? else {
                 continue;
             };
+            let condition = match key.as_str() {
+                "host" => Some(Condition::Host(lowercase(&args))),
+                "match" => Some(Condition::Match(parse_match(&args).map_err(&error)?)),
+                _ => None,
+            };
+            if let Some(condition) = condition {
+                // A new block: under the conditions of the file's includer, and this one.
+                let conditions = outer.iter().cloned().chain([condition]).collect();
+                let block = Block {
+                    conditions,
+                    options: Vec::new(),
+                };
+                self.blocks.push(std::mem::replace(&mut current, block));
+                continue;
+            }
             match key.as_str() {
-                "host" => {
-                    self.blocks.push(std::mem::replace(
-                        &mut current,
-                        Block {
-                            conditions: outer
-                                .iter()
-                                .cloned()
-                                .chain([Condition::Host(lowercase(&args))])
-                                .collect(),
-                            options: Vec::new(),
-                        },
-                    ));
-                }
-                "match" => {
-                    let criteria = parse_match(&args).map_err(&error)?;
-                    self.blocks.push(std::mem::replace(
-                        &mut current,
-                        Block {
-                            conditions: outer
-                                .iter()
-                                .cloned()
-                                .chain([Condition::Match(criteria)])
-                                .collect(),
-                            options: Vec::new(),
-                        },
-                    ));
-                }
                 "include" => {
                     if depth >= MAX_INCLUDE_DEPTH {
                         return Err(error("Include nested too deeply".to_owned()));
@@ -407,20 +395,11 @@ fn lowercase(args: &[String]) -> Vec<String> {
     args.iter().map(|a| a.to_lowercase()).collect()
 }
 
-/// `Host`/`Match host` semantics: comma- or space-separated patterns; a negated match
-/// vetoes, otherwise any positive match applies.
+/// `Host`/`Match host` semantics: comma- or space-separated patterns, matched like
+/// known_hosts patterns (a negated match vetoes).
 fn patterns_match(patterns: &[String], name: &str) -> bool {
-    let mut matched = false;
-    for pattern in patterns.iter().flat_map(|p| p.split(',')) {
-        if let Some(negated) = pattern.strip_prefix('!') {
-            if wildcard_match(negated.as_bytes(), name.as_bytes()) {
-                return false;
-            }
-        } else if wildcard_match(pattern.as_bytes(), name.as_bytes()) {
-            matched = true;
-        }
-    }
-    matched
+    let split: Vec<&str> = patterns.iter().flat_map(|p| p.split(',')).collect();
+    pattern_list_matches(&split, name)
 }
 
 fn parse_match(args: &[String]) -> Result<Vec<Criterion>, String> {

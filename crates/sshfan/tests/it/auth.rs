@@ -220,42 +220,16 @@ async fn rejected_auth_is_an_auth_error_and_other_hosts_finish() {
 #[tokio::test]
 async fn ssh_agent() {
     let fleet = Fleet::start(2).await.unwrap();
-    let socket = fleet.dir().join("agent.sock");
-    let Some(mut agent) = require(
-        "ssh_agent",
-        std::process::Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                format!("ssh-agent not available ({e}); apt-get install -y openssh-client")
-            }),
-    ) else {
+    let agent = sshfan_testkit::SshAgent::start(fleet.dir(), &[fleet.client_key_path()]);
+    let Some(agent) = require("ssh_agent", agent) else {
         return;
     };
-    // ssh-agent prints its environment lines once the socket is bound.
-    let mut banner = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(agent.stdout.take().unwrap()),
-        &mut banner,
+    whoami_ok(
+        fleet
+            .bare_client()
+            .agent(AgentSocket::Path(agent.socket().to_owned())),
     )
-    .unwrap();
-    assert!(banner.contains("SSH_AUTH_SOCK"), "{banner}");
-    let added = std::process::Command::new("ssh-add")
-        .arg(fleet.client_key_path())
-        .env("SSH_AUTH_SOCK", &socket)
-        .output()
-        .unwrap();
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    whoami_ok(fleet.bare_client().agent(AgentSocket::Path(socket.clone()))).await;
-    let _ = agent.kill();
-    let _ = agent.wait();
+    .await;
 }
 
 /// A key the server does not know, with a user certificate from a CA it trusts: from

@@ -191,31 +191,14 @@ async fn agent_forwarding_lists_the_forwarded_key() {
         return;
     };
     let key = sshd.client_key_file(None).unwrap();
-    let socket = key.with_file_name("agent.sock");
-    let Some(mut agent) = require(
+    let dir = tempfile::tempdir().unwrap();
+    let Some(agent) = require(
         "interop agent forwarding",
-        std::process::Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("ssh-agent not available: {e}")),
+        sshfan_testkit::SshAgent::start(dir.path(), &[&key]),
     ) else {
         return;
     };
-    let mut banner = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(agent.stdout.take().unwrap()),
-        &mut banner,
-    )
-    .unwrap();
-    let added = std::process::Command::new("ssh-add")
-        .arg(&key)
-        .env("SSH_AUTH_SOCK", &socket)
-        .output()
-        .unwrap();
-    assert!(added.status.success());
+    let socket = agent.socket().to_owned();
     let client = client_for(&sshd)
         .agent(AgentSocket::Path(socket.clone()))
         .forward_agent(true)
@@ -238,8 +221,6 @@ async fn agent_forwarding_lists_the_forwarded_key() {
         .unwrap();
     let hosts = collect(client.run("ssh-add -L")).await;
     assert!(!hosts[0].stdout_text().contains(blob));
-    let _ = agent.kill();
-    let _ = agent.wait();
 }
 
 /// OpenSSH as the jump host in front of fleet targets: its `direct-tcpip` carries them.
