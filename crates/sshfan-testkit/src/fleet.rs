@@ -163,7 +163,10 @@ impl FleetBuilder {
         };
         let mut hosts = Vec::with_capacity(self.hosts);
         for index in 0..self.hosts {
+            let root = dir.path().join("hosts").join(format!("host{index}"));
+            std::fs::create_dir_all(&root)?;
             hosts.push(Arc::new(VirtualHost {
+                root,
                 name: format!("host{index}"),
                 fault: self.faults.remove(&index),
                 connections: Default::default(),
@@ -430,6 +433,11 @@ impl Fleet {
             .hosts
             .get(index)
             .map_or(0, |h| h.execs.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Host `index`'s own directory: its SFTP root and its real shell's working directory.
+    pub fn host_root(&self, index: usize) -> std::path::PathBuf {
+        self.dir.path().join("hosts").join(format!("host{index}"))
     }
 
     /// Commands and shells running on host `index` now.

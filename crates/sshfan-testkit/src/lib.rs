@@ -28,6 +28,7 @@ pub mod keys;
 pub mod kill;
 pub mod script;
 mod server;
+mod sftp;
 pub mod sshd;
 
 pub use agent::SshAgent;

@@ -159,6 +159,8 @@ pub(crate) struct Job {
     pub signals: watch::Receiver<Option<Sig>>,
     /// Jobs in flight on this host (for tests that check a process is gone).
     pub running: Arc<AtomicUsize>,
+    /// The host's root directory: the real shell's working directory.
+    pub root: std::path::PathBuf,
 }
 
 /// Decrements the running count when a job ends, however it ends.
@@ -195,7 +197,7 @@ pub(crate) async fn run_exec(channel: Channel<Msg>, session: russh::server::Hand
                 (Some(shell_env), command) => {
                     let env: Vec<(String, String)> =
                         shell_env.iter().chain(&job.env).cloned().collect();
-                    run_shell(&mut terminal, command.as_deref(), &env).await
+                    run_shell(&mut terminal, command.as_deref(), &env, &job.root).await
                 }
                 (None, Some(command)) => {
                     match interpret(&mut terminal, command, &job.hostname, &job.env).await {
@@ -457,6 +459,7 @@ async fn run_shell(
     terminal: &mut Terminal,
     command: Option<&str>,
     env: &[(String, String)],
+    root: &std::path::Path,
 ) -> Ending {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
@@ -467,6 +470,7 @@ async fn run_shell(
         shell.arg("-c").arg(command);
     }
     let child = shell
+        .current_dir(root)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

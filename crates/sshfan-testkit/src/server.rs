@@ -36,6 +36,8 @@ pub(crate) struct VirtualHost {
     pub forwards: AtomicUsize,
     /// Commands and shells running now.
     pub running: Arc<AtomicUsize>,
+    /// The host's own files (SFTP root, and the working directory of its real shell).
+    pub root: std::path::PathBuf,
 }
 
 /// Server state for one connection to one virtual host.
@@ -219,6 +221,25 @@ impl russh::server::Handler for FleetSession {
         )
     }
 
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let open = match (name, self.channels.remove(&channel)) {
+            ("sftp", Some(open)) => open,
+            _ => {
+                session.channel_failure(channel)?;
+                return Ok(());
+            }
+        };
+        session.channel_success(channel)?;
+        let handler = crate::sftp::SftpSession::new(self.host.root.clone());
+        tokio::spawn(russh_sftp::server::run(open.into_stream(), handler));
+        Ok(())
+    }
+
     async fn shell_request(
         &mut self,
         channel: ChannelId,
@@ -307,6 +328,7 @@ impl FleetSession {
             real_shell: self.real_shell.clone(),
             signals: receiver,
             running: self.host.running.clone(),
+            root: self.host.root.clone(),
         };
         tokio::spawn(run_exec(open, session.handle(), job));
         Ok(())

@@ -123,6 +123,15 @@ pub enum ErrorKind {
         /// What went wrong there.
         message: String,
     },
+    /// A file transfer failed (local or remote file missing, permission denied, disk full,
+    /// a directory where a file was expected, …).
+    #[error("{path}: {message}")]
+    Transfer {
+        /// The file concerned.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The command ran longer than the command timeout; its channel was closed.
     #[error("command timed out after {after:?}")]
     CommandTimeout {
@@ -179,6 +188,7 @@ impl ErrorKind {
             ErrorKind::CommandTimeout { .. }
                 | ErrorKind::ConnectionLost { .. }
                 | ErrorKind::Channel { .. }
+                | ErrorKind::Transfer { .. }
         )
     }
 
@@ -192,6 +202,7 @@ impl ErrorKind {
             ErrorKind::Handshake { .. } => "handshake",
             ErrorKind::Proxy { .. } => "proxy",
             ErrorKind::Config { .. } => "config",
+            ErrorKind::Transfer { .. } => "transfer",
             ErrorKind::HostKey { .. } => "host_key",
             ErrorKind::Auth { .. } => "auth",
             ErrorKind::Key { .. } => "key",

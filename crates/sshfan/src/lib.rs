@@ -10,6 +10,7 @@
 //! - [`config`]: client settings and the [`ClientBuilder`].
 //! - [`parallel`]: [`ParallelClient`], [`Run`], [`HostOutput`] and joins.
 //! - [`output`]: bounded output buffers, [`OutputReader`], [`ExitStatus`].
+//! - [`copy`]: SFTP (pipelined) and SCP uploads and downloads on every host.
 //! - [`auth`]: the authentication chain (keys, agent, identities, password,
 //!   keyboard-interactive).
 //! - [`known_hosts`]: host-key verification (strict by default).
@@ -58,6 +59,7 @@ pub mod auth;
 pub mod command;
 pub mod config;
 mod connect;
+pub mod copy;
 pub mod error;
 mod exec;
 mod handler;

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 use crate::auth::Credentials;
 use crate::config::{ClientBuilder, ClientConfig, SshConfigSource};
 use crate::connect::Connector;
+use crate::copy::{CopyOptions, CopyReport, LocalTree, Transfer};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::exec::{ChannelSetup, Sinks, StdinMessage, run_command};
 use crate::host::Host;
@@ -123,6 +124,49 @@ impl ParallelClient {
         Ok(self.start(|index| commands.get(index).cloned(), options))
     }
 
+    /// Uploads a local file (or, with `recursive`, a directory tree) to `remote` on every
+    /// host (parallel-ssh's `copy_file`, or `scp_send` with [`Protocol::Scp`](crate::copy::Protocol)).
+    /// The local files are read once for all hosts; each host's result is its outcome,
+    /// with [`HostOutput::copy_report`] on success.
+    pub fn upload(
+        &self,
+        local: impl AsRef<std::path::Path>,
+        remote: &str,
+        options: CopyOptions,
+    ) -> Run {
+        let transfer = match LocalTree::read(local.as_ref(), options.recursive) {
+            Ok(tree) => Ok(Transfer::Upload {
+                tree: Arc::new(tree),
+                remote: remote.to_owned(),
+                options,
+            }),
+            Err(err) => Err(err),
+        };
+        self.start_transfer(transfer)
+    }
+
+    /// Downloads `remote` (a file, or with `recursive` a directory) from every host to a
+    /// local path per host: `<local>_<host>` by default (parallel-ssh's `copy_remote_file`,
+    /// or `scp_recv` with SCP).
+    pub fn download(
+        &self,
+        remote: &str,
+        local: impl AsRef<std::path::Path>,
+        options: CopyOptions,
+    ) -> Run {
+        self.start_transfer(Ok(Transfer::Download {
+            remote: remote.to_owned(),
+            local: local.as_ref().to_owned(),
+            options,
+        }))
+    }
+
+    fn start_transfer(&self, transfer: Result<Transfer, ErrorKind>) -> Run {
+        let mut options = RunOptions::default();
+        options.transfer = Some(Arc::new(transfer));
+        self.start(|_| None, options)
+    }
+
     /// Opens an interactive shell on every host (parallel-ssh's `open_shell`): write
     /// commands with [`Run::run_shell_commands`], then [`Run::join_shells`] closes stdin,
     /// which ends the shells, and waits; output and exit codes are read as for commands.
@@ -190,6 +234,7 @@ impl ParallelClient {
         let stop = Arc::new(stop);
         let (completed, completions) = mpsc::unbounded_channel();
         let context = Arc::new(RunContext {
+            transfer: options.transfer.clone(),
             setup: ChannelSetup {
                 pty: options.pty,
                 env: options.env.clone(),
@@ -213,6 +258,7 @@ impl ParallelClient {
                 index,
                 command: command(index),
                 stdin: Mutex::new(Some(stdin_receiver)),
+                copy_report: OnceLock::new(),
                 label: host.label(),
                 stdout: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 stderr: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
@@ -273,6 +319,8 @@ pub struct Timing {
 
 /// What one run context holds for every host task.
 struct RunContext {
+    /// A file transfer instead of a command (`Err`: the local side failed for every host).
+    transfer: Option<Arc<Result<Transfer, ErrorKind>>>,
     setup: ChannelSetup,
     /// Host indexes, sent as hosts finish.
     completed: mpsc::UnboundedSender<usize>,
@@ -296,6 +344,8 @@ struct HostState {
     command: Option<Arc<str>>,
     /// The host's stdin, taken by its task when it starts.
     stdin: Mutex<Option<mpsc::Receiver<StdinMessage>>>,
+    /// What a transfer moved.
+    copy_report: OnceLock<CopyReport>,
 }
 
 impl HostState {
@@ -372,6 +422,19 @@ async fn dispatch(
 
 async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatus, ErrorKind> {
     let plan = state.plan.as_ref().map_err(Clone::clone)?;
+    if let Some(transfer) = &context.transfer {
+        // A local failure (missing file) fails every host before it connects.
+        let transfer = transfer.as_ref().as_ref().map_err(Clone::clone)?;
+        let connected = context.connector.connect(plan).await?;
+        let _ = state.timing.connected.set(Instant::now());
+        let report = crate::copy::transfer(&connected.session, transfer, &state.label).await;
+        let _ = connected
+            .session
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        let _ = state.copy_report.set(report?);
+        return Ok(ExitStatus::Code(0));
+    }
     let connected = context.connector.connect(plan).await?;
     let _ = state.timing.connected.set(Instant::now());
     debug!(host = %state.label, "connected");
@@ -421,6 +484,11 @@ pub struct HostOutput {
 }
 
 impl HostOutput {
+    /// What a successful transfer moved (uploads and downloads only).
+    pub fn copy_report(&self) -> Option<CopyReport> {
+        self.state.copy_report.get().copied()
+    }
+
     /// How long the host took so far; `None` until it has started.
     pub fn timing(&self) -> Option<Timing> {
         self.state.timing()

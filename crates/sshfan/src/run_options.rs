@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub shell: Option<String>,
     /// A reader waiting longer than this for output gets [`crate::output::ReadTimeout`].
     pub read_timeout: Option<Duration>,
+    /// Set by uploads and downloads: the run moves files instead of running a command.
+    pub(crate) transfer:
+        Option<std::sync::Arc<Result<crate::copy::Transfer, crate::error::ErrorKind>>>,
 }
 
 impl RunOptions {

@@ -1,0 +1,402 @@
+//! File transfer: parallel-ssh's `copy_file` / `copy_remote_file` / `scp_send` /
+//! `scp_recv`, over SFTP (pipelined) or SCP, on every host of a run.
+//!
+//! Uploads read the local file or tree **once**, into shared buffers, whatever the number
+//! of hosts. Files are written under a temporary name (`.NAME.sshfan-tmp`) and renamed when
+//! complete, so an interrupted transfer never leaves a file that looks complete; a
+//! download likewise writes `NAME.sshfan-tmp` locally and renames it. Downloads go to
+//! `<local>_<host>` (parallel-ssh's suffix rule; separator configurable) or, with
+//! [`DownloadLayout::PerHostDir`], to `<local>/<host>/<name>`.
+
+mod scp;
+mod sftp;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use russh::client::Handle;
+
+use crate::error::ErrorKind;
+use crate::handler::HostHandler;
+
+pub(crate) use scp::{scp_receive, scp_send};
+pub(crate) use sftp::{sftp_download, sftp_upload};
+
+/// Which protocol moves the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// SFTP, pipelined (the default).
+    #[default]
+    Sftp,
+    /// The legacy SCP protocol (`scp -t` / `scp -f` on the host), for servers without SFTP.
+    Scp,
+}
+
+/// Where downloads from many hosts go, so that they never collide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadLayout {
+    /// `<local><separator><host>`: parallel-ssh's rule (separator `_` by default).
+    Suffix(String),
+    /// `<local>/<host>/<remote name>`.
+    PerHostDir,
+}
+
+impl Default for DownloadLayout {
+    fn default() -> Self {
+        DownloadLayout::Suffix("_".to_owned())
+    }
+}
+
+/// How to copy.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOptions {
+    /// Copy directories and everything in them.
+    pub recursive: bool,
+    /// Keep permission bits and modification times.
+    pub preserve: bool,
+    /// Replace existing files (otherwise an existing target is an error).
+    pub overwrite: bool,
+    /// SFTP or SCP.
+    pub protocol: Protocol,
+    /// Download naming.
+    pub layout: DownloadLayout,
+}
+
+impl CopyOptions {
+    /// Overwriting, not recursive, SFTP, `_` suffixes: parallel-ssh's defaults.
+    pub fn new() -> Self {
+        CopyOptions {
+            overwrite: true,
+            ..Default::default()
+        }
+    }
+
+    /// Copies directories recursively.
+    pub fn recursive(mut self, on: bool) -> Self {
+        self.recursive = on;
+        self
+    }
+
+    /// Keeps modes and modification times.
+    pub fn preserve(mut self, on: bool) -> Self {
+        self.preserve = on;
+        self
+    }
+
+    /// Replaces existing files or not.
+    pub fn overwrite(mut self, on: bool) -> Self {
+        self.overwrite = on;
+        self
+    }
+
+    /// Uses SCP instead of SFTP.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Download naming.
+    pub fn layout(mut self, layout: DownloadLayout) -> Self {
+        self.layout = layout;
+        self
+    }
+}
+
+/// What one host's transfer moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CopyReport {
+    /// Files written.
+    pub files: u64,
+    /// Bytes of file content moved.
+    pub bytes: u64,
+    /// Time from connected to done.
+    pub elapsed: Duration,
+}
+
+/// One entry of a local tree, read once for all hosts.
+#[derive(Debug, Clone)]
+pub(crate) enum LocalEntry {
+    Dir {
+        relative: PathBuf,
+        mode: u32,
+    },
+    File {
+        relative: PathBuf,
+        data: Bytes,
+        mode: u32,
+        mtime: u64,
+    },
+}
+
+/// A local file or directory tree, read into memory once per upload.
+#[derive(Debug)]
+pub(crate) struct LocalTree {
+    pub entries: Vec<LocalEntry>,
+}
+
+impl LocalTree {
+    /// Reads `path`: a file, or with `recursive` a directory and everything below it.
+    pub(crate) fn read(path: &Path, recursive: bool) -> Result<LocalTree, ErrorKind> {
+        let fail = |message: String| ErrorKind::Transfer {
+            path: path.display().to_string(),
+            message,
+        };
+        let meta = std::fs::metadata(path)
+            .map_err(|err| fail(format!("cannot read the local file: {err}")))?;
+        let mut entries = Vec::new();
+        if meta.is_dir() {
+            if !recursive {
+                return Err(fail("is a directory (copy it recursively)".to_owned()));
+            }
+            walk(path, Path::new(""), &mut entries)
+                .map_err(|err| fail(format!("cannot read: {err}")))?;
+        } else {
+            entries.push(
+                file_entry(path, PathBuf::new(), &meta)
+                    .map_err(|err| fail(format!("cannot read: {err}")))?,
+            );
+        }
+        Ok(LocalTree { entries })
+    }
+}
+
+fn file_entry(
+    path: &Path,
+    relative: PathBuf,
+    meta: &std::fs::Metadata,
+) -> std::io::Result<LocalEntry> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    Ok(LocalEntry::File {
+        relative,
+        data: Bytes::from(std::fs::read(path)?),
+        mode: meta.permissions().mode() & 0o7777,
+        mtime: meta.mtime().max(0) as u64,
+    })
+}
+
+fn walk(dir: &Path, relative: &Path, entries: &mut Vec<LocalEntry>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(dir)?;
+    entries.push(LocalEntry::Dir {
+        relative: relative.to_owned(),
+        mode: meta.permissions().mode() & 0o7777,
+    });
+    let mut children: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    children.sort_by_key(|entry| entry.file_name());
+    for child in children {
+        let path = child.path();
+        let meta = std::fs::metadata(&path)?;
+        let relative = relative.join(child.file_name());
+        if meta.is_dir() {
+            walk(&path, &relative, entries)?;
+        } else if meta.is_file() {
+            entries.push(file_entry(&path, relative, &meta)?);
+        }
+    }
+    Ok(())
+}
+
+/// What a host's task does, besides running commands.
+#[derive(Debug, Clone)]
+pub(crate) enum Transfer {
+    Upload {
+        tree: std::sync::Arc<LocalTree>,
+        remote: String,
+        options: CopyOptions,
+    },
+    Download {
+        remote: String,
+        local: PathBuf,
+        options: CopyOptions,
+    },
+}
+
+/// The local target of a download from the host labelled `label`.
+pub(crate) fn download_target(
+    local: &Path,
+    label: &str,
+    layout: &DownloadLayout,
+    remote: &str,
+) -> PathBuf {
+    let safe: String = label
+        .chars()
+        .map(|c| if c == '/' { '_' } else { c })
+        .collect();
+    match layout {
+        DownloadLayout::Suffix(separator) => {
+            let mut name = local.as_os_str().to_owned();
+            name.push(format!("{separator}{safe}"));
+            PathBuf::from(name)
+        }
+        DownloadLayout::PerHostDir => {
+            let name = Path::new(remote)
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            local.join(safe).join(name)
+        }
+    }
+}
+
+/// Runs one host's transfer on a connected session.
+pub(crate) async fn transfer(
+    session: &Handle<HostHandler>,
+    transfer: &Transfer,
+    label: &str,
+) -> Result<CopyReport, ErrorKind> {
+    let started = Instant::now();
+    let mut report = match transfer {
+        Transfer::Upload {
+            tree,
+            remote,
+            options,
+        } => match options.protocol {
+            Protocol::Sftp => sftp_upload(session, tree, remote, options).await?,
+            Protocol::Scp => scp_send(session, tree, remote, options).await?,
+        },
+        Transfer::Download {
+            remote,
+            local,
+            options,
+        } => {
+            let target = download_target(local, label, &options.layout, remote);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|err| ErrorKind::Transfer {
+                    path: parent.display().to_string(),
+                    message: format!("cannot create the local directory: {err}"),
+                })?;
+            }
+            match options.protocol {
+                Protocol::Sftp => sftp_download(session, remote, &target, options).await?,
+                Protocol::Scp => scp_receive(session, remote, &target, options).await?,
+            }
+        }
+    };
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// The temporary name a file is written under before it is renamed into place.
+pub(crate) fn temporary_name(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}.sshfan-tmp"),
+        None => format!(".{path}.sshfan-tmp"),
+    }
+}
+
+/// Joins a remote directory and a relative path with `/`.
+pub(crate) fn remote_join(base: &str, relative: &Path) -> String {
+    let relative = relative.to_string_lossy();
+    match (base.trim_end_matches('/'), relative.as_ref()) {
+        (base, "") => base.to_owned(),
+        ("", rel) => format!("/{rel}"),
+        (base, rel) => format!("{base}/{rel}"),
+    }
+}
+
+/// Writes a local file under a temporary name, then renames it into place.
+pub(crate) fn write_local(
+    target: &Path,
+    data: &[u8],
+    mode: Option<u32>,
+    mtime: Option<u64>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut name = target.as_os_str().to_owned();
+    name.push(".sshfan-tmp");
+    let temporary = PathBuf::from(name);
+    std::fs::write(&temporary, data)?;
+    if let Some(mode) = mode {
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))?;
+    }
+    if let Some(mtime) = mtime {
+        let time = std::time::UNIX_EPOCH + Duration::from_secs(mtime);
+        std::fs::File::options()
+            .write(true)
+            .open(&temporary)?
+            .set_times(
+                std::fs::FileTimes::new()
+                    .set_modified(time)
+                    .set_accessed(time),
+            )?;
+    }
+    std::fs::rename(&temporary, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_names_never_collide() {
+        let suffix = DownloadLayout::default();
+        assert_eq!(
+            download_target(Path::new("/tmp/log"), "web1", &suffix, "/var/log/syslog"),
+            PathBuf::from("/tmp/log_web1")
+        );
+        assert_eq!(
+            download_target(
+                Path::new("out"),
+                "10.0.0.1:22",
+                &DownloadLayout::PerHostDir,
+                "/etc/hosts"
+            ),
+            PathBuf::from("out/10.0.0.1:22/hosts")
+        );
+        let dash = DownloadLayout::Suffix(".".to_owned());
+        assert_eq!(
+            download_target(Path::new("f"), "a/b", &dash, "x"),
+            PathBuf::from("f.a_b")
+        );
+    }
+
+    #[test]
+    fn temporary_and_joined_names() {
+        assert_eq!(temporary_name("/srv/app.bin"), "/srv/.app.bin.sshfan-tmp");
+        assert_eq!(temporary_name("app.bin"), ".app.bin.sshfan-tmp");
+        assert_eq!(remote_join("/srv/", Path::new("a/b")), "/srv/a/b");
+        assert_eq!(remote_join("/srv", Path::new("")), "/srv");
+        assert_eq!(remote_join("rel", Path::new("x")), "rel/x");
+    }
+
+    #[test]
+    fn local_trees_are_read_once_with_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/f"), "data").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("a/b/f"),
+            std::fs::Permissions::from_mode(0o750),
+        )
+        .unwrap();
+        let tree = LocalTree::read(dir.path(), true).unwrap();
+        let files: Vec<_> = tree
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                LocalEntry::File {
+                    relative,
+                    data,
+                    mode,
+                    ..
+                } => Some((relative.clone(), data.len(), *mode)),
+                LocalEntry::Dir { .. } => None,
+            })
+            .collect();
+        assert_eq!(files, [(PathBuf::from("a/b/f"), 4, 0o750)]);
+        assert!(
+            LocalTree::read(dir.path(), false)
+                .unwrap_err()
+                .to_string()
+                .contains("is a directory")
+        );
+        assert!(
+            LocalTree::read(&dir.path().join("missing"), false)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read")
+        );
+    }
+}
