@@ -48,6 +48,31 @@ pub enum Command {
     Demo(DemoArgs),
     /// Expand, fold, count and combine node sets (like ClusterShell's `nodeset`).
     Nodeset(NodesetArgs),
+    /// Copy local files to every host: `sshfan cp -w HOSTS [-r] LOCAL... REMOTE_DIR`.
+    Cp(CopyArgs),
+    /// Copy files from every host: `sshfan get -w HOSTS [-r] REMOTE... LOCAL_DIR`
+    /// (each saved as `LOCAL_DIR/NAME.HOST`, like clush --rcopy).
+    Get(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Copy directories recursively.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+
+    /// Keep modes and modification times.
+    #[arg(long)]
+    pub preserve: bool,
+
+    /// Use the legacy SCP protocol instead of SFTP (for servers without SFTP).
+    #[arg(long)]
+    pub scp: bool,
+
+    /// Host selection, connection and output options as for a run; the trailing
+    /// arguments are the sources, then the destination directory.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -349,6 +374,19 @@ mod tests {
     fn gather_and_json_conflict() {
         let err = Cli::try_parse_from(["sshfan", "-w", "a", "-b", "--json", "true"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn copy_subcommands() {
+        let cli = parse(&["cp", "-w", "web[1-2]", "-r", "--preserve", "a", "b", "/srv"]);
+        match cli.subcommand {
+            Some(Command::Cp(copy)) => {
+                assert!(copy.recursive && copy.preserve && !copy.scp);
+                assert_eq!(copy.run.hosts, ["web[1-2]"]);
+                assert_eq!(copy.run.command, ["a", "b", "/srv"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

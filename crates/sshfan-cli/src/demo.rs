@@ -13,7 +13,7 @@ use sshfan_testkit::Fleet;
 use crate::args::{ColorChoice, DemoArgs};
 use crate::exit::ExitStatus;
 use crate::render::{Layout, RenderConfig, Style};
-use crate::runner::{Plan, execute};
+use crate::runner::{Plan, Work, execute};
 use crate::settings::show_progress;
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
@@ -39,7 +39,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         args.fanout
     )?;
     let plan = Plan {
-        command: args.command.clone(),
+        work: Work::Command(args.command.clone()),
         options: sshfan::RunOptions::default(),
         outdir: None,
         errdir: None,

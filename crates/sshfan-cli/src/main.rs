@@ -52,6 +52,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.subcommand {
             Some(Command::Demo(demo)) => demo::demo(demo).await,
+            Some(Command::Cp(copy)) => settings::run_copy(copy, true).await,
+            Some(Command::Get(copy)) => settings::run_copy(copy, false).await,
             _ => settings::run_command(cli.run).await,
         }
     });

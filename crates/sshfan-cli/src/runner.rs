@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
+use sshfan::copy::CopyOptions;
 use sshfan::{HostOutput, Outcome, ParallelClient, RunOptions};
 use tokio::sync::mpsc;
 
@@ -15,9 +16,24 @@ use crate::exit::ExitStatus;
 use crate::files::HostFiles;
 use crate::render::{Event, RenderConfig, Renderer, Stream};
 
+/// What a run does on each host.
+pub enum Work {
+    Command(String),
+    Upload {
+        local: PathBuf,
+        remote: String,
+        options: CopyOptions,
+    },
+    Download {
+        remote: String,
+        local: PathBuf,
+        options: CopyOptions,
+    },
+}
+
 /// What to run and how.
 pub struct Plan {
-    pub command: String,
+    pub work: Work,
     /// Stdin, sudo, fail-fast…: stdin is always given (empty by default), so that remote
     /// commands see EOF instead of waiting on an open stdin, as with pdsh.
     pub options: RunOptions,
@@ -42,7 +58,19 @@ pub async fn execute(
     }
     let mut options = plan.options.clone();
     options.stdin.get_or_insert_with(Bytes::new);
-    let run = client.run_with(plan.command.clone(), options);
+    let run = match &plan.work {
+        Work::Command(command) => client.run_with(command.clone(), options),
+        Work::Upload {
+            local,
+            remote,
+            options,
+        } => client.upload(local, remote, options.clone()),
+        Work::Download {
+            remote,
+            local,
+            options,
+        } => client.download(remote, local, options.clone()),
+    };
     let (outputs, joiner) = run.into_parts();
     let labels: Arc<[String]> = outputs.iter().map(|h| h.label().to_owned()).collect();
     let files = HostFiles::new(plan.outdir.clone(), plan.errdir.clone(), &labels);
@@ -149,6 +177,7 @@ async fn stream_host(
             host: index,
             outcome: outcome.clone(),
             timing: host.timing(),
+            copied: host.copy_report(),
         })
         .await;
     outcome

@@ -4,17 +4,17 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
+use sshfan::copy::{CopyOptions, DownloadLayout, Protocol};
 use sshfan::{HostKeyPolicy, KeySource, ParallelClient, RunOptions, SshConfigSource};
 
-use crate::args::{ColorChoice, HostKeyChecking, RunArgs};
+use crate::args::{ColorChoice, CopyArgs, HostKeyChecking, RunArgs};
 use crate::exit::{ExitStatus, UsageError};
 use crate::prompt::ask_secret;
 use crate::render::{Layout, RenderConfig, Style};
-use crate::runner::{Plan, execute};
+use crate::runner::{Plan, Work, execute};
 
 /// Runs `args.command` on the selected hosts.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
-    let hosts = crate::hostlist::select(&args, &mut std::io::stdin().lock())?;
     if args.command.is_empty() {
         return Err(UsageError(
             "no command given: put it after the options, e.g. `sshfan -w web1 -- uptime`"
@@ -22,12 +22,75 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
         )
         .into());
     }
+    let command = args.command.join(" ");
+    run_work(&args, |options| {
+        vec![(Work::Command(command), options.clone())]
+    })
+    .await
+}
+
+/// `sshfan cp` / `sshfan get`: one run per source, the worst exit status wins.
+pub async fn run_copy(copy: CopyArgs, upload: bool) -> anyhow::Result<ExitStatus> {
+    let Some((destination, sources)) = copy.run.command.split_last() else {
+        return Err(
+            UsageError("give the sources, then the destination directory".to_owned()).into(),
+        );
+    };
+    if sources.is_empty() {
+        return Err(UsageError(
+            "give at least one source before the destination directory".to_owned(),
+        )
+        .into());
+    }
+    let mut options = CopyOptions::new()
+        .recursive(copy.recursive)
+        .preserve(copy.preserve);
+    if copy.scp {
+        options = options.protocol(Protocol::Scp);
+    }
+    let destination = destination.clone();
+    let sources = sources.to_vec();
+    run_work(&copy.run, move |run_options| {
+        sources
+            .iter()
+            .map(|source| {
+                let name = std::path::Path::new(source.trim_end_matches('/'))
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| source.clone());
+                let work = if upload {
+                    Work::Upload {
+                        local: source.into(),
+                        remote: format!("{}/{name}", destination.trim_end_matches('/')),
+                        options: options.clone(),
+                    }
+                } else {
+                    Work::Download {
+                        remote: source.clone(),
+                        local: std::path::Path::new(&destination).join(&name),
+                        options: options
+                            .clone()
+                            .layout(DownloadLayout::Suffix(".".to_owned())),
+                    }
+                };
+                (work, run_options.clone())
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Builds the client from `args` and runs each piece of work in turn.
+async fn run_work(
+    args: &RunArgs,
+    works: impl FnOnce(&RunOptions) -> Vec<(Work, RunOptions)>,
+) -> anyhow::Result<ExitStatus> {
+    let hosts = crate::hostlist::select(args, &mut std::io::stdin().lock())?;
     let password = if args.ask_pass {
         Some(ask_secret("Password: ")?)
     } else {
         None
     };
-    let command = args.command.join(" ");
     let mut options = RunOptions::default().fail_fast(args.fail_fast);
     if args.sudo {
         let sudo_password = ask_secret("[sudo] password: ")?;
@@ -112,26 +175,31 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
             limit: None,
         }
     };
-    let plan = Plan {
-        command,
-        options,
-        outdir: args.outdir.clone(),
-        errdir: args.errdir.clone(),
-        render: RenderConfig {
-            layout,
-            style: if args.json {
-                Style::plain()
-            } else {
-                Style::choose(args.color)
-            },
-            progress: !args.json && show_progress(args.progress),
-            quiet: args.quiet,
-            summary_always: args.summary,
+    let render = RenderConfig {
+        layout,
+        style: if args.json {
+            Style::plain()
+        } else {
+            Style::choose(args.color)
         },
-        largest_remote_exit: args.max_exit,
+        progress: !args.json && show_progress(args.progress),
+        quiet: args.quiet,
+        summary_always: args.summary,
     };
-    let (status, _) = execute(&client, plan).await?;
-    Ok(status)
+    let mut worst = ExitStatus::Success;
+    for (work, options) in works(&options) {
+        let plan = Plan {
+            work,
+            options,
+            outdir: args.outdir.clone(),
+            errdir: args.errdir.clone(),
+            render,
+            largest_remote_exit: args.max_exit,
+        };
+        let (status, _) = execute(&client, plan).await?;
+        worst = worst.max(status);
+    }
+    Ok(worst)
 }
 
 /// Progress on stderr: when asked, or automatically when stderr is a terminal.

@@ -320,6 +320,9 @@ impl Shared {
             _ => self.configs.normal.clone(),
         };
         let kill = Arc::new(KillSwitch::default());
+        if let Some(Fault::DropMidUpload { after_bytes }) = host.fault {
+            kill.cut_after_reading(after_bytes);
+        }
         let handler = FleetSession {
             host,
             credentials: self.credentials.clone(),

@@ -18,6 +18,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub struct KillSwitch {
     killed: AtomicBool,
     frozen: AtomicBool,
+    /// Cut the connection once this many bytes have been read from the client.
+    read_limit: std::sync::atomic::AtomicUsize,
+    read_so_far: std::sync::atomic::AtomicUsize,
     reader: AtomicWaker,
     writer: AtomicWaker,
 }
@@ -28,6 +31,11 @@ impl KillSwitch {
         self.killed.store(true, Ordering::SeqCst);
         self.reader.wake();
         self.writer.wake();
+    }
+
+    /// Cuts the connection after `bytes` more bytes arrive from the client (0: never).
+    pub fn cut_after_reading(&self, bytes: usize) {
+        self.read_limit.store(bytes, Ordering::SeqCst);
     }
 
     /// Freezes the connection: from now on nothing is read or written, and the socket
@@ -79,7 +87,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Killable<S> {
         if this.switch.is_frozen() {
             return Poll::Pending;
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let limit = this.switch.read_limit.load(Ordering::SeqCst);
+        if limit > 0 {
+            let read = buf.filled().len() - before;
+            if this.switch.read_so_far.fetch_add(read, Ordering::SeqCst) + read >= limit {
+                this.switch.kill();
+                return Poll::Ready(Err(cut()));
+            }
+        }
+        result
     }
 }
 

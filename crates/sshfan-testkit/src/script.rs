@@ -53,6 +53,11 @@ pub enum Fault {
     },
     /// Commands are accepted and never produce output or finish.
     Hang,
+    /// The connection is cut after this many bytes arrive from the client (mid-upload).
+    DropMidUpload {
+        /// Bytes received before the cut.
+        after_bytes: usize,
+    },
     /// Output goes out one line at a time with this delay before each line.
     Trickle {
         /// Delay before each line.

@@ -43,10 +43,8 @@ impl SftpSession {
         for part in Path::new(path).components() {
             match part {
                 Component::Normal(name) => local.push(name),
-                Component::ParentDir => {
-                    if local != self.root {
-                        local.pop();
-                    }
+                Component::ParentDir if local != self.root => {
+                    local.pop();
                 }
                 _ => {}
             }

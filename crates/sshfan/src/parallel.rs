@@ -162,8 +162,10 @@ impl ParallelClient {
     }
 
     fn start_transfer(&self, transfer: Result<Transfer, ErrorKind>) -> Run {
-        let mut options = RunOptions::default();
-        options.transfer = Some(Arc::new(transfer));
+        let options = RunOptions {
+            transfer: Some(Arc::new(transfer)),
+            ..Default::default()
+        };
         self.start(|_| None, options)
     }
 

@@ -43,6 +43,8 @@ pub enum Event {
         host: usize,
         outcome: Outcome,
         timing: Option<Timing>,
+        /// What a transfer moved.
+        copied: Option<sshfan::copy::CopyReport>,
     },
     /// Periodic progress counts.
     Tick(Progress),
@@ -82,6 +84,8 @@ pub struct Renderer {
     stdout_open: bool,
     progress: Option<Progress>,
     progress_shown: bool,
+    /// Files and bytes moved by transfers, over all hosts.
+    copied: (u64, u64),
 }
 
 /// Delay before the progress line appears: short runs never show it.
@@ -98,6 +102,7 @@ impl Renderer {
             stdout_open: true,
             progress: None,
             progress_shown: false,
+            copied: (0, 0),
         }
     }
 
@@ -117,7 +122,14 @@ impl Renderer {
                 host,
                 outcome,
                 timing,
-            } => self.done(host, outcome, timing),
+                copied,
+            } => {
+                if let Some(report) = copied {
+                    self.copied.0 += report.files;
+                    self.copied.1 += report.bytes;
+                }
+                self.done(host, outcome, timing)
+            }
             Event::Note(note) => {
                 let text = format!("{}\n", self.config.style.error(&note));
                 self.write(Stream::Stderr, text.as_bytes())
@@ -235,6 +247,13 @@ impl Renderer {
                 style.error(&category)
             };
             text.push_str(&format!("sshfan: {name}: {hosts} ({count})\n"));
+        }
+        if self.copied.0 > 0 {
+            text.push_str(&format!(
+                "sshfan: copied {} files, {:.1} MiB in all\n",
+                self.copied.0,
+                self.copied.1 as f64 / (1 << 20) as f64
+            ));
         }
         text.push_str(&format!(
             "sshfan: {} hosts, {} ok, {} failed in {:.2} s\n",

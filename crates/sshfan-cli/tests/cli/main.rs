@@ -2,6 +2,8 @@
 
 /// Run control: fail-fast, timeouts, `-S`, Ctrl-C.
 mod control;
+/// `sshfan cp` / `sshfan get`.
+mod copy;
 /// `sshfan demo`.
 mod demo;
 /// Host selection: expressions, files, stdin, exclusions, duplicates, bad lists.

@@ -7,7 +7,13 @@ use sshfan_testkit::{FLEET_USER, Fleet};
 
 /// `sshfan` with the fleet's user, key and known_hosts, and no agent or ~/.ssh.
 pub fn sshfan(fleet: &Fleet) -> Command {
+    sshfan_subcommand(fleet, None)
+}
+
+/// `sshfan SUBCOMMAND` (cp, get) set up like [`sshfan`].
+pub fn sshfan_subcommand(fleet: &Fleet, subcommand: Option<&str>) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sshfan"));
+    command.args(subcommand);
     command
         .args(["-l", FLEET_USER])
         .env("SSHFAN_CONNECT_TIMEOUT", "5")

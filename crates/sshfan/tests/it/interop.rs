@@ -452,3 +452,176 @@ async fn env_stdin_and_interactive_shell_on_openssh() {
         .unwrap();
     assert_eq!(collect(run).await[0].stdout_text(), "it's\n");
 }
+
+/// SFTP and SCP against OpenSSH: a 100 MB file (sha256), an empty file, a tree with modes,
+/// download naming, and the remote errors (permission denied as an ordinary user, disk
+/// full on a small tmpfs the test mounts, a directory in place of a file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_transfer_with_openssh() {
+    use sshfan::copy::{CopyOptions, Protocol};
+    use std::os::unix::fs::PermissionsExt;
+    let Some(()) = require(
+        "interop copy",
+        sshd::ensure_user_with_password(TEST_USER, TEST_PASSWORD),
+    ) else {
+        return;
+    };
+    let options = SshdOptions {
+        use_pam: true,
+        ..Default::default()
+    };
+    let Some(sshd) = start("interop copy", options).await else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let client = client_for(&sshd).key_file(&key).build().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let big = work.path().join("big.bin");
+    let data: Vec<u8> = (0..100 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(&big, &data).unwrap();
+    let empty = work.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/x.sh"), "echo x\n").unwrap();
+    std::fs::set_permissions(
+        tree.join("sub/x.sh"),
+        std::fs::Permissions::from_mode(0o711),
+    )
+    .unwrap();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let remote = |name: &str| {
+        format!(
+            "{}/{protocol_dir}/{name}",
+            remote_dir.path().display(),
+            protocol_dir = "p"
+        )
+    };
+
+    for protocol in [Protocol::Sftp, Protocol::Scp] {
+        let opts = CopyOptions::new().protocol(protocol);
+        let target = remote(&format!("{protocol:?}/big.bin"));
+        let hosts = collect(client.upload(&big, &target, opts.clone())).await;
+        assert!(
+            hosts[0].outcome.is_ok(),
+            "{protocol:?}: {:?}\n{}",
+            hosts[0].outcome,
+            sshd.log()
+        );
+        assert!(
+            std::fs::read(&target).unwrap() == data,
+            "{protocol:?}: 100 MB intact"
+        );
+        let hosts = collect(client.upload(
+            &empty,
+            &remote(&format!("{protocol:?}/empty")),
+            opts.clone(),
+        ))
+        .await;
+        assert!(hosts[0].outcome.is_ok());
+        assert_eq!(
+            std::fs::metadata(remote(&format!("{protocol:?}/empty")))
+                .unwrap()
+                .len(),
+            0
+        );
+
+        let tree_target = remote(&format!("{protocol:?}/tree"));
+        let hosts = collect(client.upload(
+            &tree,
+            &tree_target,
+            opts.clone().recursive(true).preserve(true),
+        ))
+        .await;
+        assert!(
+            hosts[0].outcome.is_ok(),
+            "{protocol:?}: {:?}",
+            hosts[0].outcome
+        );
+        let mode = std::fs::metadata(format!("{tree_target}/sub/x.sh"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o711, "{protocol:?}");
+
+        let local = work.path().join(format!("down-{protocol:?}"));
+        let hosts = collect(client.download(&target, &local, opts.clone())).await;
+        assert!(
+            hosts[0].outcome.is_ok(),
+            "{protocol:?}: {:?}",
+            hosts[0].outcome
+        );
+        let named = format!("{}_{}", local.display(), hosts[0].label);
+        assert!(
+            std::fs::read(named).unwrap() == data,
+            "{protocol:?}: download intact"
+        );
+
+        // A directory where a file is wanted.
+        let hosts =
+            collect(client.download(&tree_target, work.path().join("nope"), opts.clone())).await;
+        assert_eq!(
+            hosts[0].error_code(),
+            "transfer",
+            "{protocol:?}: {:?}",
+            hosts[0].outcome
+        );
+    }
+
+    // Permission denied, as an ordinary user writing into root's directory.
+    let as_user = client_for(&sshd)
+        .user(TEST_USER)
+        .password(TEST_PASSWORD)
+        .keyboard_interactive(false)
+        .build()
+        .unwrap();
+    for protocol in [Protocol::Sftp, Protocol::Scp] {
+        let hosts = collect(as_user.upload(
+            &empty,
+            "/root/sshfan-denied",
+            CopyOptions::new().protocol(protocol),
+        ))
+        .await;
+        let text = hosts[0].outcome.as_ref().unwrap_err().to_string();
+        assert!(
+            text.to_lowercase().contains("permission denied"),
+            "{protocol:?}: {text}"
+        );
+    }
+
+    // Disk full: a 1 MiB tmpfs, a 4 MiB file.
+    let small = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(small.path())
+        .status()
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            if s.success() {
+                Ok(())
+            } else {
+                Err(format!("mount failed: {s}"))
+            }
+        });
+    if require("interop copy: disk full (needs mount)", mounted).is_some() {
+        let four = work.path().join("four.bin");
+        std::fs::write(&four, vec![7u8; 4 * 1024 * 1024]).unwrap();
+        for protocol in [Protocol::Sftp, Protocol::Scp] {
+            let target = format!("{}/full-{protocol:?}.bin", small.path().display());
+            let hosts =
+                collect(client.upload(&four, &target, CopyOptions::new().protocol(protocol))).await;
+            let err = hosts[0].outcome.as_ref().unwrap_err();
+            assert_eq!(err.kind().code(), "transfer", "{protocol:?}: {err}");
+            assert!(
+                !std::path::Path::new(&target).exists()
+                    || std::fs::metadata(&target).unwrap().len() < 4 * 1024 * 1024
+            );
+        }
+        let _ = std::process::Command::new("umount")
+            .arg(small.path())
+            .status();
+    }
+}

@@ -3,6 +3,8 @@
 
 /// Authentication methods and their order: keys, agent, identities, password, kbd-interactive.
 mod auth;
+/// File transfer: SFTP and SCP, trees, naming, errors.
+mod copy;
 /// Each per-host error kind, with the other hosts unaffected.
 mod errors;
 /// Command output and exit statuses: streams, signals, raw bytes, joins, flow control.
