@@ -163,7 +163,7 @@ impl FleetBuilder {
         };
         let mut hosts = Vec::with_capacity(self.hosts);
         for index in 0..self.hosts {
-            let root = dir.path().join("hosts").join(format!("host{index}"));
+            let root = dir.path().join("host-roots").join(format!("host{index}"));
             std::fs::create_dir_all(&root)?;
             hosts.push(Arc::new(VirtualHost {
                 root,
@@ -440,7 +440,7 @@ impl Fleet {
 
     /// Host `index`'s own directory: its SFTP root and its real shell's working directory.
     pub fn host_root(&self, index: usize) -> std::path::PathBuf {
-        self.dir.path().join("hosts").join(format!("host{index}"))
+        self.dir.path().join("host-roots").join(format!("host{index}"))
     }
 
     /// Commands and shells running on host `index` now.

@@ -132,7 +132,6 @@ impl russh_sftp::server::Handler for SftpSession {
     async fn close(&mut self, id: u32, handle: String) -> Result<Status, Self::Error> {
         if let Some(Open::File(mut file)) = self.handles.remove(&handle) {
             file.flush().await.map_err(io_error)?;
-            file.sync_data().await.map_err(io_error)?;
         }
         Ok(ok(id))
     }
