@@ -440,7 +440,10 @@ impl Fleet {
 
     /// Host `index`'s own directory: its SFTP root and its real shell's working directory.
     pub fn host_root(&self, index: usize) -> std::path::PathBuf {
-        self.dir.path().join("host-roots").join(format!("host{index}"))
+        self.dir
+            .path()
+            .join("host-roots")
+            .join(format!("host{index}"))
     }
 
     /// Commands and shells running on host `index` now.
