@@ -24,6 +24,9 @@ pub(crate) struct SessionNotes {
     pub host_key_error: Option<ErrorKind>,
     /// Why the session ended, when the server or transport ended it.
     pub disconnect: Option<String>,
+    /// Signalled when the session is gone (its handler is dropped with it), so that work
+    /// waiting on the session (an SFTP request, say) does not wait for its own timeout.
+    pub closed: Arc<tokio::sync::Notify>,
 }
 
 /// Shared slot for [`SessionNotes`].
@@ -61,6 +64,12 @@ impl HostHandler {
             notes,
             agent,
         }
+    }
+}
+
+impl Drop for HostHandler {
+    fn drop(&mut self) {
+        read_notes(&self.notes, |notes| notes.closed.clone()).notify_one();
     }
 }
 

@@ -237,6 +237,7 @@ impl ParallelClient {
         let (completed, completions) = mpsc::unbounded_channel();
         let context = Arc::new(RunContext {
             transfer: options.transfer.clone(),
+            moved: crate::copy::Moved::new(0),
             setup: ChannelSetup {
                 pty: options.pty,
                 env: options.env.clone(),
@@ -323,6 +324,8 @@ pub struct Timing {
 struct RunContext {
     /// A file transfer instead of a command (`Err`: the local side failed for every host).
     transfer: Option<Arc<Result<Transfer, ErrorKind>>>,
+    /// Bytes moved so far by transfers, all hosts together.
+    moved: crate::copy::Moved,
     setup: ChannelSetup,
     /// Host indexes, sent as hosts finish.
     completed: mpsc::UnboundedSender<usize>,
@@ -429,7 +432,14 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         let transfer = transfer.as_ref().as_ref().map_err(Clone::clone)?;
         let connected = context.connector.connect(plan).await?;
         let _ = state.timing.connected.set(Instant::now());
-        let report = crate::copy::transfer(&connected.session, transfer, &state.label).await;
+        let report = crate::copy::transfer(
+            &connected.session,
+            &connected.notes,
+            transfer,
+            &state.label,
+            &context.moved,
+        )
+        .await;
         let _ = connected
             .session
             .disconnect(russh::Disconnect::ByApplication, "", "en")
@@ -684,6 +694,8 @@ pub struct Progress {
     pub succeeded: usize,
     /// Hosts finished otherwise (non-zero status, signal, error, cancelled).
     pub failed: usize,
+    /// Bytes of file content moved so far (uploads and downloads).
+    pub bytes: u64,
 }
 
 impl Joiner {
@@ -745,7 +757,13 @@ impl Joiner {
 
     /// Counts hosts by state (a scan of every host: call it a few times a second, not per line).
     pub fn progress(&self) -> Progress {
-        let mut progress = Progress::default();
+        let mut progress = Progress {
+            bytes: self
+                .context
+                .moved
+                .load(std::sync::atomic::Ordering::Relaxed),
+            ..Progress::default()
+        };
         for state in &self.states {
             match &*state.outcome.borrow() {
                 Some(Ok(status)) if status.success() => progress.succeeded += 1,

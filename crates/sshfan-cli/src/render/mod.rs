@@ -324,8 +324,12 @@ fn ignore_broken_pipe(err: io::Error) -> io::Result<()> {
 /// `[532/1000] ok 520  failed 12  running 100  pending 368  2.3 s`
 pub fn progress_line(progress: &Progress, total: usize, elapsed: Duration) -> String {
     let done = progress.succeeded + progress.failed;
+    let bytes = match progress.bytes {
+        0 => String::new(),
+        moved => format!("  {:.1} MiB", moved as f64 / (1 << 20) as f64),
+    };
     format!(
-        "[{done}/{total}] ok {}  failed {}  running {}  pending {}  {:.1} s",
+        "[{done}/{total}] ok {}  failed {}  running {}  pending {}{bytes}  {:.1} s",
         progress.succeeded,
         progress.failed,
         progress.running,
@@ -345,10 +349,19 @@ mod tests {
             running: 100,
             succeeded: 520,
             failed: 12,
+            bytes: 0,
         };
         assert_eq!(
             progress_line(&progress, 1000, Duration::from_millis(2340)),
             "[532/1000] ok 520  failed 12  running 100  pending 368  2.3 s"
+        );
+        let copying = Progress {
+            bytes: 3 << 20,
+            ..progress
+        };
+        assert_eq!(
+            progress_line(&copying, 1000, Duration::from_millis(2340)),
+            "[532/1000] ok 520  failed 12  running 100  pending 368  3.0 MiB  2.3 s"
         );
     }
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use russh::client::Handle;
 
 use crate::error::ErrorKind;
-use crate::handler::HostHandler;
+use crate::handler::{HostHandler, Notes, read_notes};
 
 pub(crate) use scp::{scp_receive, scp_send};
 pub(crate) use sftp::{sftp_download, sftp_upload};
@@ -112,6 +112,14 @@ pub struct CopyReport {
     pub bytes: u64,
     /// Time from connected to done.
     pub elapsed: Duration,
+}
+
+/// Bytes of file content moved so far by every host of a run (for progress displays).
+pub(crate) type Moved = std::sync::atomic::AtomicU64;
+
+/// Adds `bytes` to a run's byte counter.
+pub(crate) fn count(moved: &Moved, bytes: usize) {
+    moved.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// One entry of a local tree, read once for all hosts.
@@ -242,8 +250,26 @@ pub(crate) fn download_target(
 /// Runs one host's transfer on a connected session.
 pub(crate) async fn transfer(
     session: &Handle<HostHandler>,
+    notes: &Notes,
     transfer: &Transfer,
     label: &str,
+    moved: &Moved,
+) -> Result<CopyReport, ErrorKind> {
+    let closed = read_notes(notes, |n| n.closed.clone());
+    tokio::select! {
+        result = run_transfer(session, transfer, label, moved) => result,
+        () = closed.notified() => Err(ErrorKind::ConnectionLost {
+            message: read_notes(notes, |n| n.disconnect.clone())
+                .unwrap_or_else(|| "the connection closed during the transfer".to_owned()),
+        }),
+    }
+}
+
+async fn run_transfer(
+    session: &Handle<HostHandler>,
+    transfer: &Transfer,
+    label: &str,
+    moved: &Moved,
 ) -> Result<CopyReport, ErrorKind> {
     let started = Instant::now();
     let mut report = match transfer {
@@ -252,8 +278,8 @@ pub(crate) async fn transfer(
             remote,
             options,
         } => match options.protocol {
-            Protocol::Sftp => sftp_upload(session, tree, remote, options).await?,
-            Protocol::Scp => scp_send(session, tree, remote, options).await?,
+            Protocol::Sftp => sftp_upload(session, tree, remote, options, moved).await?,
+            Protocol::Scp => scp_send(session, tree, remote, options, moved).await?,
         },
         Transfer::Download {
             remote,
@@ -268,8 +294,8 @@ pub(crate) async fn transfer(
                 })?;
             }
             match options.protocol {
-                Protocol::Sftp => sftp_download(session, remote, &target, options).await?,
-                Protocol::Scp => scp_receive(session, remote, &target, options).await?,
+                Protocol::Sftp => sftp_download(session, remote, &target, options, moved).await?,
+                Protocol::Scp => scp_receive(session, remote, &target, options, moved).await?,
             }
         }
     };

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use russh::client::Handle;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::{CopyOptions, CopyReport, LocalEntry, LocalTree, write_local};
+use super::{CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, count, write_local};
 use crate::command::quote;
 use crate::error::ErrorKind;
 use crate::handler::HostHandler;
@@ -75,6 +75,7 @@ pub(crate) async fn scp_send(
     tree: &LocalTree,
     remote: &str,
     options: &CopyOptions,
+    moved: &Moved,
 ) -> Result<CopyReport, ErrorKind> {
     let remote = remote.trim_end_matches('/');
     let (parent, name) = match remote.rsplit_once('/') {
@@ -146,8 +147,22 @@ pub(crate) async fn scp_send(
                     remote,
                 )
                 .await?;
+                // SCP writes in place on the host: a cut leaves a short file, so say how short.
+                let mut sent = 0;
+                for piece in data.chunks(256 * 1024) {
+                    stream.get_mut().write_all(piece).await.map_err(|_| {
+                        failed(
+                            remote,
+                            format!(
+                                "connection lost during SCP after {sent} of {} bytes of `{entry_name}`: the remote file is incomplete",
+                                data.len()
+                            ),
+                        )
+                    })?;
+                    sent += piece.len();
+                    count(moved, piece.len());
+                }
                 let lost = |_| failed(remote, "connection lost during SCP");
-                stream.get_mut().write_all(data).await.map_err(lost)?;
                 stream.get_mut().write_all(&[0]).await.map_err(lost)?;
                 stream.get_mut().flush().await.map_err(lost)?;
                 ack(&mut stream, remote).await?;
@@ -169,6 +184,7 @@ pub(crate) async fn scp_receive(
     remote: &str,
     target: &Path,
     options: &CopyOptions,
+    moved: &Moved,
 ) -> Result<CopyReport, ErrorKind> {
     let flags = format!(
         "{}{}",
@@ -222,6 +238,7 @@ pub(crate) async fn scp_receive(
                     stream.get_mut().flush().await.map_err(lost)?;
                     let mut data = vec![0u8; size as usize];
                     stream.read_exact(&mut data).await.map_err(lost)?;
+                    count(moved, data.len());
                     ack(&mut stream, remote).await?;
                     if path.exists() && !options.overwrite {
                         return Err(failed(

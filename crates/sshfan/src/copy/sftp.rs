@@ -11,7 +11,8 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 
 use super::{
-    CopyOptions, CopyReport, LocalEntry, LocalTree, remote_join, temporary_name, write_local,
+    CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, count, remote_join, temporary_name,
+    write_local,
 };
 use crate::error::ErrorKind;
 use crate::handler::HostHandler;
@@ -126,6 +127,7 @@ pub(crate) async fn sftp_upload(
     tree: &LocalTree,
     remote: &str,
     options: &CopyOptions,
+    moved: &Moved,
 ) -> Result<CopyReport, ErrorKind> {
     let (sftp, chunk) = open(session).await?;
     let mut report = CopyReport::default();
@@ -147,7 +149,7 @@ pub(crate) async fn sftp_upload(
                 mtime,
             } => {
                 let path = remote_join(remote, relative);
-                upload_file(&sftp, &path, data, *mode, *mtime, options, chunk).await?;
+                upload_file(&sftp, &path, data, *mode, *mtime, options, chunk, moved).await?;
                 report.files += 1;
                 report.bytes += data.len() as u64;
             }
@@ -157,6 +159,7 @@ pub(crate) async fn sftp_upload(
     Ok(report)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn upload_file(
     sftp: &RawSftpSession,
     path: &str,
@@ -165,6 +168,7 @@ async fn upload_file(
     mtime: u64,
     options: &CopyOptions,
     chunk: u64,
+    moved: &Moved,
 ) -> Result<(), ErrorKind> {
     let existing = sftp.stat(path).await.ok();
     if let Some(attrs) = &existing {
@@ -199,10 +203,16 @@ async fn upload_file(
         .map(|offset| {
             let end = (offset + chunk).min(data.len() as u64) as usize;
             let piece = data.slice(offset as usize..end).to_vec();
-            sftp.write(handle.as_str(), offset, piece)
+            let len = piece.len();
+            let handle = handle.as_str();
+            async move {
+                sftp.write(handle, offset, piece).await?;
+                count(moved, len);
+                Ok::<_, SftpError>(())
+            }
         })
         .buffer_unordered(IN_FLIGHT)
-        .try_for_each(|_| async { Ok(()) })
+        .try_for_each(|()| async { Ok(()) })
         .await;
     let closed = sftp.close(handle.as_str()).await;
     written.and(closed).map_err(|err| failed(path, err))?;
@@ -233,6 +243,7 @@ pub(crate) async fn sftp_download(
     remote: &str,
     target: &Path,
     options: &CopyOptions,
+    moved: &Moved,
 ) -> Result<CopyReport, ErrorKind> {
     let (sftp, chunk) = open(session).await?;
     let mut report = CopyReport::default();
@@ -248,9 +259,9 @@ pub(crate) async fn sftp_download(
                 message: "is a directory (copy it recursively)".to_owned(),
             });
         }
-        download_dir(&sftp, remote, target, options, chunk, &mut report).await?;
+        download_dir(&sftp, remote, target, options, chunk, &mut report, moved).await?;
     } else {
-        download_file(&sftp, remote, target, &attrs, options, chunk).await?;
+        download_file(&sftp, remote, target, &attrs, options, chunk, moved).await?;
         report.files += 1;
         report.bytes += attrs.size.unwrap_or(0);
     }
@@ -265,6 +276,7 @@ fn local_error(path: &Path, err: std::io::Error) -> ErrorKind {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn download_dir(
     sftp: &RawSftpSession,
     remote: &str,
@@ -272,6 +284,7 @@ async fn download_dir(
     options: &CopyOptions,
     chunk: u64,
     report: &mut CopyReport,
+    moved: &Moved,
 ) -> Result<(), ErrorKind> {
     std::fs::create_dir_all(target).map_err(|err| local_error(target, err))?;
     let handle = sftp
@@ -301,6 +314,7 @@ async fn download_dir(
                 options,
                 chunk,
                 report,
+                moved,
             ))
             .await?;
         } else {
@@ -311,6 +325,7 @@ async fn download_dir(
                 &entry.attrs,
                 options,
                 chunk,
+                moved,
             )
             .await?;
             report.files += 1;
@@ -320,6 +335,7 @@ async fn download_dir(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn download_file(
     sftp: &RawSftpSession,
     remote: &str,
@@ -327,6 +343,7 @@ async fn download_file(
     attrs: &FileAttributes,
     options: &CopyOptions,
     chunk: u64,
+    moved: &Moved,
 ) -> Result<(), ErrorKind> {
     if target.exists() && !options.overwrite {
         return Err(ErrorKind::Transfer {
@@ -346,7 +363,11 @@ async fn download_file(
             let len = (size - offset).min(chunk) as u32;
             let sftp = &sftp;
             let handle = handle.as_str();
-            async move { read_fully(sftp, handle, offset, len).await }
+            async move {
+                let piece = read_fully(sftp, handle, offset, len).await?;
+                count(moved, piece.len());
+                Ok::<_, SftpError>(piece)
+            }
         })
         .buffered(IN_FLIGHT)
         .try_collect()

@@ -60,6 +60,17 @@ async fn single_empty_and_100mb_files_arrive_intact_on_every_host() {
         std::fs::write(&empty, "").unwrap();
         for (source, remote) in [(&local, "srv/data/big.bin"), (&empty, "srv/empty")] {
             let run = client.upload(source, remote, options(protocol));
+            run.join(None).await.unwrap();
+            let size = std::fs::metadata(source).unwrap().len();
+            assert_eq!(
+                run.joiner().progress().bytes,
+                3 * size,
+                "{protocol:?}: bytes counted for progress"
+            );
+            for host in run.outputs() {
+                let report = host.copy_report().expect("a report per host");
+                assert_eq!((report.files, report.bytes), (1, size));
+            }
             let hosts = collect(run).await;
             for (index, host) in hosts.iter().enumerate() {
                 assert!(
