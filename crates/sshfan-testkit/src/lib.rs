@@ -7,6 +7,7 @@
 //! - [`sshd`]: a real OpenSSH `sshd` on a loopback port, for interop tests.
 //! - [`keys`]: throwaway keys and OpenSSH key files.
 //! - [`agent`]: a real `ssh-agent` holding test keys.
+//! - [`data`]: reproducible test data.
 //! - [`kill`]: a stream wrapper whose connection can be cut (for mid-output drops).
 //!
 //! # Example
@@ -23,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod data;
 pub mod fleet;
 pub mod keys;
 pub mod kill;

@@ -31,15 +31,7 @@ fn main() {
 }
 
 fn write_big(path: &Path, bytes: usize) {
-    let mut state: u64 = 0x2545F4914F6CDD1D;
-    let block: Vec<u8> = (0..(1 << 20))
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let block = sshfan_testkit::data::pseudo_random(1 << 20);
     let mut file = std::fs::File::create(path).unwrap();
     for _ in 0..bytes >> 20 {
         std::io::Write::write_all(&mut file, &block).unwrap();

@@ -24,16 +24,7 @@ fn sha256(path: &Path) -> String {
 
 /// A file of `size` pseudo-random bytes.
 fn random_file(path: &Path, size: usize) {
-    let mut state: u64 = 0x9e3779b97f4a7c15;
-    let data: Vec<u8> = (0..size)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(path, data).unwrap();
+    std::fs::write(path, sshfan_testkit::data::pseudo_random(size)).unwrap();
 }
 
 async fn fleet_for(protocol: Protocol, hosts: usize) -> Fleet {

@@ -15,6 +15,28 @@ async fn start(test: &str, options: SshdOptions) -> Option<Sshd> {
     require(test, Sshd::start(options).await)
 }
 
+/// An sshd with PAM (password and keyboard-interactive logins) and the local test user
+/// `sshfan-test` with a known password, created if needed.
+async fn start_with_test_user(test: &str) -> Option<Sshd> {
+    require(
+        test,
+        sshd::ensure_user_with_password(TEST_USER, TEST_PASSWORD),
+    )?;
+    let options = SshdOptions {
+        use_pam: true,
+        ..Default::default()
+    };
+    start(test, options).await
+}
+
+/// A client logging in as the test user with its password.
+fn as_test_user(sshd: &Sshd) -> sshfan::ClientBuilder {
+    client_for(sshd)
+        .user(TEST_USER)
+        .password(TEST_PASSWORD)
+        .keyboard_interactive(false)
+}
+
 fn client_for(sshd: &Sshd) -> sshfan::ClientBuilder {
     ParallelClient::builder()
         .hosts([sshd.host_spec()])
@@ -93,21 +115,7 @@ async fn rsa_key_signs_with_sha2() {
 
 #[tokio::test]
 async fn password_and_keyboard_interactive() {
-    let Some(()) = require(
-        "interop password",
-        sshd::ensure_user_with_password(TEST_USER, TEST_PASSWORD),
-    ) else {
-        return;
-    };
-    let Some(sshd) = start(
-        "interop password",
-        SshdOptions {
-            use_pam: true,
-            ..Default::default()
-        },
-    )
-    .await
-    else {
+    let Some(sshd) = start_with_test_user("interop password").await else {
         return;
     };
     let password_only = client_for(&sshd)
@@ -340,25 +348,12 @@ async fn process_gone(pid: u32) -> bool {
 /// so the no-PTY case logs in as an ordinary user.
 #[tokio::test]
 async fn command_timeout_kills_the_remote_process() {
-    let Some(()) = require(
-        "interop timeout kill",
-        sshd::ensure_user_with_password(TEST_USER, TEST_PASSWORD),
-    ) else {
-        return;
-    };
-    let options = SshdOptions {
-        use_pam: true,
-        ..Default::default()
-    };
-    let Some(sshd) = start("interop timeout kill", options).await else {
+    let Some(sshd) = start_with_test_user("interop timeout kill").await else {
         return;
     };
     let key = sshd.client_key_file(None).unwrap();
     let as_root = client_for(&sshd).key_file(&key);
-    let as_user = client_for(&sshd)
-        .user(TEST_USER)
-        .password(TEST_PASSWORD)
-        .keyboard_interactive(false);
+    let as_user = as_test_user(&sshd);
     for (pty, builder) in [(true, as_root), (false, as_user)] {
         let client = builder
             .command_timeout(std::time::Duration::from_secs(1))
@@ -460,17 +455,7 @@ async fn env_stdin_and_interactive_shell_on_openssh() {
 async fn file_transfer_with_openssh() {
     use sshfan::copy::{CopyOptions, Protocol};
     use std::os::unix::fs::PermissionsExt;
-    let Some(()) = require(
-        "interop copy",
-        sshd::ensure_user_with_password(TEST_USER, TEST_PASSWORD),
-    ) else {
-        return;
-    };
-    let options = SshdOptions {
-        use_pam: true,
-        ..Default::default()
-    };
-    let Some(sshd) = start("interop copy", options).await else {
+    let Some(sshd) = start_with_test_user("interop copy").await else {
         return;
     };
     let key = sshd.client_key_file(None).unwrap();
@@ -572,12 +557,7 @@ async fn file_transfer_with_openssh() {
     }
 
     // Permission denied, as an ordinary user writing into root's directory.
-    let as_user = client_for(&sshd)
-        .user(TEST_USER)
-        .password(TEST_PASSWORD)
-        .keyboard_interactive(false)
-        .build()
-        .unwrap();
+    let as_user = as_test_user(&sshd).build().unwrap();
     for protocol in [Protocol::Sftp, Protocol::Scp] {
         let hosts = collect(as_user.upload(
             &empty,
