@@ -5,6 +5,7 @@
 //!   loopback TCP or in memory, with scripted [`Fault`]s.
 //! - [`script`]: what fleet hosts do with commands (a built-in interpreter or `sh -c`).
 //! - [`sshd`]: a real OpenSSH `sshd` on a loopback port, for interop tests.
+//! - [`dropbear`]: a real Dropbear server on a loopback port, for interop tests.
 //! - [`keys`]: throwaway keys and OpenSSH key files.
 //! - [`agent`]: a real `ssh-agent` holding test keys.
 //! - [`data`]: reproducible test data.
@@ -25,6 +26,7 @@
 
 pub mod agent;
 pub mod data;
+pub mod dropbear;
 pub mod fleet;
 pub mod keys;
 pub mod kill;

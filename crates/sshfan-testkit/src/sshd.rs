@@ -38,6 +38,8 @@ pub struct SshdOptions {
     pub use_pam: bool,
     /// Extra `sshd_config` lines (they take precedence over the defaults).
     pub extra_config: Vec<String>,
+    /// Use an RSA host key instead of Ed25519 (for legacy `ssh-rsa` tests).
+    pub rsa_host_key: bool,
     /// Also present a host certificate signed by this CA (principal `127.0.0.1`, valid
     /// for an hour).
     pub host_ca: Option<PrivateKey>,
@@ -85,7 +87,11 @@ impl Sshd {
         };
         std::fs::create_dir_all("/run/sshd").map_err(|e| failed("creating /run/sshd", &e))?;
         let dir = tempfile::tempdir().map_err(|e| failed("temp dir", &e))?;
-        let host_key = keys::ed25519();
+        let host_key = if options.rsa_host_key {
+            keys::rsa(2048)
+        } else {
+            keys::ed25519()
+        };
         let client_key = keys::ed25519();
         let host_key_path = dir.path().join("host_ed25519");
         keys::write_private_key(&host_key_path, &host_key, None)

@@ -43,6 +43,9 @@ pub struct ClientConfig {
     pub compression: Option<bool>,
     /// Most `direct-tcpip` channel opens in flight per jump host. Default: 64.
     pub jump_channel_opens: usize,
+    /// Danger: also offer SHA-1 algorithms (`diffie-hellman-group14-sha1` key exchange,
+    /// `ssh-rsa` host-key signatures, `hmac-sha1` MACs) for old servers. Off by default.
+    pub legacy_algorithms: bool,
     /// Credentials to try.
     pub auth: AuthMethods,
     /// Host-key verification.
@@ -78,6 +81,7 @@ impl Default for ClientConfig {
             keepalive: None,
             compression: None,
             jump_channel_opens: 64,
+            legacy_algorithms: false,
             auth: AuthMethods::default(),
             host_keys: HostKeyConfig::default(),
             pool_size: 100,
@@ -250,6 +254,12 @@ impl ClientBuilder {
     /// Offers compression (worth it on slow links, not on fast ones).
     pub fn compression(mut self, on: bool) -> Self {
         self.config.compression = Some(on);
+        self
+    }
+
+    /// Danger: also offers SHA-1 algorithms, for servers too old for anything else.
+    pub fn legacy_algorithms(mut self, on: bool) -> Self {
+        self.config.legacy_algorithms = on;
         self
     }
 

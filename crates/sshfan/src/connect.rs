@@ -50,8 +50,8 @@ pub(crate) struct Connected {
 }
 
 /// What distinguishes one russh client config from another within a run: keepalive,
-/// host certificates wanted, compression.
-type ConfigKey = (Option<(Duration, usize)>, bool, bool);
+/// host certificates wanted, compression, legacy algorithms.
+type ConfigKey = (Option<(Duration, usize)>, bool, bool, bool);
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -190,6 +190,7 @@ impl Connector {
             plan.keepalive,
             known_hosts.has_cert_authorities(),
             plan.compression,
+            plan.legacy_algorithms,
         );
         let mut configs = self
             .ssh_configs
@@ -217,6 +218,25 @@ impl Connector {
                 if let Some((interval, max)) = plan.keepalive {
                     config.keepalive_interval = Some(interval);
                     config.keepalive_max = max;
+                }
+                // SHA-1 `ssh-rsa` host-key signatures only when legacy algorithms are asked for.
+                let modern_keys: Vec<russh::keys::Algorithm> = config
+                    .preferred
+                    .key
+                    .iter()
+                    .filter(|a| !matches!(a, russh::keys::Algorithm::Rsa { hash: None }))
+                    .cloned()
+                    .collect();
+                if key.3 {
+                    // Danger: SHA-1 key exchange and MACs, for servers too old for anything else.
+                    let mut kex = config.preferred.kex.to_vec();
+                    kex.push(russh::kex::DH_G14_SHA1);
+                    config.preferred.kex = std::borrow::Cow::Owned(kex);
+                    let mut macs = config.preferred.mac.to_vec();
+                    macs.extend([russh::mac::HMAC_SHA1_ETM, russh::mac::HMAC_SHA1]);
+                    config.preferred.mac = std::borrow::Cow::Owned(macs);
+                } else {
+                    config.preferred.key = std::borrow::Cow::Owned(modern_keys);
                 }
                 if key.2 {
                     use russh::compression::{NONE, ZLIB, ZLIB_LEGACY};

@@ -66,6 +66,7 @@ pub(crate) struct HostPlan {
     pub policy: HostKeyPolicy,
     pub forward_agent: bool,
     pub compression: bool,
+    pub legacy_algorithms: bool,
 }
 
 fn local_user() -> String {
@@ -160,6 +161,7 @@ pub(crate) fn plan(
             .or(options.forward_agent)
             .unwrap_or(false),
         compression: config.compression.or(options.compression).unwrap_or(false),
+        legacy_algorithms: config.legacy_algorithms,
     })
 }
 

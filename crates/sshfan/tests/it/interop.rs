@@ -605,3 +605,101 @@ async fn file_transfer_with_openssh() {
             .status();
     }
 }
+
+/// Dropbear as a server: key and password logins, exit codes, stderr, signals, large output.
+#[tokio::test]
+async fn dropbear_interop() {
+    require(
+        "interop dropbear",
+        sshd::ensure_user_with_password(TEST_USER, TEST_PASSWORD),
+    );
+    let Some(server) = require(
+        "interop dropbear",
+        sshfan_testkit::dropbear::Dropbear::start().await,
+    ) else {
+        return;
+    };
+    let key = keys::ed25519();
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("id");
+    keys::write_private_key(&key_path, &key, None).unwrap();
+    let authorized =
+        sshfan_testkit::dropbear::authorize_for_user(TEST_USER, &keys::public_line(&key));
+    let Some(()) = require("interop dropbear", authorized) else {
+        return;
+    };
+    let base = || {
+        ParallelClient::builder()
+            .hosts([server.host_spec()])
+            .unwrap()
+            .user(TEST_USER)
+            .known_hosts_files(vec![server.known_hosts_path().to_owned()])
+            .agent(AgentSocket::Off)
+            .default_identities(false)
+            .ssh_config(sshfan::SshConfigSource::Off)
+    };
+    let client = base().key_file(&key_path).build().unwrap();
+    let hosts = collect(client.run("echo out; echo err >&2; exit 7")).await;
+    assert_eq!(hosts[0].stdout_text(), "out\n", "{:?}", hosts[0].outcome);
+    assert_eq!(hosts[0].stderr_text(), "err\n");
+    assert_eq!(hosts[0].status(), &ExitStatus::Code(7));
+    let hosts = collect(client.run("head -c 5000000 /dev/zero")).await;
+    assert_eq!(hosts[0].stdout.len(), 5_000_000);
+    let hosts = collect(client.run("kill -TERM $$")).await;
+    assert!(
+        matches!(hosts[0].status(), ExitStatus::Signal { name, .. } if name == "TERM"),
+        "{:?}",
+        hosts[0].outcome
+    );
+
+    let hosts = collect(
+        base()
+            .password(TEST_PASSWORD)
+            .build()
+            .unwrap()
+            .run("id -un"),
+    )
+    .await;
+    assert_eq!(
+        hosts[0].stdout_text(),
+        format!("{TEST_USER}\n"),
+        "{:?}",
+        hosts[0].outcome
+    );
+}
+
+/// OpenSSH restricted to SHA-1 algorithms (ssh-rsa host key, group14-sha1, hmac-sha1):
+/// refused by default, reachable with the explicit opt-in.
+#[tokio::test]
+async fn legacy_algorithms_are_opt_in() {
+    let options = SshdOptions {
+        rsa_host_key: true,
+        extra_config: vec![
+            "KexAlgorithms diffie-hellman-group14-sha1".to_owned(),
+            "HostKeyAlgorithms ssh-rsa".to_owned(),
+            "MACs hmac-sha1".to_owned(),
+            "Ciphers aes128-ctr".to_owned(),
+        ],
+        ..Default::default()
+    };
+    let Some(sshd) = start("interop legacy algorithms", options).await else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let modern = client_for(&sshd).key_file(&key).build().unwrap();
+    let hosts = collect(modern.run("echo no")).await;
+    assert_eq!(hosts[0].error_code(), "handshake", "{:?}", hosts[0].outcome);
+    let legacy = client_for(&sshd)
+        .key_file(&key)
+        .legacy_algorithms(true)
+        .build()
+        .unwrap();
+    let hosts = collect(legacy.run("echo legacy")).await;
+    assert_eq!(
+        hosts[0].stdout_text(),
+        "legacy\n",
+        "{:?}\n{}",
+        hosts[0].outcome,
+        sshd.log()
+    );
+}
