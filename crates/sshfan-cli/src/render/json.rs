@@ -120,6 +120,23 @@ mod tests {
         assert!(value.get("text").is_none());
     }
 
+    proptest::proptest! {
+        /// Any bytes survive a JSON line: as text when UTF-8, as base64 otherwise.
+        #[test]
+        fn lines_round_trip(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200), eol: bool) {
+            let encoded = line(3, "host", Stream::Stdout, &bytes, eol);
+            proptest::prop_assert!(encoded.ends_with('\n') && !encoded.trim_end().contains('\n'));
+            let value: Value = serde_json::from_str(&encoded).unwrap();
+            let decoded = match (value.get("text"), value.get("base64")) {
+                (Some(text), None) => text.as_str().unwrap().as_bytes().to_vec(),
+                (None, Some(b64)) => base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap(),
+                other => panic!("{other:?}"),
+            };
+            proptest::prop_assert_eq!(decoded, bytes);
+            proptest::prop_assert_eq!(value["eol"].as_bool(), Some(eol));
+        }
+    }
+
     #[test]
     fn exits_and_errors() {
         let timing = Some(Timing {

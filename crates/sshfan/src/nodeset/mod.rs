@@ -500,6 +500,39 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Folding then expanding gives back the same names, whatever the mix of
+        /// prefixes, padding, several numbers per name and gaps.
+        #[test]
+        fn fold_then_expand_is_the_identity(
+            names in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["n", "web", "rack", "a-b", "x.y"]),
+                    0u64..300,
+                    proptest::option::of(0u64..20),
+                    0usize..3,
+                    proptest::sample::select(vec!["", "-ib", ":22"]),
+                ),
+                1..60,
+            )
+        ) {
+            let names: Vec<String> = names
+                .into_iter()
+                .map(|(prefix, n, second, pad, suffix)| {
+                    let first = format!("{n:0width$}", width = pad + 1);
+                    match second {
+                        Some(m) => format!("{prefix}{first}-{m}{suffix}"),
+                        None => format!("{prefix}{first}{suffix}"),
+                    }
+                })
+                .collect();
+            let set = NodeSet::from_names(names);
+            let folded = set.fold();
+            let again = NodeSet::parse(&folded).unwrap();
+            proptest::prop_assert_eq!(again.sorted(), set.sorted(), "{}", folded);
+        }
+    }
+
     #[test]
     fn a_hundred_thousand_names_fold_and_expand_quickly() {
         // Correctness at scale; speed is measured by the benchmarks, this only has to finish.
