@@ -119,6 +119,13 @@ impl KnownHosts {
         Arc::new(known)
     }
 
+    /// Parses known_hosts text (lines that cannot be used are skipped), for tools and fuzzing.
+    pub fn from_text(text: &str) -> KnownHosts {
+        let mut known = KnownHosts::empty(None);
+        known.add_text(text, Path::new("<text>"));
+        known
+    }
+
     fn empty(file: Option<PathBuf>) -> KnownHosts {
         KnownHosts {
             exact: HashMap::new(),

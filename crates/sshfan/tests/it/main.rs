@@ -3,6 +3,8 @@
 
 /// Authentication methods and their order: keys, agent, identities, password, kbd-interactive.
 mod auth;
+/// The chaos run: thousands of in-memory hosts, a tenth with random faults.
+mod chaos;
 /// File transfer: SFTP and SCP, trees, naming, errors.
 mod copy;
 /// Each per-host error kind, with the other hosts unaffected.
