@@ -55,11 +55,11 @@ async fn chaos_run_every_host_gets_its_output_or_its_error() {
     };
     let mut builder = Fleet::builder(hosts).in_memory();
     let mut expected = vec![None; hosts];
-    for index in 0..hosts {
+    for (index, slot) in expected.iter_mut().enumerate() {
         if next() % 10 == 0 {
             let (fault, error) = fault(next());
             builder = builder.fault(index, fault);
-            expected[index] = Some(error);
+            *slot = Some(error);
         }
     }
     let fleet = builder.start().await.unwrap();
