@@ -189,8 +189,7 @@ impl NodeSet {
         }
         let mut out = Vec::new();
         for (template, rows) in groups {
-            let pieces = template.split(NUMBER).map(str::to_owned).collect();
-            fold_dimensions(pieces, rows, &mut out);
+            fold_dimensions(template_pieces(&template), rows, &mut out);
         }
         out.join(",")
     }
@@ -340,6 +339,30 @@ fn expand_term(expression: &str, term: &str, offset: usize) -> Result<Vec<String
 
 /// Marks where a number was taken out of a name's template.
 const NUMBER: char = '\u{0}';
+/// Escapes a literal `NUMBER` or `ESCAPE` character of a name in its template.
+const ESCAPE: char = '\u{1}';
+
+/// A template's literal pieces, between the numbers.
+fn template_pieces(template: &str) -> Vec<String> {
+    let mut pieces = vec![String::new()];
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            NUMBER => pieces.push(String::new()),
+            ESCAPE => {
+                if let (Some(last), Some(escaped)) = (pieces.last_mut(), chars.next()) {
+                    last.push(escaped);
+                }
+            }
+            c => {
+                if let Some(last) = pieces.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    pieces
+}
 
 /// Splits a name into a template and its numbers: `rack1-node01` → (`rack\0-node\0`,
 /// [1, 01]). Digits inside brackets (IPv6) and overlong digit runs stay text.
@@ -364,7 +387,7 @@ fn split_name(name: &str) -> (String, Vec<Index>) {
                     numbers.push(index);
                     template.push(NUMBER);
                 }
-                None => template.push_str(digits),
+                None => template.push_str(digits), // digits need no escaping
             }
             continue;
         }
@@ -373,6 +396,9 @@ fn split_name(name: &str) -> (String, Vec<Index>) {
             ']' => false,
             _ => bracket,
         };
+        if c == NUMBER || c == ESCAPE {
+            template.push(ESCAPE);
+        }
         template.push(c);
     }
     (template, numbers)
@@ -480,6 +506,22 @@ mod tests {
             NodeSet::parse("r1-n[1-3],r2-n[1-2]").unwrap().fold(),
             "r1-n[1-3],r2-n[1-2]"
         );
+    }
+
+    #[test]
+    fn names_with_control_characters_fold_back() {
+        // Found by the fuzzer: NUL in a name once collided with the template's marker.
+        let set = NodeSet::from_names([
+            "ro\0\0".to_owned(),
+            "a\u{1}1".to_owned(),
+            "a\u{1}2".to_owned(),
+        ]);
+        let again = NodeSet::from_names(
+            set.fold()
+                .split(',')
+                .flat_map(|part| NodeSet::parse(part).unwrap().to_vec()),
+        );
+        assert_eq!(again.sorted(), set.sorted(), "{:?}", set.fold());
     }
 
     #[test]

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS (default 30) each, from the committed seed corpora.
+# cargo-fuzz wants nightly for its sanitizer flags; on a stable toolchain this uses
+# RUSTC_BOOTSTRAP=1 and no sanitizer (panics and assertion failures are still caught).
+# Longer runs: `SECONDS_PER_TARGET=3600 bash fuzz/run.sh`.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${SECONDS_PER_TARGET:-30}"
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "fuzz: SKIPPED: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
+  exit 0
+fi
+sanitizer=(--sanitizer none)
+if rustc --version | grep -q nightly; then sanitizer=(); else export RUSTC_BOOTSTRAP=1; fi
+for target in hostlist nodeset_fold known_hosts ssh_config; do
+  echo "fuzz: $target for ${seconds}s"
+  mkdir -p "corpus/$target"
+  # Work on a copy so that CI runs do not grow the committed corpus.
+  work=$(mktemp -d)
+  cp -r "corpus/$target/." "$work/"
+  cargo fuzz run "${sanitizer[@]}" "$target" "$work" -- -max_total_time="$seconds" -max_len=4096 2>&1 | tail -n 3
+  rm -rf "$work"
+done
+echo "fuzz: all targets ran without a crash"
