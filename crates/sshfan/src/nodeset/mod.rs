@@ -525,6 +525,21 @@ mod tests {
     }
 
     #[test]
+    fn fuzzer_findings_fold_back() {
+        for input in ["web\u{16}0\0\0\0\0\0\u{0}5_", "ro\0\0"] {
+            if let Ok(set) = NodeSet::parse(input) {
+                let again = NodeSet::parse(&set.fold()).unwrap();
+                assert_eq!(
+                    again.sorted(),
+                    set.sorted(),
+                    "{input:?} -> {:?}",
+                    set.fold()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn errors_point_at_the_problem() {
         let err = NodeSet::parse("web[01-x]").unwrap_err();
         assert_eq!(err.column, 5);
