@@ -18,7 +18,14 @@ for target in hostlist nodeset_fold known_hosts ssh_config; do
   # Work on a copy so that CI runs do not grow the committed corpus.
   work=$(mktemp -d)
   cp -r "corpus/$target/." "$work/"
-  cargo fuzz run "${sanitizer[@]}" "$target" "$work" -- -max_total_time="$seconds" -max_len=4096 2>&1 | tail -n 3
+  if ! cargo fuzz run "${sanitizer[@]}" "$target" "$work" -- -max_total_time="$seconds" -max_len=4096 > "$work.log" 2>&1; then
+    # Show the failure: the panic, the input, how to reproduce.
+    grep -v -E '^ +[0-9]+: |^ +at ' "$work.log" | tail -n 40
+    echo "fuzz: $target FAILED (input saved under fuzz/artifacts/$target)"
+    exit 1
+  fi
+  tail -n 2 "$work.log"
+  rm -f "$work.log"
   rm -rf "$work"
 done
 echo "fuzz: all targets ran without a crash"

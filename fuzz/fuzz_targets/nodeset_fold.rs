@@ -5,10 +5,11 @@ use sshfan::nodeset::NodeSet;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    // Names without the expression syntax's own characters.
+    // Names without the expression syntax's own characters or whitespace (which the
+    // syntax trims around terms).
     let names: Vec<String> = text
         .split('\n')
-        .filter(|n| !n.is_empty() && !n.contains([',', '!', '&', '^', '[', ']', ' ']))
+        .filter(|n| !n.is_empty() && !n.contains([',', '!', '&', '^', '[', ']']) && !n.contains(char::is_whitespace))
         .map(str::to_owned)
         .take(200)
         .collect();
