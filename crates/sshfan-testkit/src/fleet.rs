@@ -518,6 +518,17 @@ impl Fleet {
         self.bare_client().key_file(&self.client_key_path)
     }
 
+    /// A client builder for an in-memory fleet: its host names (`host0` …), the fleet's key
+    /// and known_hosts, and [`memory_transport`](Self::memory_transport).
+    pub fn memory_client(&self) -> ClientBuilder {
+        let names = self.host_names();
+        self.client_settings()
+            .key_file(&self.client_key_path)
+            .transport(self.memory_transport())
+            .hosts(names)
+            .unwrap_or_else(|_| self.client_settings())
+    }
+
     /// A transport that serves the fleet's hosts in memory, by name (`host0` …), with no
     /// sockets or file descriptors.
     pub fn memory_transport(&self) -> Arc<dyn Transport> {

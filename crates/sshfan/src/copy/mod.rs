@@ -303,6 +303,19 @@ async fn run_transfer(
     Ok(report)
 }
 
+/// A fresh session channel for a transfer, with `protocol` naming it in errors.
+pub(crate) async fn open_channel(
+    session: &Handle<HostHandler>,
+    protocol: &str,
+) -> Result<russh::Channel<russh::client::Msg>, ErrorKind> {
+    session
+        .channel_open_session()
+        .await
+        .map_err(|err| ErrorKind::Channel {
+            message: format!("cannot open a channel for {protocol}: {err}"),
+        })
+}
+
 /// The temporary name a file is written under before it is renamed into place.
 pub(crate) fn temporary_name(path: &str) -> String {
     match path.rsplit_once('/') {

@@ -23,12 +23,7 @@ fn failed(path: &str, message: impl Into<String>) -> ErrorKind {
 }
 
 async fn start(session: &Handle<HostHandler>, command: &str) -> Result<Stream, ErrorKind> {
-    let channel = session
-        .channel_open_session()
-        .await
-        .map_err(|err| ErrorKind::Channel {
-            message: format!("cannot open a channel for SCP: {err}"),
-        })?;
+    let channel = super::open_channel(session, "SCP").await?;
     channel
         .exec(true, command)
         .await

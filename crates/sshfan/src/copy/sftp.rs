@@ -44,12 +44,7 @@ fn failed(path: &str, err: SftpError) -> ErrorKind {
 
 /// An SFTP session on a fresh channel, with the chunk size to use.
 async fn open(session: &Handle<HostHandler>) -> Result<(RawSftpSession, u64), ErrorKind> {
-    let channel = session
-        .channel_open_session()
-        .await
-        .map_err(|err| ErrorKind::Channel {
-            message: format!("cannot open a channel for SFTP: {err}"),
-        })?;
+    let channel = super::open_channel(session, "SFTP").await?;
     channel
         .request_subsystem(true, "sftp")
         .await

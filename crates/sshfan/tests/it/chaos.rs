@@ -64,16 +64,8 @@ async fn chaos_run_every_host_gets_its_output_or_its_error() {
     }
     let fleet = builder.start().await.unwrap();
     let (connect, command) = (Duration::from_secs(2), Duration::from_secs(4));
-    let client = sshfan::ParallelClient::builder()
-        .hosts(fleet.host_names())
-        .unwrap()
-        .user(sshfan_testkit::FLEET_USER)
-        .key_file(fleet.client_key_path())
-        .known_hosts_files(vec![fleet.known_hosts_path().to_owned()])
-        .agent(sshfan::AgentSocket::Off)
-        .default_identities(false)
-        .ssh_config(sshfan::SshConfigSource::Off)
-        .transport(fleet.memory_transport())
+    let client = fleet
+        .memory_client()
         .pool_size(1000)
         .connect_timeout(connect)
         .command_timeout(command)

@@ -159,17 +159,7 @@ async fn duplicate_hosts_are_told_apart_by_index_and_alias() {
 #[tokio::test]
 async fn in_memory_transport_runs_without_sockets() {
     let fleet = Fleet::builder(50).in_memory().start().await.unwrap();
-    let client = sshfan::ParallelClient::builder()
-        .hosts(fleet.host_names())
-        .unwrap()
-        .user(sshfan_testkit::FLEET_USER)
-        .key_file(fleet.client_key_path())
-        .known_hosts_files(vec![fleet.known_hosts_path().to_owned()])
-        .agent(sshfan::AgentSocket::Off)
-        .default_identities(false)
-        .transport(fleet.memory_transport())
-        .build()
-        .unwrap();
+    let client = fleet.memory_client().build().unwrap();
     let hosts = collect(client.run("hostname")).await;
     for (index, host) in hosts.iter().enumerate() {
         assert_eq!(host.stdout_text(), format!("host{index}\n"));
