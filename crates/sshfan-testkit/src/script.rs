@@ -12,6 +12,7 @@
 //! | `seq N` | print the lines `1` to `N` |
 //! | `flood BYTES` | print BYTES bytes of 64-byte lines |
 //! | `line BYTES` | print one line of BYTES `z` bytes (plus its newline) |
+//! | `bytes BYTES` | print BYTES `z` bytes and no newline |
 //! | `raw HEX` | print raw bytes, e.g. `raw ff fe 0a` (for non-UTF-8 output) |
 //! | `trickle N MS` | print N lines, one every MS milliseconds |
 //! | `cat` | copy stdin to stdout until EOF |
@@ -326,6 +327,17 @@ async fn run_builtin(
             let mut left = number(0).unwrap_or(0) as usize;
             let line = [b'y'; 63].iter().chain(b"\n").copied().collect::<Vec<u8>>();
             let block = Bytes::from(line.repeat(512));
+            while left > 0 && !terminal.cut {
+                let take = left.min(block.len());
+                terminal.write(block.slice(..take), false).await;
+                left -= take;
+            }
+        }
+        "bytes" => {
+            // One long line with no newline at all.
+            let total = number(0).unwrap_or(0) as usize;
+            let block = Bytes::from(vec![b'z'; 1 << 20]);
+            let mut left = total;
             while left > 0 && !terminal.cut {
                 let take = left.min(block.len());
                 terminal.write(block.slice(..take), false).await;

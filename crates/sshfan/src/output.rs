@@ -190,6 +190,9 @@ pub struct OutputReader {
     buffer: std::sync::Arc<StreamBuffer>,
     /// Bytes received but not yet returned (the start of an unfinished line).
     pending: BytesMut,
+    /// How much of `pending` is known to hold no newline: a long line is scanned once,
+    /// not once per chunk.
+    scanned: usize,
     read_timeout: Option<Duration>,
 }
 
@@ -206,6 +209,7 @@ impl OutputReader {
         OutputReader {
             buffer,
             pending: BytesMut::new(),
+            scanned: 0,
             read_timeout,
         }
     }
@@ -230,6 +234,7 @@ impl OutputReader {
     /// The next chunk of raw bytes as received, or `None` at the end of the stream.
     pub async fn next_chunk(&mut self) -> Option<Bytes> {
         if !self.pending.is_empty() {
+            self.scanned = 0;
             return Some(self.pending.split().freeze());
         }
         self.buffer.pop().await
@@ -254,13 +259,20 @@ impl OutputReader {
     /// line without newline), or `None` at the end of the stream.
     pub async fn next_line_raw(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
-                return Some(self.pending.split_to(at + 1).freeze());
+            let unscanned = self.pending.get(self.scanned..).unwrap_or_default();
+            if let Some(at) = unscanned.iter().position(|&b| b == b'\n') {
+                let end = self.scanned + at + 1;
+                self.scanned = 0;
+                return Some(self.pending.split_to(end).freeze());
             }
+            self.scanned = self.pending.len();
             match self.buffer.pop().await {
                 Some(chunk) => self.pending.extend_from_slice(&chunk),
                 None if self.pending.is_empty() => return None,
-                None => return Some(self.pending.split().freeze()),
+                None => {
+                    self.scanned = 0;
+                    return Some(self.pending.split().freeze());
+                }
             }
         }
     }

@@ -390,3 +390,85 @@ async fn keepalives_detect_a_frozen_connection() {
         started.elapsed()
     );
 }
+
+/// A host that never reads its stdin (its window fills): the command still ends, and the
+/// run with it; the unsent stdin does not hold the host.
+#[tokio::test]
+async fn a_host_that_never_reads_stdin_does_not_stall_the_run() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let client = fleet
+        .client()
+        .command_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let big = vec![b'x'; 32 * 1024 * 1024];
+    let hosts = collect(client.run_with(
+        "sleep 0.3; echo done",
+        sshfan::RunOptions::default().stdin(big),
+    ))
+    .await;
+    for host in &hosts {
+        assert_eq!(host.stdout_text(), "done\n", "{:?}", host.outcome);
+        assert!(host.status().success());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A 64 MB line with no newline arrives whole, as one line, beside normal hosts.
+#[tokio::test]
+async fn a_64_mb_line_without_newline_arrives_whole() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let size = 64 * 1024 * 1024;
+    let mut run = client.run(format!("bytes {size}"));
+    run.join(None).await.unwrap();
+    for host in run.outputs_mut() {
+        let line = host.stdout.next_line().await.unwrap();
+        assert_eq!(line.len(), size);
+        assert!(line.iter().all(|&b| b == b'z'));
+        assert_eq!(host.stdout.next_line().await, None);
+    }
+}
+
+/// After a run (with failures and timeouts) everything is dropped, the runtime is back to
+/// the tasks it had before: nothing leaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_tasks_are_left_behind() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    {
+        let fleet = Fleet::builder(20)
+            .in_memory()
+            .fault(3, Fault::RejectAuth)
+            .fault(4, Fault::Hang)
+            .fault(5, Fault::DropMidOutput { after_bytes: 3 })
+            .fault(6, Fault::WrongHostKey)
+            .start()
+            .await
+            .unwrap();
+        let client = fleet
+            .memory_client()
+            .command_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        let hosts = collect(client.run("echo hello")).await;
+        assert_eq!(hosts.iter().filter(|h| h.outcome.is_ok()).count(), 16);
+    }
+    let mut alive = metrics.num_alive_tasks();
+    for _ in 0..100 {
+        if alive <= before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        alive = metrics.num_alive_tasks();
+    }
+    assert!(
+        alive <= before,
+        "{alive} tasks alive after the run, {before} before"
+    );
+}
