@@ -472,3 +472,73 @@ async fn no_tasks_are_left_behind() {
         "{alive} tasks alive after the run, {before} before"
     );
 }
+
+/// A server that sends its banner and then stalls inside the key exchange: a connect
+/// timeout at the handshake stage, within the timeout plus a small margin.
+#[tokio::test]
+async fn banner_then_stall_mid_key_exchange_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(b"SSH-2.0-stalls_after_banner\r\n").await;
+            held.push(socket); // never answers the key exchange
+        }
+    });
+    let fleet = Fleet::start(1).await.unwrap();
+    let client = fleet
+        .client()
+        .hosts([addr.to_string()])
+        .unwrap()
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts[0].stdout_text(), "ok\n");
+    assert_eq!(
+        hosts[1].outcome.as_ref().unwrap_err().kind(),
+        &ErrorKind::ConnectTimeout {
+            after: Duration::from_secs(1),
+            stage: ConnectStage::Handshake
+        }
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// 1 GB of output from one host, read as it streams: all of it arrives, and client memory
+/// stays near the buffer limits instead of growing with the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gigabyte_of_output_streams_in_bounded_memory() {
+    let fleet = Fleet::builder(1).in_memory().start().await.unwrap();
+    let client = fleet.memory_client().build().unwrap();
+    let total: usize = 1 << 30;
+    let before = peak_rss_kib();
+    let mut run = client.run(format!("flood {total}"));
+    let host = &mut run.outputs_mut()[0];
+    let mut received = 0;
+    while let Some(chunk) = host.stdout.next_chunk().await {
+        received += chunk.len();
+    }
+    assert_eq!(received, total);
+    assert!(host.wait().await.unwrap().success());
+    let grown_mib = (peak_rss_kib() - before) / 1024;
+    assert!(
+        grown_mib < 128,
+        "peak RSS grew by {grown_mib} MiB for 1 GiB of output"
+    );
+}
