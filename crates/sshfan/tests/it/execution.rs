@@ -221,9 +221,10 @@ async fn read_timeout_errors_the_reader_and_keeps_the_output() {
 async fn completions_arrive_once_per_host_in_completion_order() {
     let fleet = Fleet::start(5).await.unwrap();
     let client = fleet.client().build().unwrap();
-    let args: Vec<Vec<String>> = [4, 0, 3, 1, 2]
+    // Half a second between hosts: far more than connection jitter on a loaded machine.
+    let args: Vec<Vec<String>> = ["2", "0", "1.5", "0.5", "1"]
         .iter()
-        .map(|d| vec![format!("0.{d}")])
+        .map(|d| vec![d.to_string()])
         .collect();
     let mut run = client
         .run_host_args("sleep %s", &args, RunOptions::default())
