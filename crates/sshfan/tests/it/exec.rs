@@ -99,8 +99,19 @@ async fn an_unread_host_is_slowed_by_flow_control_not_buffered() {
     let client = fleet.client().output_buffer_limit(limit).build().unwrap();
     let total = 64 * 1024 * 1024;
     let mut run = client.run(format!("flood {total}"));
-    // Nobody reads: the host must stall well short of the total.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Nobody reads: the buffer fills to its limit, then the host is held there.
+    let waiting = std::time::Instant::now();
+    while run.outputs()[0].stdout.buffered() < limit && waiting.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = run.outputs()[0].stdout.buffered();
+    // At most one packet (32 KiB) beyond the limit is held.
+    assert!(
+        held >= limit && held <= limit + 32 * 1024,
+        "{held} bytes buffered"
+    );
     assert!(
         run.outputs()[0].outcome().is_none(),
         "64 MiB cannot fit in the buffers"

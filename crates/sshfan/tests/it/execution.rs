@@ -256,7 +256,7 @@ async fn a_command_timeout_ends_the_remote_job() {
         let hosts = collect(client.run_with("sleep 30", RunOptions::default().pty(pty))).await;
         assert!(hosts.iter().all(|h| h.error_code() == "command_timeout"));
         // The fleet saw the signal / hang-up: nothing is left running there.
-        for _ in 0..50 {
+        for _ in 0..250 {
             if fleet.running(0) + fleet.running(1) == 0 {
                 break;
             }

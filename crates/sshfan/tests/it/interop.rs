@@ -333,7 +333,7 @@ async fn compression_on_request() {
 /// Waits (briefly) for a local process to be gone; sshd runs on this machine, so its
 /// commands' processes are visible here.
 async fn process_gone(pid: u32) -> bool {
-    for _ in 0..100 {
+    for _ in 0..250 {
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             return true;
         }
