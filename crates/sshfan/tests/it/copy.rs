@@ -89,6 +89,18 @@ async fn trees_keep_structure_and_modes() {
     std::fs::create_dir_all(tree.join("etc/conf.d")).unwrap();
     std::fs::write(tree.join("bin/run"), "#!/bin/sh\necho run\n").unwrap();
     std::fs::set_permissions(tree.join("bin/run"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    // An old mtime, so that keeping it is visible.
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(tree.join("bin/run"))
+        .unwrap()
+        .set_times(
+            std::fs::FileTimes::new()
+                .set_modified(old)
+                .set_accessed(old),
+        )
+        .unwrap();
     std::fs::write(tree.join("etc/conf.d/a.conf"), "a=1\n").unwrap();
     std::fs::set_permissions(
         tree.join("etc/conf.d/a.conf"),
@@ -106,8 +118,22 @@ async fn trees_keep_structure_and_modes() {
         for host in collect(run).await {
             assert!(host.outcome.is_ok(), "{protocol:?}: {:?}", host.outcome);
         }
+        let whole_seconds = |path: &Path| {
+            std::fs::metadata(path)
+                .unwrap()
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
         for index in 0..2 {
             let root = fleet.host_root(index).join("opt/app");
+            assert_eq!(
+                whole_seconds(&root.join("bin/run")),
+                whole_seconds(&tree.join("bin/run")),
+                "{protocol:?}: mtime kept"
+            );
             let mode = |p: &str| {
                 std::fs::metadata(root.join(p))
                     .unwrap()
