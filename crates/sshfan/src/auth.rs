@@ -3,7 +3,7 @@
 //! The chain follows OpenSSH's order and parallel-ssh's options: explicit keys (per-host key
 //! first), the ssh-agent, default identities (`~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`),
 //! password, then keyboard-interactive answering password prompts. Every step can be
-//! switched off. Keys are read and decrypted once per run in [`Credentials::prepare`]:
+//! switched off. Keys are read and decrypted once per run in `Credentials::prepare`:
 //! decrypting an OpenSSH key costs a bcrypt KDF, which must not be paid per host.
 //! Secrets never reach logs: [`Secret`] has a redacting `Debug`.
 

@@ -8,7 +8,7 @@
 //! - [`host`]: host specifications (`[user@]host[:port]`) and per-host overrides.
 //! - [`nodeset`]: host-list expressions (`web[01-20]`), folding and set operations.
 //! - [`config`]: client settings and the [`ClientBuilder`].
-//! - [`parallel`]: [`ParallelClient`], [`Run`], [`HostOutput`] and joins.
+//! - [`parallel`]: [`ParallelClient`], [`Run`] and joins; each host's [`HostOutput`] (module `host_output`).
 //! - [`output`]: bounded output buffers, [`OutputReader`], [`ExitStatus`].
 //! - [`copy`]: SFTP (pipelined) and SCP uploads and downloads on every host.
 //! - [`auth`]: the authentication chain (keys, agent, identities, password,
@@ -64,6 +64,7 @@ pub mod error;
 mod exec;
 mod handler;
 pub mod host;
+mod host_output;
 pub mod known_hosts;
 mod limits;
 pub mod nodeset;
@@ -79,13 +80,10 @@ pub use auth::{AgentSocket, AuthMethods, KeySource, Secret};
 pub use config::{ClientBuilder, ClientConfig, SshConfigSource};
 pub use error::{ConfigError, ConnectStage, Error, ErrorKind};
 pub use host::Host;
+pub use host_output::{Completions, HostOutput, HostStdin, StdinClosed};
 pub use known_hosts::{HostKeyConfig, HostKeyPolicy};
 pub use limits::raise_open_file_limit;
-pub use output::ReadTimeout;
-pub use output::{ExitStatus, OutputReader};
-pub use parallel::{
-    Completions, HostOutput, HostStdin, JoinTimeout, Joiner, Outcome, ParallelClient, Progress,
-    Run, StdinClosed, Timing,
-};
+pub use output::{ExitStatus, OutputReader, ReadTimeout};
+pub use parallel::{JoinTimeout, Joiner, Outcome, ParallelClient, Progress, Run, Timing};
 pub use run_options::{RunOptions, Sudo};
 pub use transport::{BoxedStream, ByteStream, ConnectFuture, TcpTransport, Transport};

@@ -1,6 +1,6 @@
 //! Per-host output: bounded stdout/stderr buffers, their readers, and exit statuses.
 //!
-//! Each host's stdout and stderr go into their own [`StreamBuffer`], filled by the task
+//! Each host's stdout and stderr go into their own `StreamBuffer`, filled by the task
 //! that drives the host's channel and drained by the caller's [`OutputReader`]. Output is
 //! kept as raw bytes: lines are split on `\n` only, so non-UTF-8 output is never replaced.
 //!

@@ -23,6 +23,7 @@ use crate::copy::{CopyOptions, CopyReport, LocalTree, Transfer};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::exec::{ChannelSetup, Sinks, StdinMessage, run_command};
 use crate::host::Host;
+use crate::host_output::{Completions, HostOutput, HostStdin, StdinClosed};
 use crate::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::limits::raise_open_file_limit;
 use crate::output::{ExitStatus, OutputReader, StreamBuffer};
@@ -305,7 +306,7 @@ const STDIN_QUEUE: usize = 16;
 
 /// When a host started, connected and finished.
 #[derive(Default)]
-struct HostTiming {
+pub(crate) struct HostTiming {
     started: OnceLock<Instant>,
     connected: OnceLock<Instant>,
     finished: OnceLock<Instant>,
@@ -336,21 +337,21 @@ struct RunContext {
 }
 
 /// One host's shared state: written by its task, read through its [`HostOutput`].
-struct HostState {
-    index: usize,
-    label: String,
-    stdout: Arc<StreamBuffer>,
-    stderr: Arc<StreamBuffer>,
-    outcome: watch::Sender<Option<Outcome>>,
-    timing: HostTiming,
+pub(crate) struct HostState {
+    pub(crate) index: usize,
+    pub(crate) label: String,
+    pub(crate) stdout: Arc<StreamBuffer>,
+    pub(crate) stderr: Arc<StreamBuffer>,
+    pub(crate) outcome: watch::Sender<Option<Outcome>>,
+    pub(crate) timing: HostTiming,
     /// How to reach the host, or why its settings do not work.
-    plan: Result<HostPlan, ErrorKind>,
+    pub(crate) plan: Result<HostPlan, ErrorKind>,
     /// The command line; `None` for an interactive shell.
-    command: Option<Arc<str>>,
+    pub(crate) command: Option<Arc<str>>,
     /// The host's stdin, taken by its task when it starts.
-    stdin: Mutex<Option<mpsc::Receiver<StdinMessage>>>,
+    pub(crate) stdin: Mutex<Option<mpsc::Receiver<StdinMessage>>>,
     /// What a transfer moved.
-    copy_report: OnceLock<CopyReport>,
+    pub(crate) copy_report: OnceLock<CopyReport>,
 }
 
 impl HostState {
@@ -367,7 +368,7 @@ impl HostState {
         self.outcome.borrow().is_some()
     }
 
-    fn timing(&self) -> Option<Timing> {
+    pub(crate) fn timing(&self) -> Option<Timing> {
         let started = *self.timing.started.get()?;
         let end = self
             .timing
@@ -478,128 +479,6 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         .disconnect(russh::Disconnect::ByApplication, "", "en")
         .await;
     status
-}
-
-/// One host's output streams and outcome.
-pub struct HostOutput {
-    index: usize,
-    label: String,
-    host: Arc<Host>,
-    /// The command's standard output.
-    pub stdout: OutputReader,
-    /// The command's standard error.
-    pub stderr: OutputReader,
-    /// The command's standard input.
-    pub stdin: HostStdin,
-    outcome: watch::Receiver<Option<Outcome>>,
-    state: Arc<HostState>,
-}
-
-impl HostOutput {
-    /// What a successful transfer moved (uploads and downloads only).
-    pub fn copy_report(&self) -> Option<CopyReport> {
-        self.state.copy_report.get().copied()
-    }
-
-    /// How long the host took so far; `None` until it has started.
-    pub fn timing(&self) -> Option<Timing> {
-        self.state.timing()
-    }
-
-    /// Position of the host in the run (tells apart hosts with the same name).
-    pub fn index(&self) -> usize {
-        self.index
-    }
-
-    /// The host's display name: its alias, or its name.
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
-    /// The host as given.
-    pub fn host(&self) -> &Host {
-        &self.host
-    }
-
-    /// The outcome if the host has finished, without waiting.
-    pub fn outcome(&self) -> Option<Outcome> {
-        self.outcome.borrow().clone()
-    }
-
-    /// The exit code, once the command has exited normally.
-    pub fn exit_code(&self) -> Option<u32> {
-        match &*self.outcome.borrow() {
-            Some(Ok(status)) => status.code(),
-            _ => None,
-        }
-    }
-
-    /// Waits until the host has finished and returns its outcome.
-    ///
-    /// Output streams are complete once this returns (they may still hold unread data).
-    pub async fn wait(&self) -> Outcome {
-        let mut outcome = self.outcome.clone();
-        let result = outcome.wait_for(Option::is_some).await;
-        match result.as_deref() {
-            Ok(Some(outcome)) => outcome.clone(),
-            // The sender lives in the run's shared state and publishes before it goes.
-            _ => Err(Error::new(self.label.clone(), ErrorKind::Cancelled)),
-        }
-    }
-}
-
-impl std::fmt::Debug for HostOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostOutput")
-            .field("index", &self.index)
-            .field("label", &self.label)
-            .field("outcome", &self.outcome())
-            .finish()
-    }
-}
-
-/// Writes to one host's stdin. Dropping it (with its [`HostOutput`]) closes stdin.
-#[derive(Clone)]
-pub struct HostStdin {
-    sender: mpsc::Sender<StdinMessage>,
-}
-
-/// The host's stdin is closed (the command ended, or stdin was closed or broadcast).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("stdin is closed")]
-pub struct StdinClosed;
-
-impl HostStdin {
-    /// Queues `data` for the host's stdin (waits when 16 writes are queued).
-    pub async fn write(&self, data: impl Into<Bytes>) -> Result<(), StdinClosed> {
-        self.sender
-            .send(StdinMessage::Data(data.into()))
-            .await
-            .map_err(|_| StdinClosed)
-    }
-
-    /// Closes the host's stdin (EOF) after what was written.
-    pub async fn close(&self) {
-        let _ = self.sender.send(StdinMessage::Eof).await;
-    }
-}
-
-/// Host indexes in the order the hosts finish, for reacting to each as it completes.
-pub struct Completions {
-    receiver: mpsc::UnboundedReceiver<usize>,
-    remaining: usize,
-}
-
-impl Completions {
-    /// The next host to finish, or `None` when all have.
-    pub async fn next(&mut self) -> Option<usize> {
-        if self.remaining == 0 {
-            return None;
-        }
-        let index = self.receiver.recv().await?;
-        self.remaining -= 1;
-        Some(index)
-    }
 }
 
 /// A running command over many hosts.
