@@ -31,15 +31,6 @@ fn fault(pick: u64) -> (Fault, Option<&'static str>) {
     }
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_run_every_host_gets_its_output_or_its_error() {
     let hosts: usize = std::env::var("SSHFAN_CHAOS_HOSTS")
@@ -98,7 +89,7 @@ async fn chaos_run_every_host_gets_its_output_or_its_error() {
     let waves = hosts.div_ceil(1000) as u32;
     let bound = (connect + command) * waves + Duration::from_secs(10);
     assert!(wall < bound, "{hosts} hosts took {wall:?}, bound {bound:?}");
-    let rss_mib = peak_rss_kib() / 1024;
+    let rss_mib = crate::util::peak_rss_kib() / 1024;
     // Client and in-memory servers together, in one process.
     let budget_mib = 300 + hosts as u64 / 4;
     assert!(

@@ -511,15 +511,6 @@ async fn banner_then_stall_mid_key_exchange_times_out() {
     );
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// 1 GB of output from one host, read as it streams: all of it arrives, and client memory
 /// stays near the buffer limits instead of growing with the output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,7 +518,7 @@ async fn a_gigabyte_of_output_streams_in_bounded_memory() {
     let fleet = Fleet::builder(1).in_memory().start().await.unwrap();
     let client = fleet.memory_client().build().unwrap();
     let total: usize = 1 << 30;
-    let before = peak_rss_kib();
+    let before = crate::util::peak_rss_kib();
     let mut run = client.run(format!("flood {total}"));
     let host = &mut run.outputs_mut()[0];
     let mut received = 0;
@@ -536,7 +527,7 @@ async fn a_gigabyte_of_output_streams_in_bounded_memory() {
     }
     assert_eq!(received, total);
     assert!(host.wait().await.unwrap().success());
-    let grown_mib = (peak_rss_kib() - before) / 1024;
+    let grown_mib = (crate::util::peak_rss_kib() - before) / 1024;
     assert!(
         grown_mib < 128,
         "peak RSS grew by {grown_mib} MiB for 1 GiB of output"

@@ -60,3 +60,13 @@ pub async fn collect(mut run: Run) -> Vec<Collected> {
 pub fn quote_for_test(text: &str) -> String {
     sshfan::command::quote(text)
 }
+
+/// This process's peak resident memory (VmHWM), in KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
