@@ -341,18 +341,19 @@ fn running_out_of_file_descriptors_fails_hosts_not_the_run() {
 async fn inner_too_many_open_files() {
     let fleet = Fleet::start(40).await.unwrap();
     // One handshake at a time, so that client and fleet (which share this process's
-    // descriptors) take them in turn; sessions stay open a second to pile up.
+    // descriptors) take them in turn; sessions stay open four seconds to pile up, long
+    // enough even when a loaded CI machine takes a few hundred ms per handshake.
     let client = fleet
         .client()
         .connect_timeout(Duration::from_secs(2))
         .max_handshakes(1)
         .build()
         .unwrap();
-    // Leave room for about ten connections (two descriptors each: client and server side).
+    // Leave room for about six connections (two descriptors each: client and server side).
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
-    rlimit::setrlimit(rlimit::Resource::NOFILE, open + 20, hard).unwrap();
-    let hosts = collect(client.run("sleep 1; echo ok")).await;
+    rlimit::setrlimit(rlimit::Resource::NOFILE, open + 12, hard).unwrap();
+    let hosts = collect(client.run("sleep 4; echo ok")).await;
     let ok = hosts.iter().filter(|h| h.outcome.is_ok()).count();
     let emfile = hosts
         .iter()
