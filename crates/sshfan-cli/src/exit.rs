@@ -9,7 +9,9 @@
 
 use std::process::ExitCode;
 
-use sshfan::{ErrorKind, ExitStatus as RemoteStatus, Outcome};
+use sshfan::ExitStatus as RemoteStatus;
+
+use crate::ending::Ending;
 
 /// A mistake in how sshfan was called: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -31,30 +33,26 @@ pub enum ExitStatus {
 impl ExitStatus {
     /// The status one host's outcome calls for. Hosts cancelled by `-k` or Ctrl-C do not
     /// count: the failure or interruption that cancelled them does.
-    pub fn of(outcome: &Outcome) -> ExitStatus {
-        match outcome {
-            Ok(status) if status.success() => ExitStatus::Success,
-            Ok(_) => ExitStatus::RemoteFailure,
-            Err(err) => match err.kind() {
-                ErrorKind::ConnectTimeout { .. } | ErrorKind::CommandTimeout { .. } => {
-                    ExitStatus::Timeout
-                }
-                ErrorKind::Cancelled => ExitStatus::Success,
-                _ => ExitStatus::HostError,
-            },
+    pub fn of(ending: &Ending) -> ExitStatus {
+        match ending {
+            Ending::Remote(status) if status.success() => ExitStatus::Success,
+            Ending::Remote(_) => ExitStatus::RemoteFailure,
+            failed if failed.timed_out() => ExitStatus::Timeout,
+            failed if failed.cancelled() => ExitStatus::Success,
+            Ending::Failed { .. } => ExitStatus::HostError,
         }
     }
 
     /// `-S`: the host's remote exit code, or `None` for hosts that do not count.
-    pub fn remote_code(outcome: &Outcome) -> Option<u8> {
-        match outcome {
-            Ok(RemoteStatus::Code(code)) => Some((*code).min(255) as u8),
-            Ok(RemoteStatus::Signal { name, .. }) => {
+    pub fn remote_code(ending: &Ending) -> Option<u8> {
+        match ending {
+            Ending::Remote(RemoteStatus::Code(code)) => Some((*code).min(255) as u8),
+            Ending::Remote(RemoteStatus::Signal { name, .. }) => {
                 Some(128u8.saturating_add(signal_number(name)))
             }
-            Ok(RemoteStatus::NoStatus) => Some(255),
-            Err(err) if err.kind() == &ErrorKind::Cancelled => None,
-            Err(_) => Some(255),
+            Ending::Remote(RemoteStatus::NoStatus) => Some(255),
+            failed if failed.cancelled() => None,
+            Ending::Failed { .. } => Some(255),
         }
     }
 }

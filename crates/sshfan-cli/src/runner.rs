@@ -175,7 +175,7 @@ async fn stream_host(
     let _ = events
         .send(Event::Done {
             host: index,
-            outcome: outcome.clone(),
+            ending: crate::ending::Ending::from(&outcome),
             timing: host.timing(),
             copied: host.copy_report(),
         })

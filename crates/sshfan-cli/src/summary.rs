@@ -3,32 +3,9 @@
 use std::collections::BTreeMap;
 
 use sshfan::nodeset::NodeSet;
-use sshfan::{ErrorKind, ExitStatus as RemoteStatus, Outcome};
 
+use crate::ending::Ending;
 use crate::exit::ExitStatus;
-
-/// The outcome category shown in summaries and gather headers.
-pub fn category(outcome: &Outcome) -> String {
-    match outcome {
-        Ok(RemoteStatus::Code(0)) => "ok".to_owned(),
-        Ok(RemoteStatus::Code(code)) => format!("exit {code}"),
-        Ok(RemoteStatus::Signal { name, .. }) => format!("signal {name}"),
-        Ok(RemoteStatus::NoStatus) => "no exit status".to_owned(),
-        Err(err) => match err.kind() {
-            ErrorKind::ConnectTimeout { .. } => "connect timeout",
-            ErrorKind::CommandTimeout { .. } => "command timeout",
-            ErrorKind::Resolve { .. } | ErrorKind::Refused | ErrorKind::Unreachable { .. } => {
-                "unreachable"
-            }
-            ErrorKind::Auth { .. } | ErrorKind::Key { .. } => "auth failed",
-            ErrorKind::HostKey { .. } => "host key",
-            ErrorKind::ConnectionLost { .. } => "connection lost",
-            ErrorKind::Cancelled => "cancelled",
-            _ => "error",
-        }
-        .to_owned(),
-    }
-}
 
 /// Outcomes collected as hosts finish.
 #[derive(Default)]
@@ -42,9 +19,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn record(&mut self, label: &str, outcome: &Outcome) {
+    pub fn record(&mut self, label: &str, ending: &Ending) {
         self.hosts += 1;
-        let category = category(outcome);
+        let category = ending.category();
         if category == "ok" {
             self.ok += 1;
         }
@@ -52,9 +29,9 @@ impl Summary {
             .entry(category)
             .or_default()
             .push(label.to_owned());
-        let status = ExitStatus::of(outcome);
+        let status = ExitStatus::of(ending);
         self.status = Some(self.status.map_or(status, |s| s.max(status)));
-        if let Some(code) = ExitStatus::remote_code(outcome) {
+        if let Some(code) = ExitStatus::remote_code(ending) {
             self.largest_remote = Some(self.largest_remote.map_or(code, |c| c.max(code)));
         }
     }
@@ -100,19 +77,25 @@ impl Summary {
 
 #[cfg(test)]
 mod tests {
-    use sshfan::Error;
+    use sshfan::{Error, ErrorKind, ExitStatus as RemoteStatus, Outcome};
 
     use super::*;
+
+    impl Summary {
+        fn record_outcome(&mut self, label: &str, outcome: &Outcome) {
+            self.record(label, &Ending::from(outcome));
+        }
+    }
 
     #[test]
     fn folds_hosts_by_outcome() {
         let mut summary = Summary::default();
         for i in 1..=3 {
-            summary.record(&format!("web{i}"), &Ok(RemoteStatus::Code(0)));
+            summary.record_outcome(&format!("web{i}"), &Ok(RemoteStatus::Code(0)));
         }
-        summary.record("web4", &Ok(RemoteStatus::Code(3)));
-        summary.record("web5", &Ok(RemoteStatus::Code(3)));
-        summary.record("db1", &Err(Error::new("db1", ErrorKind::Refused)));
+        summary.record_outcome("web4", &Ok(RemoteStatus::Code(3)));
+        summary.record_outcome("web5", &Ok(RemoteStatus::Code(3)));
+        summary.record_outcome("db1", &Err(Error::new("db1", ErrorKind::Refused)));
         assert_eq!(
             summary.lines(),
             [
@@ -129,8 +112,8 @@ mod tests {
     #[test]
     fn timeouts_outrank_host_errors_and_remote_failures() {
         let mut summary = Summary::default();
-        summary.record("a", &Ok(RemoteStatus::Code(1)));
-        summary.record(
+        summary.record_outcome("a", &Ok(RemoteStatus::Code(1)));
+        summary.record_outcome(
             "b",
             &Err(Error::new(
                 "b",
@@ -139,23 +122,23 @@ mod tests {
                 },
             )),
         );
-        summary.record("c", &Err(Error::new("c", ErrorKind::Refused)));
+        summary.record_outcome("c", &Err(Error::new("c", ErrorKind::Refused)));
         assert_eq!(summary.exit_status(false, false), ExitStatus::Timeout);
     }
 
     #[test]
     fn largest_remote_code_for_dash_s() {
         let mut summary = Summary::default();
-        summary.record("a", &Ok(RemoteStatus::Code(3)));
-        summary.record("b", &Ok(RemoteStatus::Code(7)));
-        summary.record("c", &Err(Error::new("c", ErrorKind::Cancelled)));
+        summary.record_outcome("a", &Ok(RemoteStatus::Code(3)));
+        summary.record_outcome("b", &Ok(RemoteStatus::Code(7)));
+        summary.record_outcome("c", &Err(Error::new("c", ErrorKind::Cancelled)));
         assert_eq!(summary.exit_status(false, true), ExitStatus::Remote(7));
         let signal = RemoteStatus::Signal {
             name: "TERM".into(),
             core_dumped: false,
             message: String::new(),
         };
-        summary.record("d", &Ok(signal));
+        summary.record_outcome("d", &Ok(signal));
         assert_eq!(summary.exit_status(false, true), ExitStatus::Remote(143));
     }
 }

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use sshfan::Outcome;
 use sshfan::nodeset::NodeSet;
 
 use super::Style;
-use crate::summary::category;
+use crate::ending::Ending;
 
 pub struct Gathered {
     outputs: Vec<Vec<u8>>,
@@ -30,9 +29,9 @@ impl Gathered {
         }
     }
 
-    pub fn finish(&mut self, host: usize, outcome: &Outcome) {
+    pub fn finish(&mut self, host: usize, ending: &Ending) {
         if let Some(slot) = self.categories.get_mut(host) {
-            *slot = Some(category(outcome));
+            *slot = Some(ending.category());
         }
     }
 
@@ -99,7 +98,7 @@ mod tests {
         for host in 0..5 {
             gathered.push_line(host, b"same");
             let code = if host == 4 { 3 } else { 0 };
-            gathered.finish(host, &Ok(ExitStatus::Code(code)));
+            gathered.finish(host, &Ending::Remote(ExitStatus::Code(code)));
         }
         gathered.push_line(1, b"extra");
         let text = String::from_utf8(gathered.render(&labels, Style::plain())).unwrap();

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
-use sshfan::{ExitStatus, Outcome, Timing};
+use sshfan::{ExitStatus, Timing};
 
 use super::Stream;
+use crate::ending::Ending;
 use crate::summary::Summary;
 
 fn millis(duration: Duration) -> Value {
@@ -48,14 +49,17 @@ pub fn line(index: usize, host: &str, stream: Stream, line: &[u8], eol: bool) ->
     encode(object)
 }
 
-pub fn done(index: usize, host: &str, outcome: &Outcome, timing: Option<Timing>) -> String {
+pub fn done(index: usize, host: &str, ending: &Ending, timing: Option<Timing>) -> String {
     let mut map = Map::new();
-    let event = if outcome.is_ok() { "exit" } else { "error" };
+    let event = match ending {
+        Ending::Remote(_) => "exit",
+        Ending::Failed { .. } => "error",
+    };
     map.insert("event".into(), json!(event));
     map.insert("host".into(), json!(host));
     map.insert("index".into(), json!(index));
-    match outcome {
-        Ok(status) => match status {
+    match ending {
+        Ending::Remote(status) => match status {
             ExitStatus::Code(code) => {
                 map.insert("status".into(), json!("exited"));
                 map.insert("code".into(), json!(code));
@@ -71,9 +75,9 @@ pub fn done(index: usize, host: &str, outcome: &Outcome, timing: Option<Timing>)
                 map.insert("status".into(), json!("no_status"));
             }
         },
-        Err(err) => {
-            map.insert("kind".into(), json!(err.kind().code()));
-            map.insert("message".into(), json!(err.kind().to_string()));
+        Ending::Failed { code, message } => {
+            map.insert("kind".into(), json!(code));
+            map.insert("message".into(), json!(message));
         }
     }
     if let Some(timing) = timing {
@@ -99,6 +103,122 @@ pub fn summary(summary: &Summary, elapsed: Duration, interrupted: bool) -> Strin
         "interrupted": interrupted,
         "outcomes": outcomes,
     }))
+}
+
+/// One event read back from `--json` output (what `sshfan merge` reads).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Line {
+        index: usize,
+        host: String,
+        stream: Stream,
+        line: Vec<u8>,
+        eol: bool,
+    },
+    Done {
+        index: usize,
+        host: String,
+        ending: Ending,
+        timing: Option<Timing>,
+    },
+    /// A run's closing summary (a merge recomputes its own).
+    Summary,
+}
+
+/// A line that is not a `--json` event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an sshfan --json event: {0}")]
+pub struct DecodeError(String);
+
+/// Decodes one line of `--json` output (with or without its newline).
+pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| DecodeError(e.to_string()))?;
+    let field = |name: &str| {
+        value
+            .get(name)
+            .ok_or_else(|| DecodeError(format!("no `{name}` field")))
+    };
+    let string = |name: &str| {
+        field(name)?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| DecodeError(format!("`{name}` is not a string")))
+    };
+    let number = |name: &str| {
+        field(name)?
+            .as_u64()
+            .ok_or_else(|| DecodeError(format!("`{name}` is not a whole number")))
+    };
+    let boolean = |name: &str| {
+        field(name)?
+            .as_bool()
+            .ok_or_else(|| DecodeError(format!("`{name}` is not true or false")))
+    };
+    let index = || {
+        usize::try_from(number("index")?).map_err(|_| DecodeError("index out of range".into()))
+    };
+    match string("event")?.as_str() {
+        "line" => {
+            let stream = match string("stream")?.as_str() {
+                "stdout" => Stream::Stdout,
+                "stderr" => Stream::Stderr,
+                other => return Err(DecodeError(format!("unknown stream `{other}`"))),
+            };
+            let line = match value.get("base64") {
+                Some(_) => base64::engine::general_purpose::STANDARD
+                    .decode(string("base64")?)
+                    .map_err(|e| DecodeError(format!("bad base64: {e}")))?,
+                None => string("text")?.into_bytes(),
+            };
+            Ok(Decoded::Line {
+                index: index()?,
+                host: string("host")?,
+                stream,
+                line,
+                eol: boolean("eol")?,
+            })
+        }
+        event @ ("exit" | "error") => {
+            let ending = if event == "error" {
+                Ending::Failed {
+                    code: string("kind")?,
+                    message: string("message")?,
+                }
+            } else {
+                Ending::Remote(match string("status")?.as_str() {
+                    "exited" => ExitStatus::Code(
+                        u32::try_from(number("code")?)
+                            .map_err(|_| DecodeError("exit code out of range".into()))?,
+                    ),
+                    "signal" => ExitStatus::Signal {
+                        name: string("signal")?,
+                        core_dumped: boolean("core_dumped")?,
+                        message: String::new(),
+                    },
+                    "no_status" => ExitStatus::NoStatus,
+                    other => return Err(DecodeError(format!("unknown status `{other}`"))),
+                })
+            };
+            let ms = |name: &str| {
+                value
+                    .get(name)
+                    .and_then(Value::as_f64)
+                    .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+            };
+            let timing = ms("total_ms").map(|total| Timing {
+                connect: ms("connect_ms"),
+                total,
+            });
+            Ok(Decoded::Done {
+                index: index()?,
+                host: string("host")?,
+                ending,
+                timing,
+            })
+        }
+        "summary" => Ok(Decoded::Summary),
+        other => Err(DecodeError(format!("unknown event `{other}`"))),
+    }
 }
 
 #[cfg(test)]
@@ -127,13 +247,11 @@ mod tests {
             let encoded = line(3, "host", Stream::Stdout, &bytes, eol);
             proptest::prop_assert!(encoded.ends_with('\n') && !encoded.trim_end().contains('\n'));
             let value: Value = serde_json::from_str(&encoded).unwrap();
-            let decoded = match (value.get("text"), value.get("base64")) {
-                (Some(text), None) => text.as_str().unwrap().as_bytes().to_vec(),
-                (None, Some(b64)) => base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap(),
-                other => panic!("{other:?}"),
-            };
-            proptest::prop_assert_eq!(decoded, bytes);
-            proptest::prop_assert_eq!(value["eol"].as_bool(), Some(eol));
+            proptest::prop_assert_eq!(value.get("text").is_some(), std::str::from_utf8(&bytes).is_ok());
+            proptest::prop_assert_eq!(
+                decode(&encoded),
+                Ok(Decoded::Line { index: 3, host: "host".into(), stream: Stream::Stdout, line: bytes, eol })
+            );
         }
     }
 
@@ -143,22 +261,58 @@ mod tests {
             connect: Some(Duration::from_micros(1500)),
             total: Duration::from_millis(20),
         });
-        let exited: Value =
-            serde_json::from_str(&done(0, "a", &Ok(ExitStatus::Code(3)), timing)).unwrap();
+        let exit_3 = Ending::Remote(ExitStatus::Code(3));
+        let text = done(0, "a", &exit_3, timing);
+        let exited: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(exited["event"], "exit");
         assert_eq!(exited["code"], 3);
         assert_eq!(exited["connect_ms"], 1.5);
         assert_eq!(exited["total_ms"], 20.0);
-        let failed: Value = serde_json::from_str(&done(
-            1,
-            "b",
-            &Err(Error::new("b", ErrorKind::Refused)),
-            None,
-        ))
-        .unwrap();
+        assert_eq!(
+            decode(&text),
+            Ok(Decoded::Done {
+                index: 0,
+                host: "a".into(),
+                ending: exit_3,
+                timing
+            })
+        );
+        let refused = Ending::from(&Err(Error::new("b", ErrorKind::Refused)));
+        let text = done(1, "b", &refused, None);
+        let failed: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(failed["event"], "error");
         assert_eq!(failed["kind"], "refused");
         assert_eq!(failed["message"], "connection refused");
         assert!(failed.get("total_ms").is_none());
+        assert_eq!(
+            decode(&text),
+            Ok(Decoded::Done {
+                index: 1,
+                host: "b".into(),
+                ending: refused,
+                timing: None
+            })
+        );
+        let signal = Ending::Remote(ExitStatus::Signal {
+            name: "KILL".into(),
+            core_dumped: true,
+            message: String::new(),
+        });
+        let text = done(2, "c", &signal, None);
+        assert!(matches!(decode(&text), Ok(Decoded::Done { ending, .. }) if ending == signal));
+    }
+
+    #[test]
+    fn malformed_events_are_errors() {
+        for text in [
+            "",
+            "[]",
+            "{}",
+            r#"{"event":"line","host":"a","index":0,"stream":"x","text":"","eol":true}"#,
+            r#"{"event":"exit","host":"a","index":-1,"status":"exited","code":0}"#,
+            r#"{"event":"line","host":"a","index":0,"stream":"stdout","base64":"!","eol":true}"#,
+        ] {
+            assert!(decode(text).is_err(), "{text}");
+        }
     }
 }

@@ -8,7 +8,7 @@
 //! output quietly while the run's outcome is still counted.
 
 mod gather;
-mod json;
+pub mod json;
 mod style;
 
 use std::io::{self, Write};
@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sshfan::{Outcome, Progress, Timing};
+use sshfan::{Progress, Timing};
 
 pub use style::Style;
 
+use crate::ending::Ending;
 use crate::summary::Summary;
 
 /// Which output stream of a host.
@@ -41,7 +42,7 @@ pub enum Event {
     /// A host finished.
     Done {
         host: usize,
-        outcome: Outcome,
+        ending: Ending,
         timing: Option<Timing>,
         /// What a transfer moved.
         copied: Option<sshfan::copy::CopyReport>,
@@ -120,7 +121,7 @@ impl Renderer {
             } => self.line(host, stream, line, eol),
             Event::Done {
                 host,
-                outcome,
+                ending,
                 timing,
                 copied,
             } => {
@@ -128,7 +129,7 @@ impl Renderer {
                     self.copied.0 += report.files;
                     self.copied.1 += report.bytes;
                 }
-                self.done(host, outcome, timing)
+                self.done(host, ending, timing)
             }
             Event::Note(note) => {
                 let text = format!("{}\n", self.config.style.error(&note));
@@ -178,11 +179,11 @@ impl Renderer {
         }
     }
 
-    fn done(&mut self, host: usize, outcome: Outcome, timing: Option<Timing>) -> io::Result<()> {
+    fn done(&mut self, host: usize, ending: Ending, timing: Option<Timing>) -> io::Result<()> {
         let label = self.label(host).to_owned();
-        self.summary.record(&label, &outcome);
+        self.summary.record(&label, &ending);
         if self.config.layout == Layout::Json {
-            let text = json::done(host, &label, &outcome, timing);
+            let text = json::done(host, &label, &ending, timing);
             return self.write(Stream::Stdout, text.as_bytes());
         }
         if let Layout::Stream {
@@ -192,15 +193,15 @@ impl Renderer {
         {
             return Ok(());
         }
-        self.gathered.finish(host, &outcome);
+        self.gathered.finish(host, &ending);
         let style = self.config.style;
-        let message = match &outcome {
-            Err(err) if err.kind() == &sshfan::ErrorKind::Cancelled => return Ok(()),
-            Err(err) => style.error(&format!("sshfan: {err}")),
-            Ok(status) if !status.success() && !self.config.quiet => {
+        let message = match &ending {
+            failed if failed.cancelled() => return Ok(()),
+            Ending::Failed { message, .. } => style.error(&format!("sshfan: {label}: {message}")),
+            Ending::Remote(status) if !status.success() && !self.config.quiet => {
                 style.warning(&format!("sshfan: {label}: {status}"))
             }
-            Ok(_) => return Ok(()),
+            Ending::Remote(_) => return Ok(()),
         };
         self.write(Stream::Stderr, format!("{message}\n").as_bytes())
     }

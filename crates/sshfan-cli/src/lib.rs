@@ -1,0 +1,96 @@
+//! `sshfan`: run a command on many hosts at once over SSH.
+//!
+//! Parses arguments, runs, and maps the result to an exit code (see [`exit`]). Errors are
+//! printed as `sshfan: <error chain>`; a closed stdout is not an error.
+//!
+//! The binary is `src/main.rs`; this library holds its code so that fuzz targets and
+//! benchmarks can reach the JSON encoder and decoder. It is not a stable API: programs
+//! should use the `sshfan` library crate, or drive the binary through `--json`.
+
+mod args;
+mod demo;
+pub mod ending;
+pub mod exit;
+mod files;
+mod hostlist;
+mod nodeset_cmd;
+mod prompt;
+pub mod render;
+mod runner;
+mod settings;
+pub mod summary;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::exit::{ExitStatus, UsageError};
+
+/// The `sshfan` command: parses `std::env::args`, runs, and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.use_stderr() {
+                true => ExitStatus::Usage.into(),
+                false => ExitStatus::Success.into(),
+            };
+        }
+    };
+    init_logging();
+    if let Some(Command::Nodeset(args)) = cli.subcommand {
+        let result = nodeset_cmd::nodeset(
+            args,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+        );
+        return finish(result);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return finish(Err(anyhow::Error::new(err).context("starting the runtime"))),
+    };
+    let result = runtime.block_on(async {
+        match cli.subcommand {
+            Some(Command::Demo(demo)) => demo::demo(demo).await,
+            Some(Command::Cp(copy)) => settings::run_copy(copy, true).await,
+            Some(Command::Get(copy)) => settings::run_copy(copy, false).await,
+            _ => settings::run_command(cli.run).await,
+        }
+    });
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<ExitStatus>) -> ExitCode {
+    match result {
+        Ok(status) => status.into(),
+        Err(err) => report(err),
+    }
+}
+
+/// `SSHFAN_LOG=debug` (or any `tracing` filter) turns on logs, on stderr.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SSHFAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[allow(clippy::print_stderr)]
+fn report(err: anyhow::Error) -> ExitCode {
+    eprintln!("sshfan: {err:#}");
+    if err.downcast_ref::<UsageError>().is_some()
+        || err.downcast_ref::<sshfan::ConfigError>().is_some()
+    {
+        ExitStatus::Usage.into()
+    } else {
+        ExitStatus::HostError.into()
+    }
+}
