@@ -53,6 +53,40 @@ pub enum Command {
     /// Copy files from every host: `sshfan get -w HOSTS [-r] REMOTE... LOCAL_DIR`
     /// (each saved as `LOCAL_DIR/NAME.HOST`, like clush --rcopy).
     Get(CopyArgs),
+    /// Combine the --json output of several runs (shards of one job, say) into the
+    /// gathered output, summary and exit code one run would have given.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Files holding `sshfan --json` output (`-` for stdin).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+
+    /// Print JSON lines (renumbered, one summary) instead of gathered output.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print `host: line` (hosts in file order) instead of gathered output.
+    #[arg(long, conflicts_with = "json")]
+    pub lines: bool,
+
+    /// Always print the summary (by default only when some host failed).
+    #[arg(long)]
+    pub summary: bool,
+
+    /// No summary and no remote-failure messages.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Exit with the largest remote exit code (like pdsh -S, clush -S).
+    #[arg(short = 'S')]
+    pub max_exit: bool,
+
+    /// Colour host names and errors.
+    #[arg(long, value_enum, env = "SSHFAN_COLOR", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +132,12 @@ pub struct RunArgs {
     /// Keep duplicate hosts instead of collapsing them.
     #[arg(long, help_heading = "Hosts")]
     pub allow_duplicates: bool,
+
+    /// Run only shard K of N (K from 1 to N): every Nth selected host, starting at the
+    /// Kth. The same arguments on N machines split the hosts evenly and without overlap;
+    /// combine their --json output with `sshfan merge`.
+    #[arg(long, value_name = "K/N", value_parser = crate::hostlist::Shard::parse, help_heading = "Hosts")]
+    pub shard: Option<crate::hostlist::Shard>,
 
     /// Remote user (default: the local user).
     #[arg(

@@ -78,7 +78,10 @@ mod tests {
         let ending = Ending::from(&refused);
         assert_eq!(ending.category(), "unreachable");
         assert!(!ending.success() && !ending.cancelled() && !ending.timed_out());
-        assert_eq!(Ending::from(&Ok(RemoteStatus::Code(2))).category(), "exit 2");
+        assert_eq!(
+            Ending::from(&Ok(RemoteStatus::Code(2))).category(),
+            "exit 2"
+        );
         assert!(Ending::from(&Ok(RemoteStatus::Code(0))).success());
     }
 }

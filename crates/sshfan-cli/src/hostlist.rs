@@ -41,6 +41,11 @@ pub fn select(args: &RunArgs, stdin: &mut dyn Read) -> anyhow::Result<Vec<Host>>
         }
         hosts.push(host);
     }
+    if let Some(shard) = args.shard
+        && !hosts.is_empty()
+    {
+        return Ok(shard.select(hosts));
+    }
     if hosts.is_empty() {
         let why = if args.hosts.is_empty() && args.host_files.is_empty() {
             "no hosts given: use -w HOSTS or -h FILE"
@@ -50,6 +55,52 @@ pub fn select(args: &RunArgs, stdin: &mut dyn Read) -> anyhow::Result<Vec<Host>>
         return Err(UsageError(why.to_owned()).into());
     }
     Ok(hosts)
+}
+
+/// `--shard K/N`: one of N even, disjoint parts of the host list.
+///
+/// Hosts are dealt round-robin by their position in the selected list (after exclusions
+/// and duplicate removal), so every machine given the same arguments computes the same
+/// parts, whose sizes differ by at most one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based.
+    index: usize,
+    count: usize,
+}
+
+impl Shard {
+    /// Parses `K/N` with 1 ≤ K ≤ N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not K/N (e.g. 2/8)"))?;
+        let k: usize = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{k}` is not a number"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{n}` is not a number"))?;
+        if n == 0 || k == 0 || k > n {
+            return Err(format!("shard {k}/{n}: K must be between 1 and N"));
+        }
+        Ok(Shard {
+            index: k - 1,
+            count: n,
+        })
+    }
+
+    /// This shard's part of `hosts`, in order (empty when there are fewer hosts than shards).
+    pub fn select<T>(self, hosts: Vec<T>) -> Vec<T> {
+        hosts
+            .into_iter()
+            .enumerate()
+            .filter(|(position, _)| position % self.count == self.index)
+            .map(|(_, host)| host)
+            .collect()
+    }
 }
 
 /// `^FILE`, `-` or an expression.
@@ -98,6 +149,32 @@ fn expand(expression: &str) -> anyhow::Result<Vec<String>> {
 /// The error and a caret under the bad column.
 pub fn describe(err: &NodeSetError) -> String {
     format!("{err}\n{}", err.pointer())
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_disjoint_even_and_cover_everything() {
+        let hosts: Vec<usize> = (0..10).collect();
+        let parts: Vec<Vec<usize>> = (1..=3)
+            .map(|k| {
+                Shard::parse(&format!("{k}/3"))
+                    .unwrap()
+                    .select(hosts.clone())
+            })
+            .collect();
+        assert_eq!(parts, [vec![0, 3, 6, 9], vec![1, 4, 7], vec![2, 5, 8]]);
+        assert!(Shard::parse("4/2/1").is_err());
+        assert_eq!(
+            Shard::parse("3/8").unwrap().select(vec!['a', 'b']),
+            Vec::<char>::new()
+        );
+        for bad in ["0/3", "4/3", "1/0", "x/3", "3"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

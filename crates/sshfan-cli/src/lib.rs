@@ -13,6 +13,7 @@ pub mod ending;
 pub mod exit;
 mod files;
 mod hostlist;
+mod merge;
 mod nodeset_cmd;
 mod prompt;
 pub mod render;
@@ -60,6 +61,7 @@ pub fn main() -> ExitCode {
             Some(Command::Demo(demo)) => demo::demo(demo).await,
             Some(Command::Cp(copy)) => settings::run_copy(copy, true).await,
             Some(Command::Get(copy)) => settings::run_copy(copy, false).await,
+            Some(Command::Merge(args)) => merge::merge(args),
             _ => settings::run_command(cli.run).await,
         }
     });

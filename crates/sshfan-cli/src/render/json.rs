@@ -121,8 +121,17 @@ pub enum Decoded {
         ending: Ending,
         timing: Option<Timing>,
     },
-    /// A run's closing summary (a merge recomputes its own).
-    Summary,
+    /// A run's closing summary (a merge recomputes the rest).
+    Summary {
+        elapsed: Duration,
+        interrupted: bool,
+    },
+}
+
+/// A duration written by [`millis`].
+fn millis_field(value: &Value, name: &str) -> Option<Duration> {
+    let ms = value.get(name)?.as_f64()?;
+    Duration::try_from_secs_f64(ms / 1000.0).ok()
 }
 
 /// A line that is not a `--json` event.
@@ -154,9 +163,8 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
             .as_bool()
             .ok_or_else(|| DecodeError(format!("`{name}` is not true or false")))
     };
-    let index = || {
-        usize::try_from(number("index")?).map_err(|_| DecodeError("index out of range".into()))
-    };
+    let index =
+        || usize::try_from(number("index")?).map_err(|_| DecodeError("index out of range".into()));
     match string("event")?.as_str() {
         "line" => {
             let stream = match string("stream")?.as_str() {
@@ -199,14 +207,8 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
                     other => return Err(DecodeError(format!("unknown status `{other}`"))),
                 })
             };
-            let ms = |name: &str| {
-                value
-                    .get(name)
-                    .and_then(Value::as_f64)
-                    .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
-            };
-            let timing = ms("total_ms").map(|total| Timing {
-                connect: ms("connect_ms"),
+            let timing = millis_field(&value, "total_ms").map(|total| Timing {
+                connect: millis_field(&value, "connect_ms"),
                 total,
             });
             Ok(Decoded::Done {
@@ -216,7 +218,10 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
                 timing,
             })
         }
-        "summary" => Ok(Decoded::Summary),
+        "summary" => Ok(Decoded::Summary {
+            elapsed: millis_field(&value, "elapsed_ms").unwrap_or_default(),
+            interrupted: boolean("interrupted")?,
+        }),
         other => Err(DecodeError(format!("unknown event `{other}`"))),
     }
 }

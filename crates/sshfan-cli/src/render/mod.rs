@@ -207,10 +207,15 @@ impl Renderer {
     }
 
     /// Prints what is printed at the end (gathered output, summary) and returns the summary.
-    pub fn finish(mut self, interrupted: bool) -> io::Result<Summary> {
+    pub fn finish(self, interrupted: bool) -> io::Result<Summary> {
+        let elapsed = self.started.elapsed();
+        self.finish_after(interrupted, elapsed)
+    }
+
+    /// [`finish`](Self::finish), reporting `elapsed` as the run's wall time.
+    pub fn finish_after(mut self, interrupted: bool, elapsed: Duration) -> io::Result<Summary> {
         self.clear_progress()?;
         self.config.progress = false;
-        let elapsed = self.started.elapsed();
         match self.config.layout {
             Layout::Json => {
                 let text = json::summary(&self.summary, elapsed, interrupted);

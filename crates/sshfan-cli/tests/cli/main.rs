@@ -18,5 +18,7 @@ mod reach;
 mod run;
 /// Secrets: `-A` and `--sudo`.
 mod secrets;
+/// `--shard K/N` and `sshfan merge`.
+mod shard;
 /// Shared: a command builder pointed at a fleet.
 mod util;
