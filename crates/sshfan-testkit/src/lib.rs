@@ -9,6 +9,7 @@
 //! - [`keys`]: throwaway keys and OpenSSH key files.
 //! - [`agent`]: a real `ssh-agent` holding test keys.
 //! - [`data`]: reproducible test data.
+//! - [`delay`]: a relay that adds latency to a TCP link.
 //! - [`kill`]: a stream wrapper whose connection can be cut (for mid-output drops).
 //!
 //! # Example
@@ -26,6 +27,7 @@
 
 pub mod agent;
 pub mod data;
+pub mod delay;
 pub mod dropbear;
 pub mod fleet;
 pub mod keys;
@@ -36,6 +38,7 @@ mod sftp;
 pub mod sshd;
 
 pub use agent::SshAgent;
+pub use delay::DelayRelay;
 pub use fleet::{Bind, FLEET_PASSWORD, FLEET_USER, Fleet, FleetBuilder};
 pub use script::Fault;
 pub use sshd::{Sshd, SshdOptions, SshdUnavailable};

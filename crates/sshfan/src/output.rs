@@ -214,6 +214,30 @@ impl OutputReader {
         }
     }
 
+    /// A reader over output already received, in the chunks it came in: for replaying
+    /// recorded output, tests and fuzzing.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let mut reader = sshfan::OutputReader::from_chunks(["one\ntw".into(), "o\r\n".into()]);
+    /// assert_eq!(reader.next_line().await.as_deref(), Some(&b"one"[..]));
+    /// assert_eq!(reader.next_line().await.as_deref(), Some(&b"two"[..]));
+    /// assert_eq!(reader.next_line().await, None);
+    /// # });
+    /// ```
+    pub fn from_chunks(chunks: impl IntoIterator<Item = Bytes>) -> OutputReader {
+        let buffer = StreamBuffer::new(usize::MAX);
+        {
+            let mut state = buffer.lock();
+            for chunk in chunks.into_iter().filter(|chunk| !chunk.is_empty()) {
+                state.buffered += chunk.len();
+                state.chunks.push_back(chunk);
+            }
+            state.finished = true;
+        }
+        OutputReader::new(std::sync::Arc::new(buffer), None)
+    }
+
     /// [`next_line`](Self::next_line) under the run's read timeout: a timeout is an error,
     /// and the reader stays usable (a partial line is kept for the next call).
     pub async fn read_line(&mut self) -> Result<Option<Bytes>, ReadTimeout> {

@@ -8,7 +8,7 @@ use sshfan::{ConnectStage, ErrorKind, TcpTransport, Transport};
 use sshfan_testkit::{Fault, Fleet, require};
 use tokio::io::AsyncWriteExt;
 
-use crate::util::{Collected, collect};
+use crate::util::{Collected, assert_inner_passed, collect, run_inner};
 
 /// Runs `command` on a fleet where host 1 has `fault`, checks hosts 0 and 2 are unharmed,
 /// and returns host 1.
@@ -260,42 +260,6 @@ async fn transient_failures_are_retried_auth_failures_are_not() {
         counting.attempts.load(Ordering::SeqCst),
         1,
         "auth failures are final"
-    );
-}
-
-/// Runs one `#[ignore]`d test of this binary in a child process, optionally under a
-/// wrapper command (such as `unshare -n` for an empty network namespace).
-fn run_inner(test: &str, wrapper: &[&str]) -> Result<std::process::Output, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let (program, args) = match wrapper.split_first() {
-        Some((program, rest)) => (
-            program.to_string(),
-            rest.iter().map(|s| s.to_string()).collect(),
-        ),
-        None => (exe.display().to_string(), Vec::new()),
-    };
-    let mut command = std::process::Command::new(program);
-    command.args(args);
-    if !wrapper.is_empty() {
-        command.arg(&exe);
-    }
-    let output = command
-        .args([test, "--exact", "--ignored", "--nocapture"])
-        .output()
-        .map_err(|e| format!("cannot run {wrapper:?}: {e}"))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !wrapper.is_empty() && stderr.contains("unshare failed") {
-        return Err(format!("cannot create a network namespace: {stderr}"));
-    }
-    Ok(output)
-}
-
-fn assert_inner_passed(test: &str, output: std::process::Output) {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{test} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
     );
 }
 

@@ -17,6 +17,8 @@ mod execution;
 mod interop;
 /// known_hosts: hashed, wildcard, negated, revoked, CA-signed, accept-new at scale.
 mod known_hosts;
+/// Network faults made in a network namespace: a blackholed address, a slow lossy link.
+mod network;
 /// Reaching hosts: ssh_config, jump hosts, proxy commands.
 mod reach;
 /// Many hosts at once.

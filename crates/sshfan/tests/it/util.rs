@@ -9,6 +9,8 @@ pub struct Collected {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub outcome: Outcome,
+    /// From the host's start to its outcome.
+    pub elapsed: Option<std::time::Duration>,
 }
 
 impl Collected {
@@ -38,11 +40,13 @@ impl Collected {
 pub async fn collect_host(host: &mut HostOutput) -> Collected {
     let stdout = host.stdout.read_to_end().await;
     let stderr = host.stderr.read_to_end().await;
+    let outcome = host.wait().await;
     Collected {
         label: host.label().to_owned(),
         stdout,
         stderr,
-        outcome: host.wait().await,
+        outcome,
+        elapsed: host.timing().map(|timing| timing.total),
     }
 }
 
@@ -69,4 +73,40 @@ pub fn peak_rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Runs one `#[ignore]`d test of this binary in a child process, optionally under a
+/// wrapper command (such as `unshare -n` for an empty network namespace).
+pub fn run_inner(test: &str, wrapper: &[&str]) -> Result<std::process::Output, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (program, args) = match wrapper.split_first() {
+        Some((program, rest)) => (
+            program.to_string(),
+            rest.iter().map(|s| s.to_string()).collect(),
+        ),
+        None => (exe.display().to_string(), Vec::new()),
+    };
+    let mut command = std::process::Command::new(program);
+    command.args(args);
+    if !wrapper.is_empty() {
+        command.arg(&exe);
+    }
+    let output = command
+        .args([test, "--exact", "--ignored", "--nocapture"])
+        .output()
+        .map_err(|e| format!("cannot run {wrapper:?}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !wrapper.is_empty() && stderr.contains("unshare failed") {
+        return Err(format!("cannot create a network namespace: {stderr}"));
+    }
+    Ok(output)
+}
+
+pub fn assert_inner_passed(test: &str, output: std::process::Output) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{test} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
