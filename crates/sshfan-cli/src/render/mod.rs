@@ -7,7 +7,7 @@
 //! JSON for `--json`, and builds the summary. A closed stdout (`sshfan … | head`) stops
 //! output quietly while the run's outcome is still counted.
 
-mod gather;
+pub mod gather;
 pub mod json;
 mod style;
 

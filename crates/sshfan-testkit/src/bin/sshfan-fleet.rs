@@ -19,14 +19,28 @@ struct Args {
     /// Write the host list to this file as well as stdout.
     #[arg(long)]
     hosts_file: Option<std::path::PathBuf>,
+    /// One port for all hosts, one loopback address each (127.1.0.1, 127.1.0.2, …), for
+    /// tools that take one port for every host (pdsh, clush).
+    #[arg(long)]
+    addresses: bool,
+    /// Copy the known_hosts file and client key into this directory (as `known_hosts`
+    /// and `id_ed25519`), then write `ready` there once serving.
+    #[arg(long)]
+    state_dir: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     sshfan::raise_open_file_limit();
+    let bind = if args.addresses {
+        sshfan_testkit::Bind::Addresses
+    } else {
+        sshfan_testkit::Bind::Ports
+    };
     let fleet = sshfan_testkit::Fleet::builder(args.hosts)
         .real_shell(args.real_shell)
+        .bind(bind)
         .start()
         .await
         .context("starting the fleet")?;
@@ -49,6 +63,18 @@ async fn main() -> anyhow::Result<()> {
         fleet.client_key_path().display(),
     )?;
     drop(stderr);
-    tokio::signal::ctrl_c().await?;
+    if let Some(dir) = &args.state_dir {
+        std::fs::create_dir_all(dir)?;
+        std::fs::copy(fleet.known_hosts_path(), dir.join("known_hosts"))?;
+        std::fs::copy(fleet.client_key_path(), dir.join("id_ed25519"))?;
+        std::fs::write(dir.join("hosts"), &list)?;
+        std::fs::write(dir.join("ready"), "")?;
+    }
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => {}
+    }
     Ok(())
 }

@@ -1,0 +1,101 @@
+//! `sshfan-bench`: the sshfan library on one benchmark workload, as `bench/run.sh` runs it.
+//!
+//! Runs a command on every host of a host file (optionally repeated, for many sessions
+//! to few servers), reads every host's stdout line by line as it streams (one task per
+//! host, as a program using the library would), gathers identical outputs, and prints
+//! one JSON object: hosts, ok, lines, bytes, distinct outputs. Wall time, CPU and peak
+//! RSS are measured from outside by the harness, the same way for every tool.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// One `host[:port]` per line.
+    #[arg(long)]
+    hosts_file: PathBuf,
+    /// Use each host this many times (sessions beyond the servers' count).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    #[arg(long)]
+    user: String,
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long)]
+    known_hosts: PathBuf,
+    /// Hosts in flight at once.
+    #[arg(long, default_value_t = 100)]
+    fanout: usize,
+    #[arg(long, default_value_t = 60.0)]
+    connect_timeout: f64,
+    /// Keep each host's whole output to group identical ones (`-b`); off for huge outputs.
+    #[arg(long)]
+    no_gather: bool,
+    command: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let text = std::fs::read_to_string(&args.hosts_file)
+        .with_context(|| format!("reading {}", args.hosts_file.display()))?;
+    let hosts: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut builder = sshfan::ParallelClient::builder()
+        .user(&args.user)
+        .key_file(&args.key)
+        .known_hosts_files(vec![args.known_hosts.clone()])
+        .ssh_config(sshfan::SshConfigSource::Off)
+        .agent(sshfan::AgentSocket::Off)
+        .default_identities(false)
+        .pool_size(args.fanout)
+        .max_handshakes(args.fanout.min(256))
+        .connect_timeout(Duration::from_secs_f64(args.connect_timeout));
+    for _ in 0..args.repeat {
+        builder = builder.hosts(hosts.iter().copied())?;
+    }
+    let client = builder.build()?;
+    let (outputs, joiner) = client.run(args.command.as_str()).into_parts();
+    let gather = !args.no_gather;
+    let readers: Vec<_> = outputs
+        .into_iter()
+        .map(|mut host| {
+            tokio::spawn(async move {
+                let (mut lines, mut bytes, mut kept) = (0u64, 0u64, Vec::new());
+                while let Some(line) = host.stdout.next_line().await {
+                    lines += 1;
+                    bytes += line.len() as u64 + 1;
+                    if gather {
+                        kept.extend_from_slice(&line);
+                        kept.push(b'\n');
+                    }
+                }
+                let ok = matches!(host.wait().await, Ok(status) if status.success());
+                (ok, lines, bytes, kept)
+            })
+        })
+        .collect();
+    let (mut ok, mut lines, mut bytes) = (0usize, 0u64, 0u64);
+    let mut distinct = HashSet::new();
+    for reader in readers {
+        let (host_ok, host_lines, host_bytes, kept) = reader.await?;
+        ok += usize::from(host_ok);
+        lines += host_lines;
+        bytes += host_bytes;
+        distinct.insert(kept);
+    }
+    joiner.join(None).await.ok();
+    let result = serde_json::json!({
+        "hosts": hosts.len() * args.repeat,
+        "ok": ok,
+        "lines": lines,
+        "bytes": bytes,
+        "distinct_outputs": distinct.len(),
+    });
+    writeln!(std::io::stdout().lock(), "{result}")?;
+    Ok(())
+}
