@@ -56,6 +56,7 @@ class FleetTarget(Target):
     def __init__(self, count, work):
         self.name = "fleet"
         state = Path(work) / f"fleet-{count}"
+        shutil.rmtree(state, ignore_errors=True)  # never reuse a stopped fleet's state
         self.proc = subprocess.Popen(
             [str(RELEASE / "sshfan-fleet"), "--hosts", str(count), "--addresses",
              "--state-dir", str(state)],

@@ -70,8 +70,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(dir.join("hosts"), &list)?;
         std::fs::write(dir.join("ready"), "")?;
     }
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         interrupted = tokio::signal::ctrl_c() => interrupted?,
         _ = terminate.recv() => {}
