@@ -173,7 +173,7 @@ def measure(argv, env, cap, stdout, stderr):
 # ---------------------------------------------------------------- tools
 
 
-def run_tool(tool, target, work, command, fanout, repeat, gather, cap, scratch):
+def run_tool(tool, target, command, fanout, repeat, gather, cap, scratch):
     hosts = target.hosts * repeat
     hosts_file = Path(scratch) / "hosts"
     hosts_file.write_text("\n".join(hosts) + "\n")
@@ -293,17 +293,17 @@ def main():
                 if kind == "fleet":
                     targets[key] = FleetTarget(count, work)
                 else:
-                    fleet_key = FleetTarget(1, work)  # for a client key only
                     key_path = Path(work) / "client_key"
-                    shutil.copy(fleet_key.key, key_path)
-                    fleet_key.stop()
+                    if not key_path.exists():
+                        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                                        str(key_path)], check=True)
                     targets[key] = SshdTarget(count, work, str(key_path))
             target = targets[key]
             command = command.format(file26k=file26k)
             for tool in tools:
                 scratch = tempfile.mkdtemp(dir=work)
                 log(f"{workload} {kind} {count}x{repeat} {tool} ...")
-                result = run_tool(tool, target, work, command, fanout, repeat, gather,
+                result = run_tool(tool, target, command, fanout, repeat, gather,
                                   args.cap, scratch)
                 shutil.rmtree(scratch, ignore_errors=True)
                 result.update(workload=workload, target=kind, sessions=count * repeat,
