@@ -112,3 +112,49 @@ async fn ctrl_c_cancels_and_prints_the_summary() {
         "running and pending hosts are all cancelled: {stderr}"
     );
 }
+
+/// A second Ctrl-C exits at once, even when the first one's orderly shutdown cannot
+/// finish: here nobody reads sshfan's stdout, so its writer is stuck on a full pipe.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_ctrl_c_aborts_at_once() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let mut child = sshfan(&fleet)
+        .arg("-w")
+        .arg(fleet.host_specs().join(","))
+        .args(["--", "flood 100000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let interrupt = || {
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    // Let the pipe fill (64 KiB) so the writer blocks, then interrupt once.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    interrupt();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first Ctrl-C waits for the output to be written"
+    );
+    interrupt();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the second Ctrl-C did not abort"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(130));
+}
