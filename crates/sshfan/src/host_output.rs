@@ -68,6 +68,23 @@ impl HostOutput {
         }
     }
 
+    /// Waits until the host has an authenticated session (its command is then being
+    /// started) or has failed without one; returns that connection error.
+    ///
+    /// For callers that, like parallel-ssh's `run_command`, report connection and
+    /// authentication errors before reading output.
+    pub async fn wait_connected(&self) -> Result<(), Error> {
+        let mut reached = self.state.reached.subscribe();
+        let _ = reached.wait_for(|reached| *reached).await;
+        if self.state.was_connected() {
+            return Ok(());
+        }
+        match self.outcome() {
+            Some(Err(err)) => Err(err),
+            _ => Ok(()),
+        }
+    }
+
     /// Waits until the host has finished and returns its outcome.
     ///
     /// Output streams are complete once this returns (they may still hold unread data).

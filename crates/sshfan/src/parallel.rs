@@ -116,13 +116,45 @@ impl ParallelClient {
         }
         let commands = host_args
             .iter()
-            .map(|args| {
-                Ok(Arc::from(
-                    options.wrap(&crate::command::substitute(template, args)?),
-                ))
-            })
-            .collect::<Result<Vec<Arc<str>>, ConfigError>>()?;
+            .map(|args| crate::command::substitute(template, args))
+            .collect::<Result<Vec<String>, ConfigError>>()?;
+        self.run_commands(&commands, options)
+    }
+
+    /// Runs one command line per host, in host order (for callers that build each host's
+    /// command themselves). A count mismatch is an error before anything runs.
+    pub fn run_commands(
+        &self,
+        commands: &[String],
+        options: RunOptions,
+    ) -> Result<Run, ConfigError> {
+        if commands.len() != self.hosts.len() {
+            return Err(ConfigError::InvalidSetting {
+                name: "commands",
+                reason: format!(
+                    "{} commands for {} hosts: give one per host",
+                    commands.len(),
+                    self.hosts.len()
+                ),
+            });
+        }
+        let commands: Vec<Arc<str>> = commands
+            .iter()
+            .map(|command| Arc::from(options.wrap(command)))
+            .collect();
         Ok(self.start(|index| commands.get(index).cloned(), options))
+    }
+
+    /// Connects to and authenticates with every host, then disconnects (parallel-ssh's
+    /// `connect_auth`). sshfan opens sessions per run rather than keeping them, so this
+    /// checks reachability, host keys and credentials up front; each host's outcome is
+    /// exit status 0 or its connection error.
+    pub fn connect_auth(&self) -> Run {
+        let options = RunOptions {
+            connect_only: true,
+            ..Default::default()
+        };
+        self.start(|_| None, options)
     }
 
     /// Uploads a local file (or, with `recursive`, a directory tree) to `remote` on every
@@ -248,6 +280,7 @@ impl ParallelClient {
             },
             completed,
             fail_fast: options.fail_fast,
+            connect_only: options.connect_only,
             stop: stop.clone(),
             connector,
             command_timeout: config.command_timeout,
@@ -267,6 +300,7 @@ impl ParallelClient {
                 stdout: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 stderr: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 outcome: watch::channel(None).0,
+                reached: watch::channel(false).0,
                 timing: HostTiming::default(),
                 plan: plans.next().unwrap_or(Err(ErrorKind::Cancelled)),
             });
@@ -331,6 +365,8 @@ struct RunContext {
     /// Host indexes, sent as hosts finish.
     completed: mpsc::UnboundedSender<usize>,
     fail_fast: bool,
+    /// Connect and authenticate, then disconnect (no command).
+    connect_only: bool,
     stop: Arc<watch::Sender<bool>>,
     connector: Connector,
     command_timeout: Option<Duration>,
@@ -343,6 +379,8 @@ pub(crate) struct HostState {
     pub(crate) stdout: Arc<StreamBuffer>,
     pub(crate) stderr: Arc<StreamBuffer>,
     pub(crate) outcome: watch::Sender<Option<Outcome>>,
+    /// Set once the host has an authenticated session, or has finished without one.
+    pub(crate) reached: watch::Sender<bool>,
     pub(crate) timing: HostTiming,
     /// How to reach the host, or why its settings do not work.
     pub(crate) plan: Result<HostPlan, ErrorKind>,
@@ -362,6 +400,17 @@ impl HostState {
         self.stdout.finish();
         self.stderr.finish();
         self.outcome.send_replace(Some(outcome));
+        self.reached.send_replace(true);
+    }
+
+    fn connected(&self) {
+        let _ = self.timing.connected.set(Instant::now());
+        self.reached.send_replace(true);
+    }
+
+    /// Whether the host got an authenticated session (so far).
+    pub(crate) fn was_connected(&self) -> bool {
+        self.timing.connected.get().is_some()
     }
 
     fn is_done(&self) -> bool {
@@ -432,7 +481,7 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         // A local failure (missing file) fails every host before it connects.
         let transfer = transfer.as_ref().as_ref().map_err(Clone::clone)?;
         let connected = context.connector.connect(plan).await?;
-        let _ = state.timing.connected.set(Instant::now());
+        state.connected();
         let report = crate::copy::transfer(
             &connected.session,
             &connected.notes,
@@ -449,8 +498,15 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         return Ok(ExitStatus::Code(0));
     }
     let connected = context.connector.connect(plan).await?;
-    let _ = state.timing.connected.set(Instant::now());
+    state.connected();
     debug!(host = %state.label, "connected");
+    if context.connect_only {
+        let _ = connected
+            .session
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        return Ok(ExitStatus::Code(0));
+    }
     let sinks = Sinks {
         stdout: state.stdout.clone(),
         stderr: state.stderr.clone(),

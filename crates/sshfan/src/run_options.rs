@@ -41,6 +41,8 @@ pub struct RunOptions {
     /// Set by uploads and downloads: the run moves files instead of running a command.
     pub(crate) transfer:
         Option<std::sync::Arc<Result<crate::copy::Transfer, crate::error::ErrorKind>>>,
+    /// Set by [`crate::ParallelClient::connect_auth`]: connect, authenticate, disconnect.
+    pub(crate) connect_only: bool,
 }
 
 impl RunOptions {

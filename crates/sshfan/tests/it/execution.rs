@@ -265,3 +265,71 @@ async fn a_command_timeout_ends_the_remote_job() {
         assert_eq!((fleet.running(0), fleet.running(1)), (0, 0), "pty: {pty}");
     }
 }
+
+#[tokio::test]
+async fn per_host_command_lines_run_each_on_its_host() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let commands: Vec<String> = (0..3).map(|i| format!("echo host {i}")).collect();
+    let run = client
+        .run_commands(&commands, RunOptions::default())
+        .unwrap();
+    for (i, host) in collect(run).await.iter().enumerate() {
+        assert_eq!(host.stdout_text(), format!("host {i}\n"));
+    }
+    let err = client
+        .run_commands(&commands[..2], RunOptions::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("2 commands for 3 hosts"), "{err}");
+}
+
+#[tokio::test]
+async fn connect_auth_checks_every_host_without_running_anything() {
+    let fleet = Fleet::builder(3)
+        .fault(1, Fault::RejectAuth)
+        .start()
+        .await
+        .unwrap();
+    let client = fleet.client().build().unwrap();
+    let run = client.connect_auth();
+    run.join(None).await.unwrap();
+    let codes: Vec<_> = run
+        .outputs()
+        .iter()
+        .map(|host| match host.outcome().unwrap() {
+            Ok(status) => status.to_string(),
+            Err(err) => err.kind().code().to_owned(),
+        })
+        .collect();
+    let ok = ExitStatus::Code(0).to_string();
+    assert_eq!(codes, [ok.clone(), "auth".into(), ok]);
+    for index in 0..3 {
+        assert_eq!(fleet.execs(index), 0, "connect_auth runs no command");
+    }
+    assert_eq!(fleet.connections(0), 1);
+}
+
+#[tokio::test]
+async fn wait_connected_reports_connection_errors_before_the_command_ends() {
+    let fleet = Fleet::builder(2)
+        .fault(1, Fault::RejectAuth)
+        .start()
+        .await
+        .unwrap();
+    let client = fleet.client().build().unwrap();
+    let run = client.run("sleep 30");
+    let outputs = run.outputs();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        outputs[0].wait_connected().await.unwrap();
+        let err = outputs[1].wait_connected().await.unwrap_err();
+        assert_eq!(err.kind().code(), "auth");
+    })
+    .await
+    .expect("connection results arrive while the command still runs");
+    assert!(
+        outputs[0].outcome().is_none(),
+        "the command is still running"
+    );
+    run.cancel();
+}
