@@ -245,7 +245,7 @@ impl ClientBuilder {
     }
 
     /// Sends a keepalive after `interval` of silence; drops the connection after `max`
-    /// unanswered ones.
+    /// unanswered ones. A zero interval turns keepalives off, whatever ssh_config says.
     pub fn keepalive(mut self, interval: Duration, max: usize) -> Self {
         self.config.keepalive = Some((interval, max));
         self

@@ -215,7 +215,9 @@ impl Connector {
                     AES_192_CTR,
                     AES_128_CTR,
                 ]);
-                if let Some((interval, max)) = plan.keepalive {
+                if let Some((interval, max)) =
+                    plan.keepalive.filter(|(interval, _)| !interval.is_zero())
+                {
                     config.keepalive_interval = Some(interval);
                     config.keepalive_max = max;
                 }

@@ -27,6 +27,38 @@ struct Args {
     /// and `id_ed25519`), then write `ready` there once serving.
     #[arg(long)]
     state_dir: Option<std::path::PathBuf>,
+    /// A fault on one host, `INDEX=KIND` (0-based; repeatable). Kinds: reject-auth,
+    /// stall-before-banner, stall-after-auth, hang, wrong-host-key.
+    #[arg(long = "fault", value_parser = parse_fault)]
+    faults: Vec<(usize, sshfan_testkit::Fault)>,
+    /// An environment variable for `--real-shell` commands, `NAME=VALUE` (repeatable).
+    #[arg(long = "env", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+}
+
+fn parse_fault(text: &str) -> Result<(usize, sshfan_testkit::Fault), String> {
+    use sshfan_testkit::Fault;
+    let (index, kind) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected INDEX=KIND, got `{text}`"))?;
+    let index = index
+        .parse()
+        .map_err(|_| format!("`{index}` is not a host index"))?;
+    let fault = match kind {
+        "reject-auth" => Fault::RejectAuth,
+        "stall-before-banner" => Fault::StallBeforeBanner,
+        "stall-after-auth" => Fault::StallAfterAuth,
+        "hang" => Fault::Hang,
+        "wrong-host-key" => Fault::WrongHostKey,
+        other => return Err(format!("unknown fault `{other}`")),
+    };
+    Ok((index, fault))
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("expected NAME=VALUE, got `{text}`"))
 }
 
 #[tokio::main]
@@ -38,12 +70,16 @@ async fn main() -> anyhow::Result<()> {
     } else {
         sshfan_testkit::Bind::Ports
     };
-    let fleet = sshfan_testkit::Fleet::builder(args.hosts)
+    let mut builder = sshfan_testkit::Fleet::builder(args.hosts)
         .real_shell(args.real_shell)
-        .bind(bind)
-        .start()
-        .await
-        .context("starting the fleet")?;
+        .bind(bind);
+    for (index, fault) in args.faults {
+        builder = builder.fault(index, fault);
+    }
+    for (name, value) in args.env {
+        builder = builder.shell_env(name, value);
+    }
+    let fleet = builder.start().await.context("starting the fleet")?;
     let list = fleet.host_specs().join("\n") + "\n";
     if let Some(path) = &args.hosts_file {
         std::fs::write(path, &list).with_context(|| format!("writing {}", path.display()))?;

@@ -40,6 +40,8 @@ pub enum DownloadLayout {
     Suffix(String),
     /// `<local>/<host>/<remote name>`.
     PerHostDir,
+    /// `<local>` itself: for single-host downloads only (hosts would overwrite each other).
+    Exact,
 }
 
 impl Default for DownloadLayout {
@@ -244,6 +246,7 @@ pub(crate) fn download_target(
                 .unwrap_or_default();
             local.join(safe).join(name)
         }
+        DownloadLayout::Exact => local.to_owned(),
     }
 }
 

@@ -1,0 +1,289 @@
+//! `Run` and `Host`: a started run and each host's streams, stdin and outcome.
+//!
+//! Every blocking call releases the GIL and waits on the shared runtime, so iterating one
+//! host's output never stops other Python threads; reads take as many complete lines as
+//! are already buffered (up to a batch size) per call, so a Python loop over lines costs
+//! one native call per batch, not per line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use sshfan::{ExitStatus, HostOutput, HostStdin, Joiner, OutputReader, Run};
+use tokio::sync::Mutex;
+
+use crate::runtime::wait;
+
+pyo3::create_exception!(
+    _native,
+    ReadTimeoutError,
+    pyo3::exceptions::PyException,
+    "No output arrived within the read timeout; what came before was returned."
+);
+
+/// One host's handle, shared by the Python objects that refer to it.
+struct HostCell {
+    /// Keeps the run going while any of its hosts is referenced: the library cancels a
+    /// run's hosts when its last `Joiner` goes.
+    _run: Arc<Joiner>,
+    output: HostOutput,
+    stdout: Mutex<OutputReader>,
+    stderr: Mutex<OutputReader>,
+    stdin: HostStdin,
+}
+
+/// A started run.
+#[pyclass(module = "sshfan._native", name = "Run", frozen)]
+pub struct PyRun {
+    joiner: Joiner,
+    hosts: Vec<Arc<HostCell>>,
+}
+
+impl PyRun {
+    pub fn new(run: Run) -> Self {
+        let (outputs, joiner) = run.into_parts();
+        let shared = Arc::new(joiner.clone());
+        let hosts = outputs
+            .into_iter()
+            .map(|mut output| {
+                let stdout = std::mem::replace(&mut output.stdout, OutputReader::from_chunks([]));
+                let stderr = std::mem::replace(&mut output.stderr, OutputReader::from_chunks([]));
+                Arc::new(HostCell {
+                    _run: shared.clone(),
+                    stdin: output.stdin.clone(),
+                    output,
+                    stdout: Mutex::new(stdout),
+                    stderr: Mutex::new(stderr),
+                })
+            })
+            .collect();
+        PyRun { joiner, hosts }
+    }
+}
+
+#[pymethods]
+impl PyRun {
+    /// The hosts' handles, in host order.
+    fn hosts(&self) -> Vec<PyHost> {
+        self.hosts
+            .iter()
+            .map(|cell| PyHost { cell: cell.clone() })
+            .collect()
+    }
+
+    /// Waits for every host (at most `timeout` seconds); returns the indexes of hosts still
+    /// running (empty when all finished). Output is kept in full once joined.
+    #[pyo3(signature = (timeout=None))]
+    fn join(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<usize>> {
+        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        let joiner = self.joiner.clone();
+        match wait(py, async move { joiner.join(limit).await })? {
+            Ok(()) => Ok(Vec::new()),
+            Err(timeout) => Ok(timeout.unfinished.into_iter().map(|(i, _)| i).collect()),
+        }
+    }
+
+    /// Whether every host has finished.
+    fn finished(&self) -> bool {
+        let progress = self.joiner.progress();
+        progress.pending == 0 && progress.running == 0
+    }
+
+    /// `(pending, running, succeeded, failed, bytes)`.
+    fn progress(&self) -> (usize, usize, usize, usize, u64) {
+        let p = self.joiner.progress();
+        (p.pending, p.running, p.succeeded, p.failed, p.bytes)
+    }
+
+    /// Stops the run: hosts not finished end as cancelled; output so far stays readable.
+    fn cancel(&self) {
+        self.joiner.cancel();
+    }
+}
+
+/// One host of a run.
+#[pyclass(module = "sshfan._native", name = "Host", frozen)]
+pub struct PyHost {
+    cell: Arc<HostCell>,
+}
+
+/// Lines taken per native call at most, when more are already buffered.
+const BATCH: usize = 256;
+
+#[pymethods]
+impl PyHost {
+    /// Position in the run.
+    #[getter]
+    fn index(&self) -> usize {
+        self.cell.output.index()
+    }
+
+    /// Alias, or host name.
+    #[getter]
+    fn label(&self) -> &str {
+        self.cell.output.label()
+    }
+
+    /// Host name as given.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.cell.output.host().name
+    }
+
+    /// The next lines of stdout (`stream` 1) or stderr (2), without terminators: at least
+    /// one, waiting for it, then any more already buffered. `None` at the end. As `str`
+    /// (UTF-8, invalid bytes replaced) when `text`, else `bytes`. Raises
+    /// `ReadTimeoutError` when `timeout` seconds pass without a line (the output so far
+    /// stays readable).
+    #[pyo3(signature = (stream, text, timeout=None))]
+    fn read_lines(
+        &self,
+        py: Python<'_>,
+        stream: u8,
+        text: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Vec<Py<PyAny>>>> {
+        let cell = self.cell.clone();
+        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        let lines = wait(py, async move {
+            let mut reader = match stream {
+                2 => cell.stderr.lock().await,
+                _ => cell.stdout.lock().await,
+            };
+            // `next_line` is cancel-safe: a partial line waits in the reader.
+            let first = match limit {
+                None => reader.next_line().await,
+                Some(limit) => tokio::time::timeout(limit, reader.next_line())
+                    .await
+                    .map_err(|_| limit)?,
+            };
+            let Some(first) = first else {
+                return Ok(None);
+            };
+            let mut lines = vec![first];
+            while lines.len() < BATCH {
+                match reader.next_line().now_or_never() {
+                    Some(Some(line)) => lines.push(line),
+                    _ => break,
+                }
+            }
+            Ok(Some(lines))
+        })?;
+        let lines = lines.map_err(|limit: Duration| {
+            ReadTimeoutError::new_err(format!("no output for {:.3} s", limit.as_secs_f64()))
+        })?;
+        Ok(lines.map(|lines| {
+            lines
+                .iter()
+                .map(|line| {
+                    if text {
+                        PyString::new(py, &String::from_utf8_lossy(line))
+                            .into_any()
+                            .unbind()
+                    } else {
+                        PyBytes::new(py, line).into_any().unbind()
+                    }
+                })
+                .collect()
+        }))
+    }
+
+    /// The next chunk of raw bytes of stdout (1) or stderr (2), `None` at the end.
+    fn read_chunk(&self, py: Python<'_>, stream: u8) -> PyResult<Option<Py<PyBytes>>> {
+        let cell = self.cell.clone();
+        let chunk = wait(py, async move {
+            let mut reader = match stream {
+                2 => cell.stderr.lock().await,
+                _ => cell.stdout.lock().await,
+            };
+            reader.next_chunk().await
+        })?;
+        Ok(chunk.map(|chunk| PyBytes::new(py, &chunk).unbind()))
+    }
+
+    /// The outcome so far: `None` while running, else `("exit", code)`,
+    /// `("signal", name)`, `("nostatus",)` or `("error", kind, message)`.
+    fn outcome(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.cell
+            .output
+            .outcome()
+            .map(|outcome| outcome_tuple(py, outcome))
+    }
+
+    /// Waits until the host finishes (at most `timeout` seconds); whether it did.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let cell = self.cell.clone();
+        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        wait(py, async move {
+            match limit {
+                None => {
+                    let _ = cell.output.wait().await;
+                    true
+                }
+                Some(limit) => tokio::time::timeout(limit, cell.output.wait())
+                    .await
+                    .is_ok(),
+            }
+        })
+    }
+
+    /// Waits until the host has a session or failed to get one: `None`, or
+    /// `(kind, message)` of the connection error.
+    fn wait_connected(&self, py: Python<'_>) -> PyResult<Option<(String, String)>> {
+        let cell = self.cell.clone();
+        let result = wait(py, async move { cell.output.wait_connected().await })?;
+        Ok(result
+            .err()
+            .map(|err| (err.kind().code().to_owned(), err.to_string())))
+    }
+
+    /// Queues bytes for the host's stdin; `False` when stdin is already closed.
+    fn write_stdin(&self, py: Python<'_>, data: Vec<u8>) -> PyResult<bool> {
+        let stdin = self.cell.stdin.clone();
+        Ok(wait(py, async move { stdin.write(data).await })?.is_ok())
+    }
+
+    /// Closes the host's stdin (EOF) after what was written.
+    fn close_stdin(&self, py: Python<'_>) -> PyResult<()> {
+        let stdin = self.cell.stdin.clone();
+        wait(py, async move { stdin.close().await })
+    }
+
+    /// What a finished transfer moved: `(files, bytes, seconds)`.
+    fn copy_report(&self) -> Option<(u64, u64, f64)> {
+        self.cell
+            .output
+            .copy_report()
+            .map(|report| (report.files, report.bytes, report.elapsed.as_secs_f64()))
+    }
+
+    /// `(connect seconds or None, total seconds)` once started.
+    fn timing(&self) -> Option<(Option<f64>, f64)> {
+        self.cell.output.timing().map(|timing| {
+            (
+                timing.connect.map(|d| d.as_secs_f64()),
+                timing.total.as_secs_f64(),
+            )
+        })
+    }
+}
+
+fn outcome_tuple(py: Python<'_>, outcome: sshfan::Outcome) -> Py<PyAny> {
+    let tuple = match outcome {
+        Ok(ExitStatus::Code(code)) => ("exit", code).into_pyobject(py).map(|t| t.into_any()),
+        Ok(ExitStatus::Signal { name, .. }) => {
+            ("signal", name).into_pyobject(py).map(|t| t.into_any())
+        }
+        Ok(ExitStatus::NoStatus) => ("nostatus",).into_pyobject(py).map(|t| t.into_any()),
+        Err(err) => ("error", err.kind().code(), err.to_string())
+            .into_pyobject(py)
+            .map(|t| t.into_any()),
+    };
+    match tuple {
+        Ok(tuple) => tuple.unbind(),
+        Err(_) => py.None(),
+    }
+}

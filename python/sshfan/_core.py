@@ -1,0 +1,239 @@
+"""The bridge between parallel-ssh's settings and sshfan's native clients.
+
+parallel-ssh takes settings per client and, through ``HostConfig``, per host. sshfan's
+native client holds per-host user, port, key, password and alias; every other setting is
+per client. So hosts are grouped by their effective settings, one native client per
+group; a call starts one native run per group and hands back the hosts in the order
+they were given. Most programs have one group.
+"""
+
+import os
+
+from . import _native
+from . import exceptions as exc
+
+# Keyword arguments of the native client that a HostConfig can change per host.
+_HOST_LEVEL = ("user", "port", "password", "private_key", "alias")
+
+
+def expand_key(pkey):
+    """A key argument for the native client: a path (``~`` expanded) or key bytes."""
+    if pkey is None or isinstance(pkey, bytes):
+        return pkey
+    return os.path.expanduser(os.fspath(pkey))
+
+
+def exception_for(kind, message, host, transfer=None):
+    """The parallel-ssh exception for one of sshfan's error kinds."""
+    if kind == "resolve":
+        cls = exc.NoIPv6AddressFoundError if _native.NO_IPV6 in message else exc.UnknownHostError
+    elif kind in ("refused", "unreachable", "connect_timeout", "io", "too_many_open_files"):
+        cls = exc.ConnectionError
+    elif kind == "auth":
+        cls = exc.AuthenticationError
+    elif kind == "key":
+        cls = exc.PKeyFileError
+    elif kind == "host_key":
+        cls = exc.HostKeyError
+    elif kind == "config":
+        cls = exc.HostConfigError
+    elif kind == "proxy":
+        cls = exc.ProxyError
+    elif kind == "command_timeout":
+        cls = exc.Timeout
+    elif kind == "transfer":
+        cls = exc.SCPError if transfer == "scp" else exc.SFTPIOError
+    else:  # handshake, channel, connection_lost, cancelled
+        cls = exc.SessionError
+    error = cls("%s: %s" % (host, message) if not message.startswith(host) else message)
+    error.host = host
+    error.kind = kind
+    return error
+
+
+class Settings:
+    """One host's effective settings, in parallel-ssh's names."""
+
+    def __init__(self, **values):
+        self.values = values
+
+    def merged(self, host_config):
+        if host_config is None:
+            return self
+        values = dict(self.values)
+        for name in host_config.__slots__:
+            value = getattr(host_config, name)
+            if value is not None and name in values:
+                values[name] = value
+        if host_config.private_key is not None:
+            values["pkey"] = host_config.private_key
+        return Settings(**values)
+
+    def native_kwargs(self, hosts_in_group):
+        v = self.values
+        if v.get("gssapi_auth"):
+            raise exc.HostConfigError("GSS-API authentication is not supported by sshfan")
+        pkey = expand_key(v.get("pkey"))
+        keys = [pkey] if pkey is not None else []
+        cert = v.get("cert_file")
+        if cert is not None and (not isinstance(pkey, str)
+                                 or os.path.expanduser(cert) != pkey + "-cert.pub"):
+            raise exc.HostConfigError(
+                "cert_file must be the key's path plus '-cert.pub' (%r), where sshfan "
+                "finds it, or be set as CertificateFile in ssh_config" % cert)
+        password = v.get("password")
+        proxy_jump = None
+        if v.get("proxy_host"):
+            proxy_jump = v["proxy_host"]
+            if v.get("proxy_user"):
+                proxy_jump = "%s@%s" % (v["proxy_user"], proxy_jump)
+            if v.get("proxy_port"):
+                proxy_jump = "%s:%s" % (proxy_jump, v["proxy_port"])
+            proxy_pkey = expand_key(v.get("proxy_pkey"))
+            if proxy_pkey is not None and proxy_pkey not in keys:
+                keys.append(proxy_pkey)
+            if password is None:
+                password = v.get("proxy_password")
+        known_hosts = v.get("known_hosts")
+        if isinstance(known_hosts, (str, os.PathLike)):
+            known_hosts = [known_hosts]
+        ssh_config = v.get("ssh_config")
+        if ssh_config is False:
+            ssh_config = ""
+        num_retries = v.get("num_retries")
+        pool_size = v.get("pool_size") or 100
+        timeout = v.get("timeout")
+        keepalive = v.get("keepalive_seconds")
+        return dict(
+            user=v.get("user"),
+            password=password,
+            keys=keys,
+            passphrase=v.get("password") if keys else None,
+            agent=bool(v.get("allow_agent", True)),
+            identities=bool(v.get("identity_auth", True)),
+            keyboard_interactive=bool(v.get("keyboard_interactive")),
+            host_key_policy=v.get("host_key_policy"),
+            known_hosts=[os.fspath(os.path.expanduser(f)) for f in known_hosts]
+            if known_hosts is not None else None,
+            ssh_config=os.path.expanduser(ssh_config) if ssh_config else ssh_config,
+            proxy_jump=proxy_jump,
+            proxy_command=v.get("proxy_command"),
+            forward_agent=v.get("forward_ssh_agent"),
+            keepalive=float(keepalive) if keepalive is not None else None,
+            compress=v.get("compress"),
+            # parallel-ssh holds every host's channel open once started and limits
+            # connection set-up to pool_size at a time; so does this.
+            pool_size=max(pool_size, hosts_in_group),
+            max_handshakes=pool_size,
+            connect_timeout=float(timeout) if timeout is not None else None,
+            command_timeout=v.get("command_timeout"),
+            retries=max(int(num_retries) - 1, 0) if num_retries is not None else 0,
+            retry_delay=float(v.get("retry_delay") or 0),
+            ipv6_only=bool(v.get("ipv6_only")),
+        )
+
+
+class Fleet:
+    """The hosts of a client, grouped into native clients by settings."""
+
+    def __init__(self, hosts, settings, host_config=None):
+        hosts = list(hosts)
+        if host_config is not None and len(host_config) != len(hosts):
+            raise exc.HostConfigError(
+                "host_config has %d entries for %d hosts: give one per host"
+                % (len(host_config), len(hosts)))
+        self.names = []
+        self.labels = []
+        client_port = settings.values.get("port")
+        groups = {}
+        for index, name in enumerate(hosts):
+            cfg = host_config[index] if host_config is not None else None
+            effective = settings.merged(cfg)
+            alias = cfg.alias if cfg is not None else None
+            self.names.append(name)
+            self.labels.append(alias or name)
+            port = cfg.port if cfg is not None and cfg.port is not None else client_port
+            host = (
+                name,
+                # 22 is parallel-ssh's default: leave it to ssh_config's Port.
+                None if port in (None, 22) else int(port),
+                cfg.user if cfg is not None else None,
+                alias,
+                expand_key(cfg.private_key) if cfg is not None else None,
+                cfg.password if cfg is not None else None,
+            )
+            key = _freeze({k: v for k, v in effective.values.items()
+                           if k not in _HOST_LEVEL and k != "pkey"})
+            group = groups.setdefault(key, (effective, [], []))
+            group[1].append(index)
+            group[2].append(host)
+        self.groups = []
+        for effective, indexes, host_tuples in groups.values():
+            values = dict(effective.values)
+            # The client's own user, password and key; a HostConfig's come with its host.
+            for name in ("user", "password", "pkey"):
+                values[name] = settings.values.get(name)
+            kwargs = Settings(**values).native_kwargs(len(indexes))
+            self.groups.append((indexes, host_tuples, kwargs))
+        self._clients = {}
+
+    def __len__(self):
+        return len(self.names)
+
+    def clients(self, subset=None):
+        """``(native client, host indexes)`` per group, optionally for a subset of hosts."""
+        out = []
+        for gi, (indexes, host_tuples, kwargs) in enumerate(self.groups):
+            if subset is None:
+                chosen = list(range(len(indexes)))
+            else:
+                chosen = [i for i, index in enumerate(indexes) if index in subset]
+                if not chosen:
+                    continue
+            cache_key = (gi, tuple(chosen))
+            client = self._clients.get(cache_key)
+            if client is None:
+                try:
+                    client = _native.Client([host_tuples[i] for i in chosen], **kwargs)
+                except ValueError as error:
+                    raise exc.HostConfigError(str(error)) from None
+                self._clients[cache_key] = client
+            out.append((client, [indexes[i] for i in chosen]))
+        return out
+
+    def start(self, starter, subset=None):
+        """Starts one native run per group (``starter(client, indexes)``) → ``Runs``."""
+        runs = [(starter(client, indexes), indexes) for client, indexes in self.clients(subset)]
+        return Runs(runs, len(self.names))
+
+
+def _freeze(values):
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in values.items()))
+
+
+class Runs:
+    """The native runs of one call, hosts back in the caller's order."""
+
+    def __init__(self, runs, count):
+        self.runs = runs
+        pairs = [(index, host) for run, indexes in runs
+                 for host, index in zip(run.hosts(), indexes)]
+        pairs.sort(key=lambda pair: pair[0])
+        #: ``(host index in the client, native host)``, in host order.
+        self.pairs = pairs
+        self.hosts = [host for _, host in pairs]
+
+    def join(self, timeout=None):
+        """Waits for all; returns the native hosts still running after ``timeout``."""
+        import time
+        deadline = None if timeout is None else time.monotonic() + timeout
+        unfinished = []
+        for run, _ in self.runs:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            hosts = run.hosts()
+            unfinished.extend(hosts[i] for i in run.join(left))
+        return unfinished
+
+    def cancel(self):
+        for run, _ in self.runs:
+            run.cancel()

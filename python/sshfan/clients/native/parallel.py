@@ -1,0 +1,299 @@
+"""``ParallelSSHClient``: parallel-ssh's parallel client, on sshfan's Rust engine."""
+
+import os
+
+from ... import exceptions as exc
+from ..._core import Fleet, Settings, exception_for
+from ...output import HostOutput, InteractiveShell
+from ...tasks import Task
+
+_CLIENT_DEFAULTS = dict(
+    user=None, password=None, port=22, pkey=None, num_retries=3, retry_delay=5,
+    timeout=None, pool_size=100, allow_agent=True, identity_auth=True, proxy_host=None,
+    proxy_port=None, proxy_user=None, proxy_password=None, proxy_pkey=None,
+    forward_ssh_agent=False, keepalive_seconds=60, ipv6_only=False, compress=False,
+    keyboard_interactive=False, cert_file=None, gssapi_auth=False,
+    # sshfan's own settings.
+    host_key_policy="strict", known_hosts=None, ssh_config=None, command_timeout=None,
+    proxy_command=None,
+)
+
+
+class ParallelSSHClient:
+    """Runs commands and copies files on many hosts at once.
+
+    Takes parallel-ssh 2.x's arguments, plus sshfan's own (keyword only):
+
+    - ``host_key_policy``: ``"strict"`` (default: unknown or changed host keys fail the
+      host), ``"accept-new"`` (unknown keys are recorded), or ``"off"``, parallel-ssh's
+      behaviour of never checking host keys (open to man-in-the-middle attacks).
+    - ``known_hosts``: file or list of files (default ``~/.ssh/known_hosts`` and
+      ``/etc/ssh/ssh_known_hosts``).
+    - ``ssh_config``: a file to read; ``False`` for none; default ``~/.ssh/config``.
+    - ``command_timeout``: seconds a command may run before its channel is closed.
+    - ``proxy_command``: an OpenSSH ``ProxyCommand`` (``%h``, ``%p``).
+
+    ``timeout`` limits connecting (TCP, handshake, authentication). ``pool_size`` limits
+    how many hosts connect at once; started commands all stay open, as in parallel-ssh.
+    ``num_retries`` counts connection attempts (authentication failures are not retried).
+    """
+
+    def __init__(self, hosts, user=None, password=None, port=22, pkey=None, num_retries=3,
+                 retry_delay=5, timeout=None, pool_size=100, allow_agent=True,
+                 host_config=None, proxy_host=None, proxy_port=None, proxy_user=None,
+                 proxy_password=None, proxy_pkey=None, forward_ssh_agent=False,
+                 keepalive_seconds=60, identity_auth=True, ipv6_only=False, compress=False,
+                 keyboard_interactive=False, cert_file=None, gssapi_auth=False, **extras):
+        unknown = set(extras) - set(_CLIENT_DEFAULTS)
+        if unknown:
+            raise TypeError("unexpected keyword argument(s): %s" % ", ".join(sorted(unknown)))
+        if isinstance(hosts, str):
+            raise TypeError("hosts must be a list of host names, not a string")
+        values = dict(_CLIENT_DEFAULTS)
+        values.update(
+            user=user, password=password, port=port, pkey=pkey, num_retries=num_retries,
+            retry_delay=retry_delay, timeout=timeout, pool_size=pool_size,
+            allow_agent=allow_agent, proxy_host=proxy_host, proxy_port=proxy_port,
+            proxy_user=proxy_user, proxy_password=proxy_password, proxy_pkey=proxy_pkey,
+            forward_ssh_agent=forward_ssh_agent, keepalive_seconds=keepalive_seconds,
+            identity_auth=identity_auth, ipv6_only=ipv6_only, compress=compress,
+            keyboard_interactive=keyboard_interactive, cert_file=cert_file,
+            gssapi_auth=gssapi_auth)
+        values.update(extras)
+        if isinstance(pkey, str) and not os.path.exists(os.path.expanduser(pkey)):
+            raise exc.PKeyFileError("no such private key file: %s" % pkey)
+        self._settings = Settings(**values)
+        self.host_config = host_config
+        self.pool_size = pool_size
+        self.user = user
+        self.port = port
+        self._last_output = None
+        self._hosts = list(hosts)
+        self._fleet = Fleet(self._hosts, self._settings, host_config)
+
+    # parallel-ssh's `hosts` property: setting it takes effect for the next command.
+    @property
+    def hosts(self):
+        return self._hosts
+
+    @hosts.setter
+    def hosts(self, hosts):
+        if isinstance(hosts, str):
+            raise TypeError("hosts must be a list of host names, not a string")
+        self._hosts = list(hosts)
+        self._fleet = Fleet(self._hosts, self._settings, self.host_config)
+
+    def _outputs(self, runs, encoding, read_timeout, transfer=None):
+        outputs = []
+        for index, native in enumerate(runs.hosts):
+            output = HostOutput(self._fleet.names[index], client=self,
+                                alias=self._fleet.labels[index]
+                                if self._fleet.labels[index] != self._fleet.names[index]
+                                else None,
+                                encoding=encoding, read_timeout=read_timeout, native=native)
+            output._transfer = transfer
+            outputs.append(output)
+        return outputs
+
+    def _wait_started(self, outputs, stop_on_errors):
+        """Waits until every host has a session or failed to get one, like parallel-ssh's
+        run_command; raises the first failure, or records each in `exception`."""
+        for output in outputs:
+            failure = output._native.wait_connected()
+            if failure is None:
+                continue
+            error = exception_for(failure[0], failure[1], output.alias or output.host)
+            if stop_on_errors:
+                raise error
+            output.exception = error
+            output.buffers.stdout.ended = output.buffers.stderr.ended = True
+
+    def run_command(self, command, sudo=False, user=None, stop_on_errors=True,
+                    use_pty=False, host_args=None, shell=None, encoding="utf-8",
+                    read_timeout=None, timeout=None, env=None, sudo_password=None):
+        """Runs ``command`` on every host; returns a ``HostOutput`` per host, in host order.
+
+        Returns once every host has started the command or failed to connect. With
+        ``stop_on_errors`` (the default) the first connection failure is raised; without,
+        it is set as that host's ``HostOutput.exception``. ``host_args`` gives one argument
+        tuple (or dict) per host for ``command % args``. ``user`` runs the command as
+        that user through sudo; ``sudo=True`` runs it as root. The command is quoted
+        correctly whatever it contains. sshfan only: ``env`` (a dict sent with the
+        request), ``sudo_password`` (fed to ``sudo -S`` once, never logged), ``timeout``
+        (per-host command timeout, seconds).
+        """
+        count = len(self._hosts)
+        commands = command
+        if host_args is not None:
+            host_args = list(host_args)
+            if len(host_args) != count:
+                raise exc.HostArgumentError(
+                    "Number of host arguments provided (%d) does not match number of hosts "
+                    "(%d)" % (len(host_args), count))
+            try:
+                commands = [command % args for args in host_args]
+            except (TypeError, KeyError, ValueError) as error:
+                raise exc.HostArgumentError("host_args do not fit the command: %s" % error) from None
+        elif not isinstance(command, str):
+            raise TypeError("command must be a string")
+        env_pairs = sorted((str(k), str(v)) for k, v in (env or {}).items())
+
+        def start(client, indexes):
+            per_host = commands if isinstance(commands, str) else [commands[i] for i in indexes]
+            return client.run(per_host, pty=use_pty, sudo=bool(sudo), sudo_user=user,
+                              sudo_password=sudo_password, shell=shell, env=env_pairs)
+
+        if timeout is not None:
+            self._fleet_with(command_timeout=timeout)
+        runs = self._fleet.start(start)
+        if timeout is not None:
+            self._fleet_with(command_timeout=self._settings.values.get("command_timeout"))
+        outputs = self._outputs(runs, encoding, read_timeout)
+        self._wait_started(outputs, stop_on_errors)
+        self._last_output = outputs
+        return outputs
+
+    def _fleet_with(self, **changes):
+        values = dict(self._settings.values)
+        values.update(changes)
+        self._fleet = Fleet(self._hosts, Settings(**values), self.host_config)
+
+    def get_last_output(self, cmds=None):
+        """The output list of the last ``run_command``."""
+        return self._last_output
+
+    def _natives(self, output):
+        if output is None:
+            output = self._last_output
+        if output is None:
+            raise exc.InvalidAPIUseError("no output to join: run a command first")
+        return [o for o in output if o._native is not None]
+
+    def join(self, output=None, consume_output=False, timeout=None):
+        """Waits for every command (of ``output``, default the last run) to finish.
+
+        Raises ``Timeout`` when ``timeout`` seconds pass first; commands keep running and
+        their output stays readable. Joining keeps all output in memory until read, so
+        reading after a join never loses any; ``consume_output`` discards it instead.
+        """
+        import time
+        outputs = self._natives(output)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        unfinished = []
+        for host_output in outputs:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if not host_output._native.wait(left):
+                unfinished.append(host_output)
+        if unfinished:
+            error = exc.Timeout(
+                "Timeout of %s sec(s) reached on hosts: %s" % (
+                    timeout, ", ".join(o.alias or o.host for o in unfinished)),
+                [o.alias or o.host for o in unfinished])
+            raise error
+        if consume_output:
+            for host_output in outputs:
+                for stream in (1, 2):
+                    while host_output._native.read_chunk(stream) is not None:
+                        pass
+                host_output.buffers.stdout.ended = host_output.buffers.stderr.ended = True
+
+    def finished(self, output=None):
+        """Whether every command (of ``output``, default the last run) has finished."""
+        return all(o.finished for o in self._natives(output))
+
+    def connect_auth(self):
+        """Connects to and authenticates with every host, in parallel; returns one
+        ``Task`` per host (``sshfan.utils.joinall(tasks, raise_error=True)`` raises the
+        first failure). sshfan connects per call rather than keeping connections, so this
+        checks reachability, host keys and credentials."""
+        runs = self._fleet.start(lambda client, indexes: client.connect_auth())
+        return [Task(self._fleet.names[i], self._fleet.labels[i], native)
+                for i, native in enumerate(runs.hosts)]
+
+    # Interactive shells.
+
+    def open_shell(self, encoding="utf-8", read_timeout=None):
+        """Opens an interactive shell on every host; returns one ``InteractiveShell`` each.
+        Raises the first host's connection failure."""
+        runs = self._fleet.start(lambda client, indexes: client.open_shells())
+        outputs = self._outputs(runs, encoding, read_timeout)
+        self._wait_started(outputs, True)
+        return [InteractiveShell(output, encoding) for output in outputs]
+
+    def run_shell_commands(self, shells, commands):
+        """Writes each command (a string or a list) to every shell."""
+        if isinstance(commands, str):
+            commands = [commands]
+        for shell in shells:
+            for command in commands:
+                shell.run(command)
+
+    def join_shells(self, shells, timeout=None):
+        """Ends every shell's input and waits for them (``Timeout`` after ``timeout`` s)."""
+        for shell in shells:
+            shell.output.stdin.close()
+        self.join([shell.output for shell in shells], timeout=timeout)
+
+    # File copies: each returns one Task per host.
+
+    def _copy(self, make_paths, copy_args, starter, transfer):
+        count = len(self._hosts)
+        if copy_args is not None:
+            copy_args = list(copy_args)
+            if len(copy_args) != count:
+                raise exc.HostArgumentError(
+                    "Number of per-host copy arguments provided (%d) does not match number "
+                    "of hosts (%d)" % (len(copy_args), count))
+            paths = [make_paths(args) for args in copy_args]
+        else:
+            paths = [make_paths(None)] * count
+        natives = [None] * count
+        for pair in dict.fromkeys(paths):
+            subset = {i for i in range(count) if paths[i] == pair}
+            runs = self._fleet.start(lambda client, indexes: starter(client, *pair), subset)
+            for index, native in runs.pairs:
+                natives[index] = native
+        return [Task(self._fleet.names[i], self._fleet.labels[i], natives[i], transfer)
+                for i in range(count)]
+
+    def copy_file(self, local_file, remote_file, recurse=False, copy_args=None):
+        """Uploads ``local_file`` (a directory with ``recurse``) to ``remote_file`` on every
+        host over SFTP, creating parent directories. The local file is read once for all
+        hosts. ``copy_args``: one dict per host for ``%(name)s`` in both paths."""
+        return self._copy(_formatter(local_file, remote_file), copy_args,
+                          lambda client, local, remote: client.upload(
+                              local, remote, recursive=recurse), "sftp")
+
+    def scp_send(self, local_file, remote_file, recurse=False, copy_args=None):
+        """``copy_file`` over SCP, for servers without SFTP."""
+        return self._copy(_formatter(local_file, remote_file), copy_args,
+                          lambda client, local, remote: client.upload(
+                              local, remote, recursive=recurse, scp=True), "scp")
+
+    def copy_remote_file(self, remote_file, local_file, recurse=False,
+                         suffix_separator="_", copy_args=None, encoding="utf-8"):
+        """Downloads ``remote_file`` from every host to ``<local_file>_<host>``."""
+        return self._copy(_formatter(remote_file, local_file), copy_args,
+                          lambda client, remote, local: client.download(
+                              remote, local, recursive=recurse, separator=suffix_separator),
+                          "sftp")
+
+    def scp_recv(self, remote_file, local_file, recurse=False, copy_args=None,
+                 suffix_separator="_"):
+        """``copy_remote_file`` over SCP."""
+        return self._copy(_formatter(remote_file, local_file), copy_args,
+                          lambda client, remote, local: client.download(
+                              remote, local, recursive=recurse, scp=True,
+                              separator=suffix_separator), "scp")
+
+
+def _formatter(first, second):
+    def paths(args):
+        if args is None:
+            return (os.fspath(first), os.fspath(second))
+        try:
+            return (os.fspath(first) % args, os.fspath(second) % args)
+        except (TypeError, KeyError, ValueError) as error:
+            raise exc.HostArgumentError("copy_args do not fit the paths: %s" % error) from None
+    return paths
+

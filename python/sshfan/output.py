@@ -1,0 +1,217 @@
+"""What a run gives back per host: parallel-ssh's ``HostOutput``.
+
+Output is buffered by the Rust library as it arrives (bounded per host until the run is
+joined, see ``ParallelSSHClient.join``); ``stdout`` and ``stderr`` are generators over the
+lines not yet read, so iterating again continues where the last loop stopped. A
+``HostOutput`` keeps its host's run alive: output stays readable after the client that
+made it is gone.
+"""
+
+import logging
+
+from . import _native
+from . import exceptions as exc
+from ._core import exception_for
+
+host_logger = logging.getLogger("sshfan.host_logger")
+
+_UTF8 = ("utf-8", "utf8", "UTF-8", "UTF8")
+
+
+class Stdin:
+    """A host's standard input: ``write`` then ``flush``, ``close`` for end of file."""
+
+    __slots__ = ("_native", "encoding")
+
+    def __init__(self, native, encoding="utf-8"):
+        self._native = native
+        self.encoding = encoding
+
+    def write(self, data):
+        """Queues ``data`` (``str`` is encoded) for the host's stdin."""
+        if self._native is None:
+            raise exc.SessionError("no session: the host failed before its command started")
+        if isinstance(data, str):
+            data = data.encode(self.encoding or "utf-8")
+        if not self._native.write_stdin(bytes(data)):
+            raise exc.SessionError("%s: stdin is closed" % self._native.label)
+
+    def flush(self):
+        """Written data is already on its way; kept for parallel-ssh compatibility."""
+
+    def close(self):
+        """Sends end-of-file once everything written has gone."""
+        if self._native is not None:
+            self._native.close_stdin()
+
+
+class Buffers:
+    """``HostOutput.buffers``: the stdout and stderr buffers, for ``SSHClient.read_output``."""
+
+    __slots__ = ("stdout", "stderr")
+
+    def __init__(self, native):
+        self.stdout = _Stream(native, 1)
+        self.stderr = _Stream(native, 2)
+
+
+class _Stream:
+    __slots__ = ("native", "number", "ended")
+
+    def __init__(self, native, number):
+        self.native = native
+        self.number = number
+        self.ended = native is None
+
+    def lines(self, text, timeout):
+        while not self.ended:
+            try:
+                batch = self.native.read_lines(self.number, text, timeout)
+            except _native.ReadTimeoutError as error:
+                timeout_error = exc.Timeout(
+                    "%s: %s (read_timeout)" % (self.native.label, error))
+                timeout_error.host = self.native.label
+                timeout_error.kind = "read_timeout"
+                raise timeout_error from None
+            if batch is None:
+                self.ended = True
+                return
+            yield from batch
+
+
+class HostOutput:
+    """One host's output, stdin and exit code.
+
+    Attributes mirror parallel-ssh: ``host``, ``alias``, ``stdin``, ``exception`` (set
+    instead of raising with ``stop_on_errors=False``), ``encoding`` and ``read_timeout``
+    (both read at each iteration, so they can be changed between reads), ``buffers``.
+    ``encoding=None`` yields ``bytes`` lines (sshfan only).
+    """
+
+    __slots__ = ("host", "alias", "channel", "stdin", "client", "exception", "encoding",
+                 "read_timeout", "buffers", "_native", "_transfer")
+
+    def __init__(self, host, channel=None, stdin=None, client=None, alias=None,
+                 exception=None, encoding="utf-8", read_timeout=None, buffers=None,
+                 native=None):
+        self.host = host
+        self.channel = channel
+        self.stdin = stdin if stdin is not None else Stdin(native, encoding or "utf-8")
+        self.client = client
+        self.alias = alias
+        self.exception = exception
+        self.encoding = encoding
+        self.read_timeout = read_timeout
+        self.buffers = buffers if buffers is not None else Buffers(native)
+        self._native = native
+        self._transfer = None
+
+    def _lines(self, stream):
+        encoding = self.encoding
+        text = encoding in _UTF8
+        log = host_logger.isEnabledFor(logging.INFO)
+        for line in stream.lines(text, self.read_timeout):
+            if encoding is not None and not text:
+                line = line.decode(encoding, "replace")
+            if log:
+                host_logger.info("[%s]\t%s", self.alias or self.host, line)
+            yield line
+
+    @property
+    def stdout(self):
+        """A generator over the remaining lines of standard output."""
+        return self._lines(self.buffers.stdout)
+
+    @property
+    def stderr(self):
+        """A generator over the remaining lines of standard error."""
+        return self._lines(self.buffers.stderr)
+
+    def _outcome(self):
+        native = self._native
+        if native is None:
+            return None
+        outcome = native.outcome()
+        if outcome is None and self.buffers.stdout.ended and self.buffers.stderr.ended:
+            # Both streams have ended, so the channel is closing: its status is moments away.
+            native.wait(5.0)
+            outcome = native.outcome()
+        elif outcome is None and self.buffers.stdout.ended:
+            native.wait(1.0)
+            outcome = native.outcome()
+        return outcome
+
+    @property
+    def exit_code(self):
+        """The exit code; ``None`` while running, or when killed by a signal or failed."""
+        outcome = self._outcome()
+        if outcome is not None and outcome[0] == "exit":
+            return outcome[1]
+        return None
+
+    @property
+    def exit_signal(self):
+        """sshfan only: the signal name (``"TERM"``) when the command was killed by one."""
+        outcome = self._outcome()
+        if outcome is not None and outcome[0] == "signal":
+            return outcome[1]
+        return None
+
+    @property
+    def finished(self):
+        """sshfan only: whether the host has finished (command ended or failed)."""
+        return self._native is None or self._native.outcome() is not None
+
+    def _error(self):
+        """The host's failure as a parallel-ssh exception, or ``None``."""
+        if self.exception is not None:
+            return self.exception
+        outcome = self._native.outcome() if self._native is not None else None
+        if outcome is not None and outcome[0] == "error":
+            return exception_for(outcome[1], outcome[2], self.alias or self.host,
+                                 self._transfer)
+        return None
+
+    def __repr__(self):
+        return ("HostOutput(host=%r, alias=%r, exit_code=%r, exception=%r)"
+                % (self.host, self.alias, self.exit_code, self.exception))
+
+
+class InteractiveShell:
+    """An interactive shell on one host (parallel-ssh's ``InteractiveShell``).
+
+    ``run`` writes a command line; ``close`` (or leaving a ``with`` block) ends the input,
+    after which ``stdout``, ``stderr`` and ``exit_code`` hold the whole session.
+    """
+
+    def __init__(self, output, encoding="utf-8"):
+        self.output = output
+        self._encoding = encoding
+
+    def run(self, cmd):
+        """Writes ``cmd`` and a newline to the shell."""
+        self.output.stdin.write(cmd + "\n")
+
+    def close(self):
+        """Ends the shell's input and waits for it to exit."""
+        self.output.stdin.close()
+        if self.output._native is not None:
+            self.output._native.wait(None)
+
+    @property
+    def stdout(self):
+        return self.output.stdout
+
+    @property
+    def stderr(self):
+        return self.output.stderr
+
+    @property
+    def exit_code(self):
+        return self.output.exit_code
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
