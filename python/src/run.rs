@@ -27,7 +27,7 @@ pyo3::create_exception!(
 struct HostCell {
     /// Keeps the run going while any of its hosts is referenced: the library cancels a
     /// run's hosts when its last `Joiner` goes.
-    _run: Arc<Joiner>,
+    run: Arc<Joiner>,
     output: HostOutput,
     stdout: Mutex<OutputReader>,
     stderr: Mutex<OutputReader>,
@@ -51,7 +51,7 @@ impl PyRun {
                 let stdout = std::mem::replace(&mut output.stdout, OutputReader::from_chunks([]));
                 let stderr = std::mem::replace(&mut output.stderr, OutputReader::from_chunks([]));
                 Arc::new(HostCell {
-                    _run: shared.clone(),
+                    run: shared.clone(),
                     stdin: output.stdin.clone(),
                     output,
                     stdout: Mutex::new(stdout),
@@ -228,6 +228,22 @@ impl PyHost {
                     .is_ok(),
             }
         })
+    }
+
+    /// Identifies the host's run (hosts of one run share it).
+    #[getter]
+    fn run_id(&self) -> usize {
+        Arc::as_ptr(&self.cell.run) as usize
+    }
+
+    /// Joins the host's whole run (at most `timeout` seconds): from then on its output is
+    /// kept in full rather than slowing hosts down (see `Joiner::join`). Whether all of
+    /// the run's hosts finished.
+    #[pyo3(signature = (timeout=None))]
+    fn join_run(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let cell = self.cell.clone();
+        let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        Ok(wait(py, async move { cell.run.join(limit).await })?.is_ok())
     }
 
     /// Waits until the host has a session or failed to get one: `None`, or

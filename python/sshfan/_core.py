@@ -158,7 +158,8 @@ class Fleet:
                 # 22 is parallel-ssh's default: leave it to ssh_config's Port.
                 None if port in (None, 22) else int(port),
                 cfg.user if cfg is not None else None,
-                alias,
+                # The label in messages and download names: parallel-ssh's host string.
+                alias or name,
                 expand_key(cfg.private_key) if cfg is not None else None,
                 cfg.password if cfg is not None else None,
             )

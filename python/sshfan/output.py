@@ -7,6 +7,7 @@ lines not yet read, so iterating again continues where the last loop stopped. A
 made it is gone.
 """
 
+import collections
 import logging
 
 from . import _native
@@ -56,15 +57,24 @@ class Buffers:
 
 
 class _Stream:
-    __slots__ = ("native", "number", "ended")
+    """One output stream of a host. Lines come from the native reader in batches; those
+    not yet handed out wait in ``pending``, so a loop that stops early loses nothing."""
+
+    __slots__ = ("native", "number", "ended", "pending")
 
     def __init__(self, native, number):
         self.native = native
         self.number = number
         self.ended = native is None
+        self.pending = collections.deque()
 
     def lines(self, text, timeout):
-        while not self.ended:
+        pending = self.pending
+        while True:
+            while pending:
+                yield pending.popleft()
+            if self.ended:
+                return
             try:
                 batch = self.native.read_lines(self.number, text, timeout)
             except _native.ReadTimeoutError as error:
@@ -76,7 +86,7 @@ class _Stream:
             if batch is None:
                 self.ended = True
                 return
-            yield from batch
+            pending.extend(batch)
 
 
 class HostOutput:

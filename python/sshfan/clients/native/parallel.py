@@ -179,11 +179,13 @@ class ParallelSSHClient:
         import time
         outputs = self._natives(output)
         deadline = None if timeout is None else time.monotonic() + timeout
-        unfinished = []
+        runs = {}
         for host_output in outputs:
+            runs.setdefault(host_output._native.run_id, host_output._native)
+        for native in runs.values():
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            if not host_output._native.wait(left):
-                unfinished.append(host_output)
+            native.join_run(left)
+        unfinished = [o for o in outputs if not o._native.wait(0)]
         if unfinished:
             error = exc.Timeout(
                 "Timeout of %s sec(s) reached on hosts: %s" % (
