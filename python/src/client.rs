@@ -124,9 +124,11 @@ impl Client {
             }
             builder = builder.host(host);
         }
-        let mut config = sshfan::ClientConfig::default();
-        config.user = user;
-        config.port = port;
+        let mut config = sshfan::ClientConfig {
+            user,
+            port,
+            ..Default::default()
+        };
         config.auth.keys = keys
             .into_iter()
             .map(|key| key.source(passphrase.as_deref()))
