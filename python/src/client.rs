@@ -78,7 +78,7 @@ impl Client {
         proxy_command=None, forward_agent=None, keepalive=None, keepalive_max=3,
         compress=None, pool_size=100, max_handshakes=100, connect_timeout=None,
         command_timeout=None, retries=0, retry_delay=1.0, ipv6_only=false,
-        output_buffer_limit=None
+        output_buffer_limit=None, post_quantum_kex=false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -109,6 +109,7 @@ impl Client {
         retry_delay: f64,
         ipv6_only: bool,
         output_buffer_limit: Option<usize>,
+        post_quantum_kex: bool,
     ) -> PyResult<Self> {
         let mut builder = ParallelClient::builder();
         for (name, port, user, alias, key, password) in hosts {
@@ -174,6 +175,7 @@ impl Client {
             .map(|t| seconds(t, "command timeout"))
             .transpose()?;
         config.retries = retries;
+        config.post_quantum_kex = post_quantum_kex;
         config.retry_delay = seconds(retry_delay, "retry_delay")?;
         if let Some(limit) = output_buffer_limit {
             config.output_buffer_limit = limit;

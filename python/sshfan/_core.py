@@ -130,6 +130,7 @@ class Settings:
             retries=max(int(num_retries) - 1, 0) if num_retries is not None else 0,
             retry_delay=float(v.get("retry_delay") or 0),
             ipv6_only=bool(v.get("ipv6_only")),
+            post_quantum_kex=bool(v.get("post_quantum_kex")),
         )
 
 

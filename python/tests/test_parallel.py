@@ -388,3 +388,8 @@ def test_host_logger_logs_each_line(fleet, caplog):
             list(host_output.stdout)
     utils.host_logger.propagate = False
     assert sum("logged" in r.getMessage() for r in caplog.records) == len(fleet.names)
+
+
+def test_post_quantum_key_exchange_on_request(fleet):
+    output = fleet.client(post_quantum_kex=True).run_command("echo pq")
+    assert [list(o.stdout) for o in output] == [["pq"]] * len(fleet.names)

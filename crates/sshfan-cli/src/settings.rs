@@ -141,6 +141,9 @@ async fn run_work(
     if args.forward_agent {
         builder = builder.forward_agent(true);
     }
+    if args.pq_kex {
+        builder = builder.post_quantum_kex(true);
+    }
     for host in hosts {
         builder = builder.host(host);
     }

@@ -46,6 +46,12 @@ pub struct ClientConfig {
     /// Danger: also offer SHA-1 algorithms (`diffie-hellman-group14-sha1` key exchange,
     /// `ssh-rsa` host-key signatures, `hmac-sha1` MACs) for old servers. Off by default.
     pub legacy_algorithms: bool,
+    /// Prefer the post-quantum hybrid key exchange `mlkem768x25519-sha256` over
+    /// `curve25519-sha256`. Off by default: both are offered, curve25519 first, because
+    /// the pure-Rust ML-KEM costs about 3x the client CPU of the rest of a connection
+    /// (see BENCHMARKS.md); turn it on to protect recorded sessions against future
+    /// quantum computers.
+    pub post_quantum_kex: bool,
     /// Credentials to try.
     pub auth: AuthMethods,
     /// Host-key verification.
@@ -82,6 +88,7 @@ impl Default for ClientConfig {
             compression: None,
             jump_channel_opens: 64,
             legacy_algorithms: false,
+            post_quantum_kex: false,
             auth: AuthMethods::default(),
             host_keys: HostKeyConfig::default(),
             pool_size: 100,
@@ -254,6 +261,12 @@ impl ClientBuilder {
     /// Offers compression (worth it on slow links, not on fast ones).
     pub fn compression(mut self, on: bool) -> Self {
         self.config.compression = Some(on);
+        self
+    }
+
+    /// Prefers the post-quantum hybrid key exchange (see [`ClientConfig::post_quantum_kex`]).
+    pub fn post_quantum_kex(mut self, on: bool) -> Self {
+        self.config.post_quantum_kex = on;
         self
     }
 

@@ -50,8 +50,30 @@ pub(crate) struct Connected {
 }
 
 /// What distinguishes one russh client config from another within a run: keepalive,
-/// host certificates wanted, compression, legacy algorithms.
-type ConfigKey = (Option<(Duration, usize)>, bool, bool, bool);
+/// host certificates wanted, compression, legacy algorithms, post-quantum key exchange first.
+type ConfigKey = (Option<(Duration, usize)>, bool, bool, bool, bool);
+
+/// The key exchanges to offer, best first: russh's safe list with `curve25519-sha256`
+/// ahead of `mlkem768x25519-sha256` unless post-quantum is preferred (see
+/// [`crate::ClientConfig::post_quantum_kex`]). ML-KEM stays offered either way.
+fn kex_order(safe: &[russh::kex::Name], post_quantum: bool) -> Vec<russh::kex::Name> {
+    let mut kex = safe.to_vec();
+    let mlkem = kex
+        .iter()
+        .position(|k| *k == russh::kex::MLKEM768X25519_SHA256);
+    if let (false, Some(at)) = (post_quantum, mlkem) {
+        let mlkem = kex.remove(at);
+        let after = kex
+            .iter()
+            .position(|k| *k == russh::kex::CURVE25519_PRE_RFC_8731)
+            .map_or(kex.len(), |i| i + 1);
+        kex.insert(after, mlkem);
+    }
+    kex
+}
+
+/// Bytes read from a host's stream at once (see `handshake`).
+const READ_BUFFER: usize = 4096;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -191,6 +213,7 @@ impl Connector {
             known_hosts.has_cert_authorities(),
             plan.compression,
             plan.legacy_algorithms,
+            plan.post_quantum_kex,
         );
         let mut configs = self
             .ssh_configs
@@ -229,6 +252,8 @@ impl Connector {
                     .filter(|a| !matches!(a, russh::keys::Algorithm::Rsa { hash: None }))
                     .cloned()
                     .collect();
+                config.preferred.kex =
+                    std::borrow::Cow::Owned(kex_order(&config.preferred.kex, key.4));
                 if key.3 {
                     // Danger: SHA-1 key exchange and MACs, for servers too old for anything else.
                     let mut kex = config.preferred.kex.to_vec();
@@ -283,6 +308,9 @@ impl Connector {
             agent.clone().filter(|_| plan.forward_agent),
         );
         let config = self.ssh_config(plan, &known_hosts);
+        // russh reads each packet's length, then its body, as separate reads: a small
+        // buffer turns the ~30 receive calls of a connection into a few.
+        let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);
         let setup = async {
             let mut session = russh::client::connect_stream(config, stream, handler)
                 .await
@@ -332,5 +360,23 @@ fn handshake_error(notes: &Notes, err: russh::Error) -> ErrorKind {
         other => ErrorKind::Handshake {
             message: other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kex_order;
+    use russh::kex::{CURVE25519, CURVE25519_PRE_RFC_8731, MLKEM768X25519_SHA256};
+
+    #[test]
+    fn curve25519_first_unless_post_quantum_is_preferred() {
+        let safe = russh::Preferred::DEFAULT.kex;
+        let classic = kex_order(&safe, false);
+        assert_eq!(
+            &classic[..3],
+            &[CURVE25519, CURVE25519_PRE_RFC_8731, MLKEM768X25519_SHA256]
+        );
+        assert_eq!(classic.len(), safe.len(), "nothing dropped");
+        assert_eq!(kex_order(&safe, true)[0], MLKEM768X25519_SHA256);
     }
 }

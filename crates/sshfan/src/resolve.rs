@@ -67,6 +67,7 @@ pub(crate) struct HostPlan {
     pub forward_agent: bool,
     pub compression: bool,
     pub legacy_algorithms: bool,
+    pub post_quantum_kex: bool,
 }
 
 fn local_user() -> String {
@@ -162,6 +163,7 @@ pub(crate) fn plan(
             .unwrap_or(false),
         compression: config.compression.or(options.compression).unwrap_or(false),
         legacy_algorithms: config.legacy_algorithms,
+        post_quantum_kex: config.post_quantum_kex,
     })
 }
 

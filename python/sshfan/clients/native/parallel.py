@@ -15,7 +15,7 @@ _CLIENT_DEFAULTS = dict(
     keyboard_interactive=False, cert_file=None, gssapi_auth=False,
     # sshfan's own settings.
     host_key_policy="strict", known_hosts=None, ssh_config=None, command_timeout=None,
-    proxy_command=None,
+    proxy_command=None, post_quantum_kex=False,
 )
 
 
@@ -32,6 +32,8 @@ class ParallelSSHClient:
     - ``ssh_config``: a file to read; ``False`` for none; default ``~/.ssh/config``.
     - ``command_timeout``: seconds a command may run before its channel is closed.
     - ``proxy_command``: an OpenSSH ``ProxyCommand`` (``%h``, ``%p``).
+    - ``post_quantum_kex``: prefer the ``mlkem768x25519-sha256`` key exchange over
+      ``curve25519-sha256`` (both are offered; ML-KEM costs more client CPU).
 
     ``timeout`` limits connecting (TCP, handshake, authentication). ``pool_size`` limits
     how many hosts connect at once; started commands all stay open, as in parallel-ssh.
