@@ -83,6 +83,11 @@ pub async fn execute(
         let mut renderer = Renderer::new(render, writer_labels);
         while let Some(event) = receiver.blocking_recv() {
             renderer.handle(event)?;
+            // Take what is already queued, then write it out in one go.
+            while let Ok(event) = receiver.try_recv() {
+                renderer.handle(event)?;
+            }
+            renderer.flush()?;
         }
         let interrupted = finished_rx.recv().unwrap_or(false);
         renderer.finish(interrupted)

@@ -83,11 +83,18 @@ pub struct Renderer {
     summary: Summary,
     gathered: gather::Gathered,
     stdout_open: bool,
+    /// Whole lines waiting for stdout: written when the queue of events runs dry
+    /// ([`flush`](Renderer::flush)), before anything goes to stderr, or at 64 KiB; so a
+    /// line is never split between two writes (unless it alone is longer than that).
+    pending_stdout: Vec<u8>,
     progress: Option<Progress>,
     progress_shown: bool,
     /// Files and bytes moved by transfers, over all hosts.
     copied: (u64, u64),
 }
+
+/// Most bytes of whole stdout lines held back before they are written.
+const STDOUT_BATCH: usize = 64 * 1024;
 
 /// Delay before the progress line appears: short runs never show it.
 const PROGRESS_DELAY: Duration = Duration::from_millis(1000);
@@ -101,6 +108,7 @@ impl Renderer {
             started: Instant::now(),
             summary: Summary::default(),
             stdout_open: true,
+            pending_stdout: Vec::new(),
             progress: None,
             progress_shown: false,
             copied: (0, 0),
@@ -214,6 +222,7 @@ impl Renderer {
 
     /// [`finish`](Self::finish), reporting `elapsed` as the run's wall time.
     pub fn finish_after(mut self, interrupted: bool, elapsed: Duration) -> io::Result<Summary> {
+        self.flush()?;
         self.clear_progress()?;
         self.config.progress = false;
         match self.config.layout {
@@ -228,9 +237,7 @@ impl Renderer {
             }
             Layout::Stream { .. } => self.print_summary(elapsed, interrupted)?,
         }
-        if self.stdout_open {
-            io::stdout().lock().flush().or_else(ignore_broken_pipe)?;
-        }
+        self.flush()?;
         Ok(self.summary)
     }
 
@@ -271,20 +278,52 @@ impl Renderer {
         self.write(Stream::Stderr, text.as_bytes())
     }
 
+    /// Writes the stdout lines held back so far (call when no more events are waiting).
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.pending_stdout.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending_stdout);
+        self.write_stdout(&pending)?;
+        self.pending_stdout = pending;
+        self.pending_stdout.clear();
+        Ok(())
+    }
+
+    fn write_stdout(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.stdout_open {
+            return Ok(());
+        }
+        let mut stdout = io::stdout().lock();
+        let written = stdout.write_all(bytes).and_then(|()| stdout.flush());
+        if let Err(err) = written {
+            if err.kind() != io::ErrorKind::BrokenPipe {
+                return Err(err);
+            }
+            self.stdout_open = false;
+        }
+        Ok(())
+    }
+
     fn write(&mut self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        match stream {
+            // With a progress line on the terminal, write at once so the two never cross.
+            Stream::Stdout if !self.config.progress => {
+                if self.pending_stdout.len() + bytes.len() > STDOUT_BATCH {
+                    self.flush()?;
+                }
+                if bytes.len() >= STDOUT_BATCH {
+                    return self.write_stdout(bytes);
+                }
+                self.pending_stdout.extend_from_slice(bytes);
+                return Ok(());
+            }
+            _ => self.flush()?,
+        }
         let redraw = self.progress_shown;
         self.clear_progress()?;
         match stream {
-            Stream::Stdout if self.stdout_open => {
-                let written = io::stdout().lock().write_all(bytes);
-                if let Err(err) = written {
-                    if err.kind() != io::ErrorKind::BrokenPipe {
-                        return Err(err);
-                    }
-                    self.stdout_open = false;
-                }
-            }
-            Stream::Stdout => {}
+            Stream::Stdout => self.write_stdout(bytes)?,
             Stream::Stderr => io::stderr()
                 .lock()
                 .write_all(bytes)
