@@ -157,19 +157,19 @@ async fn stream_host(
     let mut stdout_file = files.open(index, Stream::Stdout);
     let mut stderr_file = files.open(index, Stream::Stderr);
     let stdout = async {
-        while let Some(raw) = host.stdout.next_line_raw().await {
+        while let Some(lines) = next_lines(&mut host.stdout).await {
             if let Some(file) = &mut stdout_file {
-                file.write(&raw);
+                lines.iter().for_each(|raw| file.write(raw));
             }
-            send_line(&events, index, Stream::Stdout, raw).await;
+            send_lines(&events, index, Stream::Stdout, lines).await;
         }
     };
     let stderr = async {
-        while let Some(raw) = host.stderr.next_line_raw().await {
+        while let Some(lines) = next_lines(&mut host.stderr).await {
             if let Some(file) = &mut stderr_file {
-                file.write(&raw);
+                lines.iter().for_each(|raw| file.write(raw));
             }
-            send_line(&events, index, Stream::Stderr, raw).await;
+            send_lines(&events, index, Stream::Stderr, lines).await;
         }
     };
     tokio::join!(stdout, stderr);
@@ -188,21 +188,43 @@ async fn stream_host(
     outcome
 }
 
-async fn send_line(events: &mpsc::Sender<Event>, host: usize, stream: Stream, raw: Bytes) {
-    let mut line = raw;
-    let eol = line.last() == Some(&b'\n');
-    if eol {
-        line.truncate(line.len() - 1);
-        if line.last() == Some(&b'\r') {
-            line.truncate(line.len() - 1);
+/// Lines taken from a stream per event at most, when more are already buffered.
+const LINES_PER_EVENT: usize = 256;
+
+/// The next line (raw, with its terminator), waiting for it, then any more already
+/// buffered: one event per batch rather than per line. `None` at the end.
+async fn next_lines(reader: &mut sshfan::OutputReader) -> Option<Vec<Bytes>> {
+    use futures::FutureExt;
+    let mut lines = vec![reader.next_line_raw().await?];
+    while lines.len() < LINES_PER_EVENT {
+        // `next_line_raw` is cancel-safe: a line not complete yet stays in the reader.
+        match reader.next_line_raw().now_or_never() {
+            Some(Some(line)) => lines.push(line),
+            _ => break,
         }
     }
+    Some(lines)
+}
+
+async fn send_lines(events: &mpsc::Sender<Event>, host: usize, stream: Stream, raw: Vec<Bytes>) {
+    let lines = raw
+        .into_iter()
+        .map(|mut line| {
+            let eol = line.last() == Some(&b'\n');
+            if eol {
+                line.truncate(line.len() - 1);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(line.len() - 1);
+                }
+            }
+            (line, eol)
+        })
+        .collect();
     let _ = events
-        .send(Event::Line {
+        .send(Event::Lines {
             host,
             stream,
-            line,
-            eol,
+            lines,
         })
         .await;
 }

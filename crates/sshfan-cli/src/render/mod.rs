@@ -39,6 +39,12 @@ pub enum Event {
         line: Bytes,
         eol: bool,
     },
+    /// Several lines of one host's stream, in order: `(line, eol)` as in [`Event::Line`].
+    Lines {
+        host: usize,
+        stream: Stream,
+        lines: Vec<(Bytes, bool)>,
+    },
     /// A host finished.
     Done {
         host: usize,
@@ -87,6 +93,10 @@ pub struct Renderer {
     /// ([`flush`](Renderer::flush)), before anything goes to stderr, or at 64 KiB; so a
     /// line is never split between two writes (unless it alone is longer than that).
     pending_stdout: Vec<u8>,
+    /// The last painted `host` prefix, and for which host and stream.
+    prefix: (Option<(usize, Stream)>, String),
+    /// A reused buffer for one formatted line.
+    scratch: Vec<u8>,
     progress: Option<Progress>,
     progress_shown: bool,
     /// Files and bytes moved by transfers, over all hosts.
@@ -109,6 +119,8 @@ impl Renderer {
             summary: Summary::default(),
             stdout_open: true,
             pending_stdout: Vec::new(),
+            prefix: (None, String::new()),
+            scratch: Vec::new(),
             progress: None,
             progress_shown: false,
             copied: (0, 0),
@@ -127,6 +139,13 @@ impl Renderer {
                 line,
                 eol,
             } => self.line(host, stream, line, eol),
+            Event::Lines {
+                host,
+                stream,
+                lines,
+            } => lines
+                .into_iter()
+                .try_for_each(|(line, eol)| self.line(host, stream, line, eol)),
             Event::Done {
                 host,
                 ending,
@@ -172,17 +191,24 @@ impl Renderer {
                 self.write(stream, &out)
             }
             _ => {
-                let style = self.config.style;
-                let prefix = match stream {
-                    Stream::Stdout => style.host(self.label(host)),
-                    Stream::Stderr => style.host_stderr(self.label(host)),
-                };
-                let mut out = Vec::with_capacity(prefix.len() + line.len() + 3);
-                out.extend_from_slice(prefix.as_bytes());
+                // Lines come in runs from one host and stream: paint its prefix once per run.
+                if self.prefix.0 != Some((host, stream)) {
+                    let style = self.config.style;
+                    let painted = match stream {
+                        Stream::Stdout => style.host(self.label(host)),
+                        Stream::Stderr => style.host_stderr(self.label(host)),
+                    };
+                    self.prefix = (Some((host, stream)), painted);
+                }
+                let mut out = std::mem::take(&mut self.scratch);
+                out.clear();
+                out.extend_from_slice(self.prefix.1.as_bytes());
                 out.extend_from_slice(b": ");
                 out.extend_from_slice(&line);
                 out.push(b'\n');
-                self.write(stream, &out)
+                let written = self.write(stream, &out);
+                self.scratch = out;
+                written
             }
         }
     }
