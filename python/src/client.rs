@@ -14,7 +14,6 @@ use sshfan::{
     AgentSocket, Host, HostKeyPolicy, KeySource, ParallelClient, RunOptions, SshConfigSource,
 };
 
-use crate::ipv6::Ipv6OnlyTransport;
 use crate::run::PyRun;
 use crate::runtime::runtime;
 
@@ -181,7 +180,7 @@ impl Client {
             config.output_buffer_limit = limit;
         }
         if ipv6_only {
-            config.transport = Arc::new(Ipv6OnlyTransport);
+            config.transport = Arc::new(sshfan::Ipv6TcpTransport);
         }
         let inner = builder.config(config).build().map_err(config_error)?;
         Ok(Client { inner })

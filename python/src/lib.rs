@@ -6,7 +6,6 @@
 //! exceptions, …) is written in Python on top of these, in `python/sshfan/`.
 
 mod client;
-mod ipv6;
 mod run;
 mod runtime;
 
@@ -35,7 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "ReadTimeoutError",
         m.py().get_type::<run::ReadTimeoutError>(),
     )?;
-    m.add("NO_IPV6", ipv6::NO_IPV6)?;
+    m.add("NO_IPV6", sshfan::transport::NO_IPV6_ADDRESS)?;
     m.add_function(wrap_pyfunction!(enable_tracing, m)?)?;
     Ok(())
 }

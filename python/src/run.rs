@@ -34,6 +34,16 @@ struct HostCell {
     stdin: HostStdin,
 }
 
+impl HostCell {
+    /// Stream 2 is stderr; anything else, stdout.
+    fn reader(&self, stream: u8) -> &Mutex<OutputReader> {
+        match stream {
+            2 => &self.stderr,
+            _ => &self.stdout,
+        }
+    }
+}
+
 /// A started run.
 #[pyclass(module = "sshfan._native", name = "Run", frozen)]
 pub struct PyRun {
@@ -148,10 +158,7 @@ impl PyHost {
         let cell = self.cell.clone();
         let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
         let lines = wait(py, async move {
-            let mut reader = match stream {
-                2 => cell.stderr.lock().await,
-                _ => cell.stdout.lock().await,
-            };
+            let mut reader = cell.reader(stream).lock().await;
             // `next_line` is cancel-safe: a partial line waits in the reader.
             let first = match limit {
                 None => reader.next_line().await,
@@ -194,10 +201,7 @@ impl PyHost {
     fn read_chunk(&self, py: Python<'_>, stream: u8) -> PyResult<Option<Py<PyBytes>>> {
         let cell = self.cell.clone();
         let chunk = wait(py, async move {
-            let mut reader = match stream {
-                2 => cell.stderr.lock().await,
-                _ => cell.stdout.lock().await,
-            };
+            let mut reader = cell.reader(stream).lock().await;
             reader.next_chunk().await
         })?;
         Ok(chunk.map(|chunk| PyBytes::new(py, &chunk).unbind()))

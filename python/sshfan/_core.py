@@ -23,28 +23,31 @@ def expand_key(pkey):
     return os.path.expanduser(os.fspath(pkey))
 
 
+# sshfan's error kinds (`ErrorKind::code`) as parallel-ssh exceptions; the others
+# (handshake, channel, connection_lost, cancelled) are SessionError.
+_EXCEPTIONS = {
+    "refused": exc.ConnectionError,
+    "unreachable": exc.ConnectionError,
+    "connect_timeout": exc.ConnectionError,
+    "io": exc.ConnectionError,
+    "too_many_open_files": exc.ConnectionError,
+    "auth": exc.AuthenticationError,
+    "key": exc.PKeyFileError,
+    "host_key": exc.HostKeyError,
+    "config": exc.HostConfigError,
+    "proxy": exc.ProxyError,
+    "command_timeout": exc.Timeout,
+}
+
+
 def exception_for(kind, message, host, transfer=None):
     """The parallel-ssh exception for one of sshfan's error kinds."""
     if kind == "resolve":
         cls = exc.NoIPv6AddressFoundError if _native.NO_IPV6 in message else exc.UnknownHostError
-    elif kind in ("refused", "unreachable", "connect_timeout", "io", "too_many_open_files"):
-        cls = exc.ConnectionError
-    elif kind == "auth":
-        cls = exc.AuthenticationError
-    elif kind == "key":
-        cls = exc.PKeyFileError
-    elif kind == "host_key":
-        cls = exc.HostKeyError
-    elif kind == "config":
-        cls = exc.HostConfigError
-    elif kind == "proxy":
-        cls = exc.ProxyError
-    elif kind == "command_timeout":
-        cls = exc.Timeout
     elif kind == "transfer":
         cls = exc.SCPError if transfer == "scp" else exc.SFTPIOError
-    else:  # handshake, channel, connection_lost, cancelled
-        cls = exc.SessionError
+    else:
+        cls = _EXCEPTIONS.get(kind, exc.SessionError)
     error = cls("%s: %s" % (host, message) if not message.startswith(host) else message)
     error.host = host
     error.kind = kind
@@ -145,6 +148,8 @@ class Fleet:
                 % (len(host_config), len(hosts)))
         self.names = []
         self.labels = []
+        #: The HostConfig alias of each host, or None.
+        self.aliases = []
         client_port = settings.values.get("port")
         groups = {}
         for index, name in enumerate(hosts):
@@ -153,6 +158,7 @@ class Fleet:
             alias = cfg.alias if cfg is not None else None
             self.names.append(name)
             self.labels.append(alias or name)
+            self.aliases.append(alias)
             port = cfg.port if cfg is not None and cfg.port is not None else client_port
             host = (
                 name,
@@ -177,30 +183,38 @@ class Fleet:
                 values[name] = settings.values.get(name)
             kwargs = Settings(**values).native_kwargs(len(indexes))
             self.groups.append((indexes, host_tuples, kwargs))
+        #: For each host index, its group and position in the group.
+        self._place = [None] * len(hosts)
+        for gi, (indexes, _, _) in enumerate(self.groups):
+            for position, index in enumerate(indexes):
+                self._place[index] = (gi, position)
         self._clients = {}
 
     def __len__(self):
         return len(self.names)
 
     def clients(self, subset=None):
-        """``(native client, host indexes)`` per group, optionally for a subset of hosts."""
+        """``(native client, host indexes)`` per group, optionally for a subset of hosts
+        (host indexes, in order)."""
+        if subset is None:
+            chosen = {gi: list(range(len(group[0]))) for gi, group in enumerate(self.groups)}
+        else:
+            chosen = {}
+            for index in subset:
+                gi, position = self._place[index]
+                chosen.setdefault(gi, []).append(position)
         out = []
-        for gi, (indexes, host_tuples, kwargs) in enumerate(self.groups):
-            if subset is None:
-                chosen = list(range(len(indexes)))
-            else:
-                chosen = [i for i, index in enumerate(indexes) if index in subset]
-                if not chosen:
-                    continue
-            cache_key = (gi, tuple(chosen))
+        for gi, positions in chosen.items():
+            indexes, host_tuples, kwargs = self.groups[gi]
+            cache_key = (gi, tuple(positions))
             client = self._clients.get(cache_key)
             if client is None:
                 try:
-                    client = _native.Client([host_tuples[i] for i in chosen], **kwargs)
+                    client = _native.Client([host_tuples[p] for p in positions], **kwargs)
                 except ValueError as error:
                     raise exc.HostConfigError(str(error)) from None
                 self._clients[cache_key] = client
-            out.append((client, [indexes[i] for i in chosen]))
+            out.append((client, [indexes[p] for p in positions]))
         return out
 
     def start(self, starter, subset=None):

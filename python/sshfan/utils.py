@@ -11,27 +11,23 @@ host_logger = logging.getLogger("sshfan.host_logger")
 __all__ = ["enable_logger", "enable_host_logger", "enable_debug_logger", "joinall"]
 
 
+def _stream_handler(_logger, fmt):
+    """Adds a stderr handler with format ``fmt`` unless ``_logger`` has one already."""
+    if not any(isinstance(h, logging.StreamHandler) for h in _logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(fmt))
+        _logger.addHandler(handler)
+
+
 def enable_logger(_logger=logger, level=logging.INFO):
     """Sends ``_logger``'s records at ``level`` and above to stderr."""
-    for handler in _logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            break
-    else:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)-15s %(message)s"))
-        _logger.addHandler(handler)
+    _stream_handler(_logger, "%(asctime)s %(levelname)-8s %(name)-15s %(message)s")
     _logger.setLevel(level)
 
 
 def enable_host_logger():
     """Logs every output line read, as ``[host]\\tline`` (parallel-ssh's host logger)."""
-    for handler in host_logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            break
-    else:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        host_logger.addHandler(handler)
+    _stream_handler(host_logger, "%(message)s")
     host_logger.setLevel(logging.INFO)
     host_logger.propagate = False
 

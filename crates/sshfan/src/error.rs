@@ -215,11 +215,8 @@ impl ErrorKind {
         }
     }
 
-    /// Classifies an I/O error from connecting or talking to a host (for [`Transport`]
-    /// implementations: refused, unreachable and out-of-descriptors get their own kinds).
-    ///
-    /// [`Transport`]: crate::Transport
-    pub fn from_io(err: &std::io::Error) -> ErrorKind {
+    /// Classifies an I/O error from connecting or talking to a host.
+    pub(crate) fn from_io(err: &std::io::Error) -> ErrorKind {
         use std::io::ErrorKind as Io;
         if err.raw_os_error() == Some(libc::EMFILE) || err.raw_os_error() == Some(libc::ENFILE) {
             return ErrorKind::TooManyOpenFiles;

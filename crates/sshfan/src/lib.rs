@@ -86,4 +86,6 @@ pub use limits::raise_open_file_limit;
 pub use output::{ExitStatus, OutputReader, ReadTimeout};
 pub use parallel::{JoinTimeout, Joiner, Outcome, ParallelClient, Progress, Run, Timing};
 pub use run_options::{RunOptions, Sudo};
-pub use transport::{BoxedStream, ByteStream, ConnectFuture, TcpTransport, Transport};
+pub use transport::{
+    BoxedStream, ByteStream, ConnectFuture, Ipv6TcpTransport, TcpTransport, Transport,
+};

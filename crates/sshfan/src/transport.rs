@@ -40,30 +40,53 @@ pub struct TcpTransport;
 
 impl Transport for TcpTransport {
     fn connect<'a>(&'a self, host: &'a str, port: u16) -> ConnectFuture<'a> {
-        Box::pin(async move {
-            let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
-                Ok(ip) => vec![(ip, port).into()],
-                Err(_) => tokio::net::lookup_host((host, port))
-                    .await
-                    .map_err(|err| resolve_error(&err))?
-                    .collect(),
-            };
-            let mut last = ErrorKind::Resolve {
-                message: "no addresses found".to_owned(),
-            };
-            for addr in addrs {
-                match tokio::net::TcpStream::connect(addr).await {
-                    Ok(stream) => {
-                        // Interactive latency matters more than packet count here.
-                        let _ = stream.set_nodelay(true);
-                        return Ok(Box::new(stream) as BoxedStream);
-                    }
-                    Err(err) => last = ErrorKind::from_io(&err),
-                }
-            }
-            Err(last)
-        })
+        Box::pin(connect_tcp(host, port, false))
     }
+}
+
+/// [`TcpTransport`] over IPv6 addresses only (parallel-ssh's `ipv6_only`). A name without
+/// one fails with [`ErrorKind::Resolve`] whose message starts with [`NO_IPV6_ADDRESS`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Ipv6TcpTransport;
+
+/// How [`Ipv6TcpTransport`]'s error for a name without an IPv6 address begins.
+pub const NO_IPV6_ADDRESS: &str = "no IPv6 address found";
+
+impl Transport for Ipv6TcpTransport {
+    fn connect<'a>(&'a self, host: &'a str, port: u16) -> ConnectFuture<'a> {
+        Box::pin(connect_tcp(host, port, true))
+    }
+}
+
+async fn connect_tcp(host: &str, port: u16, ipv6_only: bool) -> Result<BoxedStream, ErrorKind> {
+    let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![(ip, port).into()],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|err| resolve_error(&err))?
+            .collect(),
+    };
+    let mut last = ErrorKind::Resolve {
+        message: if ipv6_only {
+            format!("{NO_IPV6_ADDRESS} for {host}")
+        } else {
+            "no addresses found".to_owned()
+        },
+    };
+    for addr in addrs
+        .into_iter()
+        .filter(|addr| !ipv6_only || addr.is_ipv6())
+    {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(stream) => {
+                // Interactive latency matters more than packet count here.
+                let _ = stream.set_nodelay(true);
+                return Ok(Box::new(stream) as BoxedStream);
+            }
+            Err(err) => last = ErrorKind::from_io(&err),
+        }
+    }
+    Err(last)
 }
 
 fn resolve_error(err: &io::Error) -> ErrorKind {

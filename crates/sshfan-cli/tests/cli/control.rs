@@ -94,14 +94,7 @@ async fn ctrl_c_cancels_and_prints_the_summary() {
         .read_line(&mut first)
         .unwrap();
     assert!(first.ends_with(": started\n"), "{first}");
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    interrupt(child.id());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let stderr = text(&out.stderr);
@@ -126,25 +119,15 @@ async fn a_second_ctrl_c_aborts_at_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id().to_string();
-    let interrupt = || {
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
     // Let the pipe fill (64 KiB) so the writer blocks, then interrupt once.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    interrupt();
+    interrupt(child.id());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         child.try_wait().unwrap().is_none(),
         "the first Ctrl-C waits for the output to be written"
     );
-    interrupt();
+    interrupt(child.id());
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -157,4 +140,13 @@ async fn a_second_ctrl_c_aborts_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(status.code(), Some(130));
+}
+
+/// Sends SIGINT (Ctrl-C) to a process.
+fn interrupt(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

@@ -89,10 +89,7 @@ class ParallelSSHClient:
         outputs = []
         for index, native in enumerate(runs.hosts):
             output = HostOutput(self._fleet.names[index], client=self,
-                                alias=self._fleet.labels[index]
-                                if self._fleet.labels[index] != self._fleet.names[index]
-                                else None,
-                                encoding=encoding, read_timeout=read_timeout, native=native)
+                                alias=self._fleet.aliases[index], encoding=encoding, read_timeout=read_timeout, native=native)
             output._transfer = transfer
             outputs.append(output)
         return outputs
@@ -145,20 +142,16 @@ class ParallelSSHClient:
             return client.run(per_host, pty=use_pty, sudo=bool(sudo), sudo_user=user,
                               sudo_password=sudo_password, shell=shell, env=env_pairs)
 
+        fleet = self._fleet
         if timeout is not None:
-            self._fleet_with(command_timeout=timeout)
-        runs = self._fleet.start(start)
-        if timeout is not None:
-            self._fleet_with(command_timeout=self._settings.values.get("command_timeout"))
+            # The command timeout is a client setting underneath: a client for this call.
+            settings = Settings(**dict(self._settings.values, command_timeout=timeout))
+            fleet = Fleet(self._hosts, settings, self.host_config)
+        runs = fleet.start(start)
         outputs = self._outputs(runs, encoding, read_timeout)
         self._wait_started(outputs, stop_on_errors)
         self._last_output = outputs
         return outputs
-
-    def _fleet_with(self, **changes):
-        values = dict(self._settings.values)
-        values.update(changes)
-        self._fleet = Fleet(self._hosts, Settings(**values), self.host_config)
 
     def get_last_output(self, cmds=None):
         """The output list of the last ``run_command``."""
@@ -251,9 +244,11 @@ class ParallelSSHClient:
             paths = [make_paths(args) for args in copy_args]
         else:
             paths = [make_paths(None)] * count
+        by_pair = {}
+        for index, pair in enumerate(paths):
+            by_pair.setdefault(pair, []).append(index)
         natives = [None] * count
-        for pair in dict.fromkeys(paths):
-            subset = {i for i in range(count) if paths[i] == pair}
+        for pair, subset in by_pair.items():
             runs = self._fleet.start(lambda client, indexes: starter(client, *pair), subset)
             for index, native in runs.pairs:
                 natives[index] = native
