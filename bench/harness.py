@@ -27,6 +27,7 @@ RELEASE = ROOT / "target" / "release"
 VENV_PY = Path(os.environ.get("BENCH_PYTHON", ROOT / "bench" / ".venv" / "bin" / "python"))
 TOOLS = ["sshfan-lib", "sshfan-cli", "parallel-ssh", "asyncssh", "pdsh", "clush"]
 FORKING = {"pdsh", "clush"}
+PYTHON_PEERS = {"parallel-ssh": "pssh_run.py", "asyncssh": "asyncssh_run.py"}
 
 
 def log(*args):
@@ -199,10 +200,12 @@ def run_tool(tool, target, command, fanout, repeat, gather, cap, scratch):
         argv += ["--allow-duplicates"] if repeat > 1 else []
         argv += ["-b"] if gather else []
         argv += ["--", command]
-    elif tool == "parallel-ssh":
-        argv = [str(VENV_PY), str(ROOT / "bench/peers/pssh_run.py"), json.dumps(cfg)]
-    elif tool == "asyncssh":
-        argv = [str(VENV_PY), str(ROOT / "bench/peers/asyncssh_run.py"), json.dumps(cfg)]
+    elif tool in PYTHON_PEERS:
+        # In a file: at 10,000 hosts the configuration overflows one argv string (128 KiB).
+        config_file = Path(scratch) / "config.json"
+        config_file.write_text(json.dumps(cfg))
+        argv = [str(VENV_PY), str(ROOT / "bench" / "peers" / PYTHON_PEERS[tool]),
+                str(config_file)]
     elif tool == "pdsh":
         if repeat > 1:
             return {"dnf": "not attempted: pdsh removes duplicate hosts and forks one ssh per host"}
@@ -241,6 +244,43 @@ def run_tool(tool, target, command, fanout, repeat, gather, cap, scratch):
     return result
 
 
+def over_cap(results, tool, sessions, cap):
+    """Why not to start a run the tool's own CPU cost in this run says cannot finish."""
+    if sessions <= 1000:
+        return None
+    echo = [r for r in results if r["tool"] == tool and r["workload"] == "a"
+            and r["target"] == "fleet"]
+    failed = [r for r in echo if "dnf" in r and r["sessions"] < sessions]
+    if failed:
+        return (f"not attempted: did not finish (a) at {failed[0]['sessions']:,} hosts "
+                "in this run")
+    measured = [r for r in echo if "dnf" not in r and r["sessions"] >= 1000]
+    if not measured:
+        return None
+    per_host = max(r["cpu"] / r["sessions"] for r in measured)
+    if per_host * sessions <= cap:
+        return None
+    return (f"not attempted: at its {1000 * per_host:.1f} ms of CPU per host in (a), "
+            f"{sessions:,} hosts need about {per_host * sessions:.0f} s, over the {cap:.0f} s cap")
+
+
+def in_memory_run(sessions, cap):
+    """sshfan-bench-memory: every session open at once in one process, in memory."""
+    log(f"f memory {sessions} sshfan-lib ...")
+    base = {"workload": "f", "target": "memory", "sessions": sessions, "tool": "sshfan-lib"}
+    try:
+        done = subprocess.run([str(RELEASE / "sshfan-bench-memory"), "--sessions",
+                               str(sessions)], capture_output=True, text=True,
+                              timeout=2 * cap)
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+    except subprocess.TimeoutExpired:
+        return {**base, "dnf": f"did not finish within {2 * cap:.0f} s"}
+    except (IndexError, ValueError):
+        return {**base, "dnf": f"exited {done.returncode}: {done.stderr.strip()[-200:]}"}
+    log("   ", report)
+    return {**base, **report}
+
+
 def count_forking_ok(tool, stderr, total):
     failed = set()
     for line in stderr.splitlines():
@@ -264,12 +304,18 @@ def workloads(quick):
     yield ("c", "fleet", 1000, "sleep 5", concurrent, concurrent // 1000, False)
     flood_hosts = 20 if quick else 100
     yield ("d", "fleet", flood_hosts, f"flood {100 * 1024 * 1024}", flood_hosts, 1, False)
+    # 100,000 hosts: the fleet holds one socket per address and at most 20,000 descriptors,
+    # so 2,000 addresses serve 50 sessions each; 10,000 sessions in flight.
+    yield ("e", "fleet", 1000 if quick else 2000, "echo hello", 5000 if quick else 10000,
+           10 if quick else 50, True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (about 10 minutes)")
     parser.add_argument("--cap", type=float, default=300, help="seconds per tool run")
+    parser.add_argument("--flood-cap", type=float, default=120,
+                        help="seconds per tool run in (d), where slow peers would take 10+ minutes")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--only", default="", help="workloads to run, e.g. a,b")
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
@@ -303,13 +349,17 @@ def main():
             for tool in tools:
                 scratch = tempfile.mkdtemp(dir=work)
                 log(f"{workload} {kind} {count}x{repeat} {tool} ...")
-                result = run_tool(tool, target, command, fanout, repeat, gather,
-                                  args.cap, scratch)
+                cap = min(args.cap, args.flood_cap) if workload == "d" else args.cap
+                too_long = over_cap(results, tool, count * repeat, cap)
+                result = {"dnf": too_long} if too_long else run_tool(
+                    tool, target, command, fanout, repeat, gather, cap, scratch)
                 shutil.rmtree(scratch, ignore_errors=True)
                 result.update(workload=workload, target=kind, sessions=count * repeat,
                               tool=tool, command=command, fanout=fanout)
                 log("   ", {k: v for k, v in result.items() if k not in ("command",)})
                 results.append(result)
+        if not args.only or "f" in args.only.split(","):
+            results.append(in_memory_run(20000 if args.quick else 100000, args.cap))
     finally:
         for target in targets.values():
             target.stop()
@@ -334,6 +384,9 @@ TITLES = {
     "b": "(b) parallel-ssh's benchmark: 26 KB of lines per session, read line by line",
     "c": "(c) quiet long command (`sleep 5`), all sessions held at once",
     "d": "(d) 100 MB of output per host, aggregate throughput",
+    "e": "(e) many hosts over real sockets, `echo hello`, output gathered, up to 10,000 in flight"
+         " (fleet addresses each used by several hosts: one process holds at most 20,000"
+         " descriptors)",
 }
 
 
@@ -347,6 +400,9 @@ def render(results, args):
     for r in results:
         groups.setdefault((r["workload"], r["target"], r["sessions"]), []).append(r)
     for (workload, target, sessions), rows in groups.items():
+        if workload == "f":
+            lines += render_in_memory(rows[0])
+            continue
         lines.append(f"#### {TITLES[workload]}: {target}, {sessions:,} sessions")
         lines.append("")
         lines.append("| tool | wall s | client CPU s | CPU ms/host | peak RSS MiB | RSS KiB/session"
@@ -367,6 +423,19 @@ def render(results, args):
                 f"{'' if mbps is None else f'{mbps:.0f}'} | {wall_ratio} | {cpu_ratio} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def render_in_memory(r):
+    lines = [f"#### (f) {r['sessions']:,} concurrent sessions in one process, in memory "
+             "(`sshfan-bench-memory`: client and testkit servers over in-process pipes)", ""]
+    if "dnf" in r:
+        return lines + [r["dnf"], ""]
+    return lines + [
+        "| sessions up | time until all up s | CPU s (both ends) | RSS with all open MiB"
+        " | RSS KiB per session (both ends) |",
+        "|---|---|---|---|---|",
+        f"| {r['up']:,}/{r['sessions']:,} | {r['ramp_s']:.1f} | {r['cpu_s']:.1f} | "
+        f"{r['rss_open_kib'] / 1024:.0f} | {r['rss_per_session_kib']:.1f} |", ""]
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ import sys
 
 import asyncssh
 
-cfg = json.loads(sys.argv[1])
+# The configuration file (a JSON object; too big for argv at 10,000 hosts).
+with open(sys.argv[1]) as config:
+    cfg = json.load(config)
 
 
 async def one(spec, sem):

@@ -1,11 +1,14 @@
 """parallel-ssh on one benchmark workload: its documented pattern (run_command, iterate
-each host's stdout, join). Prints one JSON result line. Argument: the workload as JSON."""
+each host's stdout, join). Prints one JSON result line. Argument: a file holding the
+workload as JSON."""
 import json
 import sys
 
 from pssh.clients import ParallelSSHClient
 
-cfg = json.loads(sys.argv[1])
+# The configuration file (a JSON object; too big for argv at 10,000 hosts).
+with open(sys.argv[1]) as config:
+    cfg = json.load(config)
 hosts = [h.rsplit(":", 1)[0] for h in cfg["hosts"]]
 client = ParallelSSHClient(
     hosts, user=cfg["user"], pkey=cfg["key"], port=cfg["port"],

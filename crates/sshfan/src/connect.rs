@@ -73,7 +73,7 @@ fn kex_order(safe: &[russh::kex::Name], post_quantum: bool) -> Vec<russh::kex::N
 }
 
 /// Bytes read from a host's stream at once (see `handshake`).
-const READ_BUFFER: usize = 4096;
+const READ_BUFFER: usize = 2048;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -367,6 +367,14 @@ fn handshake_error(notes: &Notes, err: russh::Error) -> ErrorKind {
 mod tests {
     use super::kex_order;
     use russh::kex::{CURVE25519, CURVE25519_PRE_RFC_8731, MLKEM768X25519_SHA256};
+
+    /// Every session keeps three channels of `russh::client::Msg`, each holding a block of
+    /// 32 slots: the vendored russh boxes the large variants (vendor/README.md). Unpatched,
+    /// a slot is 552 bytes (17 KiB per block); an upgrade that loses the patch fails here.
+    #[test]
+    fn russh_session_messages_stay_small() {
+        assert!(std::mem::size_of::<russh::client::Msg>() <= 96);
+    }
 
     #[test]
     fn curve25519_first_unless_post_quantum_is_preferred() {

@@ -477,11 +477,18 @@ async fn dispatch(
 
 async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatus, ErrorKind> {
     let plan = state.plan.as_ref().map_err(Clone::clone)?;
-    if let Some(transfer) = &context.transfer {
-        // A local failure (missing file) fails every host before it connects.
-        let transfer = transfer.as_ref().as_ref().map_err(Clone::clone)?;
-        let connected = context.connector.connect(plan).await?;
-        state.connected();
+    // A local failure (missing file) fails every host before it connects.
+    let transfer = context
+        .transfer
+        .as_ref()
+        .map(|transfer| transfer.as_ref().as_ref().map_err(Clone::clone))
+        .transpose()?;
+    // Boxed: the handshake's state (4.6 KiB) is needed only until the session is up;
+    // inline, every waiting host would carry it for the whole command.
+    let connected = Box::pin(context.connector.connect(plan)).await?;
+    state.connected();
+    debug!(host = %state.label, "connected");
+    if let Some(transfer) = transfer {
         let report = crate::copy::transfer(
             &connected.session,
             &connected.notes,
@@ -497,9 +504,6 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         let _ = state.copy_report.set(report?);
         return Ok(ExitStatus::Code(0));
     }
-    let connected = context.connector.connect(plan).await?;
-    state.connected();
-    debug!(host = %state.label, "connected");
     if context.connect_only {
         let _ = connected
             .session
