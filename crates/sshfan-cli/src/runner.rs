@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use sshfan::copy::CopyOptions;
 use sshfan::{HostOutput, Outcome, ParallelClient, RunOptions};
 use tokio::sync::mpsc;
@@ -193,17 +193,32 @@ const LINES_PER_EVENT: usize = 256;
 
 /// The next line (raw, with its terminator), waiting for it, then any more already
 /// buffered: one event per batch rather than per line. `None` at the end.
+///
+/// The batch's lines are copied into one buffer of their own: lines sliced from the
+/// received packets would keep whole packets alive while events wait for the writer.
 async fn next_lines(reader: &mut sshfan::OutputReader) -> Option<Vec<Bytes>> {
     use futures::FutureExt;
-    let mut lines = vec![reader.next_line_raw().await?];
-    while lines.len() < LINES_PER_EVENT {
+    let first = reader.next_line_raw().await?;
+    let mut batch = BytesMut::from(&first[..]);
+    let mut ends = vec![batch.len()];
+    while ends.len() < LINES_PER_EVENT {
         // `next_line_raw` is cancel-safe: a line not complete yet stays in the reader.
         match reader.next_line_raw().now_or_never() {
-            Some(Some(line)) => lines.push(line),
+            Some(Some(line)) => {
+                batch.extend_from_slice(&line);
+                ends.push(batch.len());
+            }
             _ => break,
         }
     }
-    Some(lines)
+    let batch = batch.freeze();
+    let starts = std::iter::once(0).chain(ends.iter().copied());
+    Some(
+        starts
+            .zip(ends.iter().copied())
+            .map(|(start, end)| batch.slice(start..end))
+            .collect(),
+    )
 }
 
 async fn send_lines(events: &mpsc::Sender<Event>, host: usize, stream: Stream, raw: Vec<Bytes>) {

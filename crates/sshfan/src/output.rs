@@ -188,11 +188,11 @@ impl StreamBuffer {
 /// is returned first by the next [`next_chunk`](Self::next_chunk).
 pub struct OutputReader {
     buffer: std::sync::Arc<StreamBuffer>,
-    /// Bytes received but not yet returned (the start of an unfinished line).
+    /// The rest of the chunk last taken from the buffer: whole lines are sliced out of it
+    /// without a copy.
+    current: Bytes,
+    /// The start of a line that continues past the end of a chunk (holds no newline).
     pending: BytesMut,
-    /// How much of `pending` is known to hold no newline: a long line is scanned once,
-    /// not once per chunk.
-    scanned: usize,
     read_timeout: Option<Duration>,
 }
 
@@ -208,8 +208,8 @@ impl OutputReader {
     ) -> Self {
         OutputReader {
             buffer,
+            current: Bytes::new(),
             pending: BytesMut::new(),
-            scanned: 0,
             read_timeout,
         }
     }
@@ -252,14 +252,16 @@ impl OutputReader {
 
     /// Bytes received from the host and not yet read (including a partial line).
     pub fn buffered(&self) -> usize {
-        self.buffer.lock().buffered + self.pending.len()
+        self.buffer.lock().buffered + self.pending.len() + self.current.len()
     }
 
     /// The next chunk of raw bytes as received, or `None` at the end of the stream.
     pub async fn next_chunk(&mut self) -> Option<Bytes> {
         if !self.pending.is_empty() {
-            self.scanned = 0;
             return Some(self.pending.split().freeze());
+        }
+        if !self.current.is_empty() {
+            return Some(std::mem::take(&mut self.current));
         }
         self.buffer.pop().await
     }
@@ -283,20 +285,25 @@ impl OutputReader {
     /// line without newline), or `None` at the end of the stream.
     pub async fn next_line_raw(&mut self) -> Option<Bytes> {
         loop {
-            let unscanned = self.pending.get(self.scanned..).unwrap_or_default();
-            if let Some(at) = unscanned.iter().position(|&b| b == b'\n') {
-                let end = self.scanned + at + 1;
-                self.scanned = 0;
-                return Some(self.pending.split_to(end).freeze());
-            }
-            self.scanned = self.pending.len();
-            match self.buffer.pop().await {
-                Some(chunk) => self.pending.extend_from_slice(&chunk),
-                None if self.pending.is_empty() => return None,
-                None => {
-                    self.scanned = 0;
+            match memchr::memchr(b'\n', &self.current) {
+                Some(at) => {
+                    let line = self.current.split_to(at + 1);
+                    if self.pending.is_empty() {
+                        return Some(line);
+                    }
+                    self.pending.extend_from_slice(&line);
                     return Some(self.pending.split().freeze());
                 }
+                None => {
+                    self.pending.extend_from_slice(&self.current);
+                    self.current.clear();
+                }
+            }
+            // The only await: what was taken before it waits in `pending` (cancel-safe).
+            match self.buffer.pop().await {
+                Some(chunk) => self.current = chunk,
+                None if self.pending.is_empty() => return None,
+                None => return Some(self.pending.split().freeze()),
             }
         }
     }
@@ -329,7 +336,7 @@ impl Drop for OutputReader {
 impl fmt::Debug for OutputReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OutputReader")
-            .field("pending", &self.pending.len())
+            .field("pending", &(self.pending.len() + self.current.len()))
             .finish()
     }
 }
@@ -360,6 +367,18 @@ mod tests {
         assert_eq!(reader.next_line().await.unwrap(), &b"\xff\xfe"[..]);
         assert_eq!(reader.next_line().await.unwrap(), &b"tail"[..]);
         assert_eq!(reader.next_line().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_line_over_three_chunks_then_lines_sliced_from_one() {
+        let mut reader = reader_with(&[b"ab", b"cd", b"e\nf\ng\n", b"h"]);
+        assert_eq!(reader.buffered(), 11);
+        assert_eq!(reader.next_line_raw().await.unwrap(), &b"abcde\n"[..]);
+        assert_eq!(reader.buffered(), 5, "f, g and h wait");
+        assert_eq!(reader.next_line_raw().await.unwrap(), &b"f\n"[..]);
+        assert_eq!(reader.next_line_raw().await.unwrap(), &b"g\n"[..]);
+        assert_eq!(reader.next_line_raw().await.unwrap(), &b"h"[..]);
+        assert_eq!(reader.next_line_raw().await, None);
     }
 
     #[tokio::test]
