@@ -103,3 +103,46 @@ fn gather_10k_hosts(bencher: divan::Bencher) {
             .len()
     });
 }
+
+/// The public-key crypto every connection needs, whichever client makes it: the client's
+/// half of a curve25519 key exchange (its key pair, then the shared secret), checking the
+/// host's Ed25519 signature over the exchange hash, and signing the publickey request.
+/// Their sum is the floor under client CPU per host (BENCHMARKS.md), with the crates and
+/// build russh uses.
+mod handshake_crypto {
+    use curve25519_dalek::montgomery::MontgomeryPoint;
+    use ed25519_dalek::{Signer, SigningKey, Verifier};
+
+    const SECRET: [u8; 32] = [7; 32];
+
+    #[divan::bench]
+    fn x25519_key_pair_and_shared_secret(bencher: divan::Bencher) {
+        let server = MontgomeryPoint::mul_base_clamped([9; 32]);
+        bencher.bench(|| {
+            let secret = divan::black_box(SECRET);
+            divan::black_box(MontgomeryPoint::mul_base_clamped(secret));
+            server.mul_clamped(secret)
+        });
+    }
+
+    #[divan::bench]
+    fn ed25519_verify_host_signature(bencher: divan::Bencher) {
+        let host = SigningKey::from_bytes(&[3; 32]);
+        let exchange_hash = [5u8; 32];
+        let signature = host.sign(&exchange_hash);
+        let public = host.verifying_key();
+        bencher.bench(|| {
+            public
+                .verify(divan::black_box(&exchange_hash), &signature)
+                .is_ok()
+        });
+    }
+
+    #[divan::bench]
+    fn ed25519_sign_userauth_request(bencher: divan::Bencher) {
+        let user = SigningKey::from_bytes(&SECRET);
+        // Session id, user, service, method, algorithm and public key: about 150 bytes.
+        let request = [1u8; 150];
+        bencher.bench(|| user.sign(divan::black_box(&request)));
+    }
+}
