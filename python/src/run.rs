@@ -95,6 +95,29 @@ impl PyRun {
         }
     }
 
+    /// Waits until every host has a session or failed to get one, in one call rather
+    /// than one per host; returns `(index, kind, message)` per failed host, in host order.
+    /// With `stop_at_first_error`, returns at the first failure in host order.
+    fn wait_connected(
+        &self,
+        py: Python<'_>,
+        stop_at_first_error: bool,
+    ) -> PyResult<Vec<(usize, String, String)>> {
+        let hosts = self.hosts.clone();
+        wait(py, async move {
+            let mut failed = Vec::new();
+            for (index, cell) in hosts.iter().enumerate() {
+                if let Err(err) = cell.output.wait_connected().await {
+                    failed.push((index, err.kind().code().to_owned(), err.to_string()));
+                    if stop_at_first_error {
+                        break;
+                    }
+                }
+            }
+            failed
+        })
+    }
+
     /// Whether every host has finished.
     fn finished(&self) -> bool {
         let progress = self.joiner.progress();
@@ -143,10 +166,10 @@ impl PyHost {
     }
 
     /// The next lines of stdout (`stream` 1) or stderr (2), without terminators: at least
-    /// one, waiting for it, then any more already buffered. `None` at the end. As `str`
-    /// (UTF-8, invalid bytes replaced) when `text`, else `bytes`. Raises
-    /// `ReadTimeoutError` when `timeout` seconds pass without a line (the output so far
-    /// stays readable).
+    /// one, waiting for it, then any more already buffered, and whether the stream has
+    /// ended (so the caller need not call again to learn it). As `str` (UTF-8, invalid
+    /// bytes replaced) when `text`, else `bytes`. Raises `ReadTimeoutError` when `timeout`
+    /// seconds pass without a line (the output so far stays readable).
     #[pyo3(signature = (stream, text, timeout=None))]
     fn read_lines(
         &self,
@@ -154,10 +177,10 @@ impl PyHost {
         stream: u8,
         text: bool,
         timeout: Option<f64>,
-    ) -> PyResult<Option<Vec<Py<PyAny>>>> {
+    ) -> PyResult<(Vec<Py<PyAny>>, bool)> {
         let cell = self.cell.clone();
         let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
-        let lines = wait(py, async move {
+        let batch = wait(py, async move {
             let mut reader = cell.reader(stream).lock().await;
             // `next_line` is cancel-safe: a partial line waits in the reader.
             let first = match limit {
@@ -167,34 +190,34 @@ impl PyHost {
                     .map_err(|_| limit)?,
             };
             let Some(first) = first else {
-                return Ok(None);
+                return Ok((Vec::new(), true));
             };
             let mut lines = vec![first];
             while lines.len() < BATCH {
                 match reader.next_line().now_or_never() {
                     Some(Some(line)) => lines.push(line),
-                    _ => break,
+                    Some(None) => return Ok((lines, true)),
+                    None => break,
                 }
             }
-            Ok(Some(lines))
+            Ok((lines, false))
         })?;
-        let lines = lines.map_err(|limit: Duration| {
+        let (lines, ended) = batch.map_err(|limit: Duration| {
             ReadTimeoutError::new_err(format!("no output for {:.3} s", limit.as_secs_f64()))
         })?;
-        Ok(lines.map(|lines| {
-            lines
-                .iter()
-                .map(|line| {
-                    if text {
-                        PyString::new(py, &String::from_utf8_lossy(line))
-                            .into_any()
-                            .unbind()
-                    } else {
-                        PyBytes::new(py, line).into_any().unbind()
-                    }
-                })
-                .collect()
-        }))
+        let lines = lines
+            .iter()
+            .map(|line| {
+                if text {
+                    PyString::new(py, &String::from_utf8_lossy(line))
+                        .into_any()
+                        .unbind()
+                } else {
+                    PyBytes::new(py, line).into_any().unbind()
+                }
+            })
+            .collect();
+        Ok((lines, ended))
     }
 
     /// The next chunk of raw bytes of stdout (1) or stderr (2), `None` at the end.
@@ -248,16 +271,6 @@ impl PyHost {
         let cell = self.cell.clone();
         let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
         Ok(wait(py, async move { cell.run.join(limit).await })?.is_ok())
-    }
-
-    /// Waits until the host has a session or failed to get one: `None`, or
-    /// `(kind, message)` of the connection error.
-    fn wait_connected(&self, py: Python<'_>) -> PyResult<Option<(String, String)>> {
-        let cell = self.cell.clone();
-        let result = wait(py, async move { cell.output.wait_connected().await })?;
-        Ok(result
-            .err()
-            .map(|err| (err.kind().code().to_owned(), err.to_string())))
     }
 
     /// Queues bytes for the host's stdin; `False` when stdin is already closed.

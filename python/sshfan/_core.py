@@ -250,6 +250,15 @@ class Runs:
             unfinished.extend(hosts[i] for i in run.join(left))
         return unfinished
 
+    def wait_connected(self, stop_at_first_error):
+        """Waits until every host has a session or failed to get one (one native call per
+        run); returns ``(position in hosts, kind, message)`` per failure, in host order."""
+        position = {index: at for at, (index, _) in enumerate(self.pairs)}
+        failed = [(position[indexes[i]], kind, message)
+                  for run, indexes in self.runs
+                  for i, kind, message in run.wait_connected(stop_at_first_error)]
+        return sorted(failed)
+
     def cancel(self):
         for run, _ in self.runs:
             run.cancel()

@@ -83,10 +83,10 @@ class _Stream:
                 timeout_error.host = self.native.label
                 timeout_error.kind = "read_timeout"
                 raise timeout_error from None
-            if batch is None:
+            lines, ended = batch
+            pending.extend(lines)
+            if ended:
                 self.ended = True
-                return
-            pending.extend(batch)
 
 
 class HostOutput:

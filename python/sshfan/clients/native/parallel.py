@@ -94,14 +94,12 @@ class ParallelSSHClient:
             outputs.append(output)
         return outputs
 
-    def _wait_started(self, outputs, stop_on_errors):
+    def _wait_started(self, runs, outputs, stop_on_errors):
         """Waits until every host has a session or failed to get one, like parallel-ssh's
         run_command; raises the first failure, or records each in `exception`."""
-        for output in outputs:
-            failure = output._native.wait_connected()
-            if failure is None:
-                continue
-            error = exception_for(failure[0], failure[1], output.alias or output.host)
+        for position, kind, message in runs.wait_connected(stop_on_errors):
+            output = outputs[position]
+            error = exception_for(kind, message, output.alias or output.host)
             if stop_on_errors:
                 raise error
             output.exception = error
@@ -149,7 +147,7 @@ class ParallelSSHClient:
             fleet = Fleet(self._hosts, settings, self.host_config)
         runs = fleet.start(start)
         outputs = self._outputs(runs, encoding, read_timeout)
-        self._wait_started(outputs, stop_on_errors)
+        self._wait_started(runs, outputs, stop_on_errors)
         self._last_output = outputs
         return outputs
 
@@ -214,7 +212,7 @@ class ParallelSSHClient:
         Raises the first host's connection failure."""
         runs = self._fleet.start(lambda client, indexes: client.open_shells())
         outputs = self._outputs(runs, encoding, read_timeout)
-        self._wait_started(outputs, True)
+        self._wait_started(runs, outputs, True)
         return [InteractiveShell(output, encoding) for output in outputs]
 
     def run_shell_commands(self, shells, commands):
