@@ -1,7 +1,13 @@
 //! The authentication chain against the testkit fleet (real SSH over loopback TCP).
 
-use sshfan::{AgentSocket, KeySource};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use sshfan::{AgentSocket, KeySource, TcpTransport, Transport};
 use sshfan_testkit::{FLEET_PASSWORD, Fault, Fleet, keys, require};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::util::collect;
 
@@ -24,6 +30,85 @@ async fn auth_error(builder: sshfan::ClientBuilder) -> String {
 async fn key_file() {
     let fleet = Fleet::start(2).await.unwrap();
     whoami_ok(fleet.bare_client().key_file(fleet.client_key_path())).await;
+}
+
+/// Counts the bytes clients write, over TCP.
+#[derive(Default)]
+struct CountingTransport {
+    written: Arc<AtomicUsize>,
+}
+
+struct CountingStream {
+    inner: sshfan::BoxedStream,
+    written: Arc<AtomicUsize>,
+}
+
+impl Transport for CountingTransport {
+    fn connect<'a>(&'a self, host: &'a str, port: u16) -> sshfan::ConnectFuture<'a> {
+        Box::pin(async move {
+            let inner = TcpTransport.connect(host, port).await?;
+            let written = self.written.clone();
+            Ok(Box::new(CountingStream { inner, written }) as sshfan::BoxedStream)
+        })
+    }
+}
+
+impl AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &result {
+            self.written.fetch_add(*n, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A key held in memory signs its `publickey` request at once, as OpenSSH does with a
+/// loaded key; the agent's key (signing is the agent's business) is offered first. The
+/// same session through the agent therefore writes one packet more: the probe.
+#[tokio::test]
+async fn a_key_in_memory_signs_at_once_without_a_probe() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let agent = sshfan_testkit::SshAgent::start(fleet.dir(), &[fleet.client_key_path()]);
+    let Some(agent) = require("a_key_in_memory_signs_at_once_without_a_probe", agent) else {
+        return;
+    };
+    let mut written = Vec::new();
+    for builder in [
+        fleet.bare_client().key_file(fleet.client_key_path()),
+        fleet
+            .bare_client()
+            .agent(AgentSocket::Path(agent.socket().to_owned())),
+    ] {
+        let counting = Arc::new(CountingTransport::default());
+        whoami_ok(builder.transport(counting.clone())).await;
+        written.push(counting.written.load(Ordering::SeqCst));
+    }
+    let probe = written[1] as i64 - written[0] as i64;
+    // An Ed25519 probe: about 110 bytes of request, plus length, padding and tag.
+    assert!((100..=200).contains(&probe), "bytes written: {written:?}");
 }
 
 #[tokio::test]

@@ -1390,6 +1390,15 @@ impl Encrypted {
         user: &str,
         auth_method: &auth::Method,
     ) -> Result<bool, crate::Error> {
+        // sshfan patch: a private key held in memory signs its request at once, as
+        // OpenSSH does for keys it has loaded, instead of probing first: one round trip
+        // (and a packet each way) less per connection. The server answers SUCCESS or
+        // FAILURE directly; PK_OK never comes, so nothing waits for it.
+        if let auth::Method::PublicKey { .. } = auth_method {
+            let mut buffer = Vec::new();
+            self.client_send_signature(user, auth_method, &mut buffer)?;
+            return Ok(true);
+        }
         // The server is waiting for our USERAUTH_REQUEST.
         Ok(push_packet!(self.write, {
             self.write.push(msg::USERAUTH_REQUEST);
