@@ -212,13 +212,13 @@ async fn next_lines(reader: &mut sshfan::OutputReader) -> Option<Vec<Bytes>> {
         }
     }
     let batch = batch.freeze();
-    let starts = std::iter::once(0).chain(ends.iter().copied());
-    Some(
-        starts
-            .zip(ends.iter().copied())
-            .map(|(start, end)| batch.slice(start..end))
-            .collect(),
-    )
+    let mut start = 0;
+    let lines = ends.into_iter().map(|end| {
+        let line = batch.slice(start..end);
+        start = end;
+        line
+    });
+    Some(lines.collect())
 }
 
 async fn send_lines(events: &mpsc::Sender<Event>, host: usize, stream: Stream, raw: Vec<Bytes>) {

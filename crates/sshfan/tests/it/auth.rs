@@ -32,6 +32,15 @@ async fn key_file() {
     whoami_ok(fleet.bare_client().key_file(fleet.client_key_path())).await;
 }
 
+/// A fleet of `hosts`, and a real `ssh-agent` holding its key (`None`, with the skip
+/// reason printed, where `ssh-agent` is missing).
+async fn fleet_with_agent(test: &str, hosts: usize) -> Option<(Fleet, sshfan_testkit::SshAgent)> {
+    let fleet = Fleet::start(hosts).await.unwrap();
+    let agent = sshfan_testkit::SshAgent::start(fleet.dir(), &[fleet.client_key_path()]);
+    let agent = require(test, agent)?;
+    Some((fleet, agent))
+}
+
 /// Counts the bytes clients write, over TCP.
 #[derive(Default)]
 struct CountingTransport {
@@ -90,9 +99,9 @@ impl AsyncWrite for CountingStream {
 /// same session through the agent therefore writes one packet more: the probe.
 #[tokio::test]
 async fn a_key_in_memory_signs_at_once_without_a_probe() {
-    let fleet = Fleet::start(1).await.unwrap();
-    let agent = sshfan_testkit::SshAgent::start(fleet.dir(), &[fleet.client_key_path()]);
-    let Some(agent) = require("a_key_in_memory_signs_at_once_without_a_probe", agent) else {
+    let Some((fleet, agent)) =
+        fleet_with_agent("a_key_in_memory_signs_at_once_without_a_probe", 1).await
+    else {
         return;
     };
     let mut written = Vec::new();
@@ -304,9 +313,7 @@ async fn rejected_auth_is_an_auth_error_and_other_hosts_finish() {
 /// A real `ssh-agent` holding the fleet's key.
 #[tokio::test]
 async fn ssh_agent() {
-    let fleet = Fleet::start(2).await.unwrap();
-    let agent = sshfan_testkit::SshAgent::start(fleet.dir(), &[fleet.client_key_path()]);
-    let Some(agent) = require("ssh_agent", agent) else {
+    let Some((fleet, agent)) = fleet_with_agent("ssh_agent", 2).await else {
         return;
     };
     whoami_ok(

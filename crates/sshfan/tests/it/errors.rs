@@ -8,7 +8,7 @@ use sshfan::{ConnectStage, ErrorKind, TcpTransport, Transport};
 use sshfan_testkit::{Fault, Fleet, require};
 use tokio::io::AsyncWriteExt;
 
-use crate::util::{Collected, assert_inner_passed, collect, collect_host, run_inner};
+use crate::util::{Collected, assert_inner_passed, collect, run_inner};
 
 /// Runs `command` on a fleet where host 1 has `fault`, checks hosts 0 and 2 are unharmed,
 /// and returns host 1.
@@ -319,25 +319,27 @@ async fn inner_too_many_open_files() {
     // (Descriptors above the limit, inherited ones say, stay usable and leave room alone.)
     let open = open_descriptors();
     let mut limit = 12;
-    while open.iter().filter(|&&fd| fd < limit).count() as u64 + 12 > limit {
-        limit = open.iter().filter(|&&fd| fd < limit).count() as u64 + 12;
+    loop {
+        let wanted = open.iter().filter(|&&fd| fd < limit).count() as u64 + 12;
+        if wanted == limit {
+            break;
+        }
+        limit = wanted;
     }
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
     rlimit::setrlimit(rlimit::Resource::NOFILE, limit, hard).unwrap();
-    let mut run = client.run("cat");
+    let run = client.run("cat");
     let mut connected = Vec::new();
     for host in run.outputs() {
-        connected.push(host.wait_connected().await.is_ok());
+        if host.wait_connected().await.is_ok() {
+            connected.push(host);
+        }
     }
-    for (host, _) in run.outputs().iter().zip(&connected).filter(|(_, c)| **c) {
+    for host in connected {
         let _ = host.stdin.write("ok\n").await;
         host.stdin.close().await;
     }
-    run.join(None).await.unwrap();
-    let mut hosts = Vec::new();
-    for host in run.outputs_mut() {
-        hosts.push(collect_host(host).await);
-    }
+    let hosts = collect(run).await;
     let ok = hosts.iter().filter(|h| h.outcome.is_ok()).count();
     let emfile = hosts
         .iter()
