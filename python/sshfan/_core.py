@@ -37,6 +37,7 @@ _EXCEPTIONS = {
     "config": exc.HostConfigError,
     "proxy": exc.ProxyError,
     "command_timeout": exc.Timeout,
+    "idle_timeout": exc.Timeout,
 }
 
 

@@ -80,6 +80,11 @@ pub struct MergeArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
 
+    /// Write remote output as received even to a terminal (by default control characters
+    /// are shown escaped there, so no host can drive your terminal).
+    #[arg(long)]
+    pub raw: bool,
+
     /// Exit with the largest remote exit code (like pdsh -S, clush -S).
     #[arg(short = 'S')]
     pub max_exit: bool,
@@ -298,6 +303,12 @@ pub struct RunArgs {
     /// No summary and no remote-failure messages.
     #[arg(short = 'q', long, help_heading = "Output")]
     pub quiet: bool,
+
+    /// Write remote output as received even to a terminal (by default control characters
+    /// are shown escaped there, so no host can move the cursor, set the clipboard or
+    /// forge another host's line). Pipes, --outdir and --json are always byte-exact.
+    #[arg(long, help_heading = "Output")]
+    pub raw: bool,
 
     /// Exit with the largest remote exit code (like pdsh -S, clush -S).
     #[arg(short = 'S', help_heading = "Output")]

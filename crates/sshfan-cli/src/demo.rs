@@ -52,6 +52,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
             progress: show_progress(ColorChoice::Auto),
             quiet: false,
             summary_always: true,
+            escape: crate::render::Escape::for_terminals(false),
         },
         largest_remote_exit: false,
     };

@@ -49,6 +49,7 @@ impl Ending {
             Ending::Failed { code, .. } => match code.as_str() {
                 "connect_timeout" => "connect timeout",
                 "command_timeout" => "command timeout",
+                "idle_timeout" => "idle timeout",
                 "resolve" | "refused" | "unreachable" => "unreachable",
                 "auth" | "key" => "auth failed",
                 "host_key" => "host key",
@@ -62,7 +63,7 @@ impl Ending {
 
     /// Whether the failure is a timeout (exit code 4 rather than 3).
     pub fn timed_out(&self) -> bool {
-        matches!(self, Ending::Failed { code, .. } if code == "connect_timeout" || code == "command_timeout")
+        matches!(self, Ending::Failed { code, .. } if matches!(code.as_str(), "connect_timeout" | "command_timeout" | "idle_timeout"))
     }
 }
 

@@ -145,6 +145,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitStatus> {
         progress: false,
         quiet: args.quiet,
         summary_always: args.summary,
+        escape: crate::render::Escape::for_terminals(args.raw),
     };
     let labels: Arc<[String]> = merged.labels.into();
     let mut renderer = Renderer::new(config, labels);

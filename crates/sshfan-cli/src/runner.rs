@@ -45,6 +45,10 @@ pub struct Plan {
 
 /// Events in flight to the writer thread.
 const QUEUE: usize = 4096;
+/// Bytes of output lines in flight to the writer thread, all hosts together: a host that
+/// floods (long lines, or lines faster than the terminal takes them) waits here, and SSH
+/// flow control then slows it down; client memory stays bounded whatever the line length.
+const QUEUE_BYTES: usize = 32 << 20;
 /// How often the progress counts are refreshed.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -108,8 +112,13 @@ pub async fn execute(
     });
 
     let mut tasks = tokio::task::JoinSet::new();
+    let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
     for host in outputs {
-        tasks.spawn(stream_host(host, events.clone(), files.clone()));
+        let sender = LineSender {
+            events: events.clone(),
+            budget: budget.clone(),
+        };
+        tasks.spawn(stream_host(host, sender, files.clone()));
     }
     drop(events);
 
@@ -148,11 +157,7 @@ pub async fn execute(
 }
 
 /// Sends one host's lines and outcome to the writer, and writes its per-host files.
-async fn stream_host(
-    mut host: HostOutput,
-    events: mpsc::Sender<Event>,
-    files: HostFiles,
-) -> Outcome {
+async fn stream_host(mut host: HostOutput, sender: LineSender, files: HostFiles) -> Outcome {
     let index = host.index();
     let mut stdout_file = files.open(index, Stream::Stdout);
     let mut stderr_file = files.open(index, Stream::Stderr);
@@ -161,7 +166,7 @@ async fn stream_host(
             if let Some(file) = &mut stdout_file {
                 lines.iter().for_each(|raw| file.write(raw));
             }
-            send_lines(&events, index, Stream::Stdout, lines).await;
+            sender.send(index, Stream::Stdout, lines).await;
         }
     };
     let stderr = async {
@@ -169,10 +174,11 @@ async fn stream_host(
             if let Some(file) = &mut stderr_file {
                 lines.iter().for_each(|raw| file.write(raw));
             }
-            send_lines(&events, index, Stream::Stderr, lines).await;
+            sender.send(index, Stream::Stderr, lines).await;
         }
     };
     tokio::join!(stdout, stderr);
+    let events = sender.events;
     for file in [stdout_file, stderr_file].into_iter().flatten() {
         file.close(&events, index).await;
     }
@@ -190,6 +196,8 @@ async fn stream_host(
 
 /// Lines taken from a stream per event at most, when more are already buffered.
 const LINES_PER_EVENT: usize = 256;
+/// Bytes of lines per event at most (a single longer line still makes one event).
+const BYTES_PER_EVENT: usize = 256 * 1024;
 
 /// The next line (raw, with its terminator), waiting for it, then any more already
 /// buffered: one event per batch rather than per line. `None` at the end.
@@ -201,7 +209,7 @@ async fn next_lines(reader: &mut sshfan::OutputReader) -> Option<Vec<Bytes>> {
     let first = reader.next_line_raw().await?;
     let mut batch = BytesMut::from(&first[..]);
     let mut ends = vec![batch.len()];
-    while ends.len() < LINES_PER_EVENT {
+    while ends.len() < LINES_PER_EVENT && batch.len() < BYTES_PER_EVENT {
         // `next_line_raw` is cancel-safe: a line not complete yet stays in the reader.
         match reader.next_line_raw().now_or_never() {
             Some(Some(line)) => {
@@ -221,25 +229,41 @@ async fn next_lines(reader: &mut sshfan::OutputReader) -> Option<Vec<Bytes>> {
     Some(lines.collect())
 }
 
-async fn send_lines(events: &mpsc::Sender<Event>, host: usize, stream: Stream, raw: Vec<Bytes>) {
-    let lines = raw
-        .into_iter()
-        .map(|mut line| {
-            let eol = line.last() == Some(&b'\n');
-            if eol {
-                line.truncate(line.len() - 1);
-                if line.last() == Some(&b'\r') {
+/// Sends batches of lines to the writer, each holding its bytes of the shared budget
+/// until the writer has handled it.
+struct LineSender {
+    events: mpsc::Sender<Event>,
+    budget: Arc<tokio::sync::Semaphore>,
+}
+
+impl LineSender {
+    async fn send(&self, host: usize, stream: Stream, raw: Vec<Bytes>) {
+        let bytes: usize = raw.iter().map(Bytes::len).sum();
+        let share = u32::try_from(bytes.clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let Ok(held) = self.budget.clone().acquire_many_owned(share).await else {
+            return;
+        };
+        let lines = raw
+            .into_iter()
+            .map(|mut line| {
+                let eol = line.last() == Some(&b'\n');
+                if eol {
                     line.truncate(line.len() - 1);
+                    if line.last() == Some(&b'\r') {
+                        line.truncate(line.len() - 1);
+                    }
                 }
-            }
-            (line, eol)
-        })
-        .collect();
-    let _ = events
-        .send(Event::Lines {
-            host,
-            stream,
-            lines,
-        })
-        .await;
+                (line, eol)
+            })
+            .collect();
+        let _ = self
+            .events
+            .send(Event::Lines {
+                host,
+                stream,
+                lines,
+                held: Some(held),
+            })
+            .await;
+    }
 }

@@ -54,11 +54,11 @@ pub async fn run_copy(copy: CopyArgs, upload: bool) -> anyhow::Result<ExitStatus
         sources
             .iter()
             .map(|source| {
-                let name = std::path::Path::new(source.trim_end_matches('/'))
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| source.clone());
                 let work = if upload {
+                    let name = std::path::Path::new(source.trim_end_matches('/'))
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| source.clone());
                     Work::Upload {
                         local: source.into(),
                         remote: format!("{}/{name}", destination.trim_end_matches('/')),
@@ -67,7 +67,9 @@ pub async fn run_copy(copy: CopyArgs, upload: bool) -> anyhow::Result<ExitStatus
                 } else {
                     Work::Download {
                         remote: source.clone(),
-                        local: std::path::Path::new(&destination).join(&name),
+                        // A remote path without a base name (`/`) gets a safe one.
+                        local: std::path::Path::new(&destination)
+                            .join(sshfan::copy::remote_base_name(source)),
                         options: options
                             .clone()
                             .layout(DownloadLayout::Suffix(".".to_owned())),
@@ -188,6 +190,7 @@ async fn run_work(
         progress: !args.json && show_progress(args.progress),
         quiet: args.quiet,
         summary_always: args.summary,
+        escape: crate::render::Escape::for_terminals(args.raw),
     };
     let mut worst = ExitStatus::Success;
     for (work, options) in works(&options) {

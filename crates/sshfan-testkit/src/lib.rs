@@ -40,7 +40,7 @@ pub mod sshd;
 pub use agent::SshAgent;
 pub use delay::DelayRelay;
 pub use fleet::{Bind, FLEET_PASSWORD, FLEET_USER, Fleet, FleetBuilder};
-pub use script::Fault;
+pub use script::{Fault, SftpTrick};
 pub use sshd::{Sshd, SshdOptions, SshdUnavailable};
 
 /// Unwraps a test prerequisite, or skips the test with a clear reason.

@@ -24,6 +24,9 @@
 //! | `hang` | never finish |
 //! | `drop` | cut the connection at once |
 //! | `freeze` | stop reading and writing, keeping the connection open |
+//! | `opench N` | open N channels to the client (x11, forwarded-tcpip, session) and print how many it accepted |
+//!
+//! `printenv SSHFAN_TEST_CLIENT_ID` prints the version string the client sent.
 //!
 //! Anything else prints `fleet-sh: NAME: command not found` to stderr with status 127.
 
@@ -66,6 +69,22 @@ pub enum Fault {
     },
     /// The host presents a host key that is not the one in the fleet's known_hosts.
     WrongHostKey,
+    /// The host's SFTP server lies in this way (a hostile server).
+    HostileSftp(SftpTrick),
+}
+
+/// How a hostile SFTP server lies (see [`Fault::HostileSftp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SftpTrick {
+    /// Every directory lists these names (as regular files of 6 bytes); any path that
+    /// does not exist reads as `pwned\n`.
+    Names(Vec<String>),
+    /// Every regular file announces this size, whatever it holds.
+    Size(u64),
+    /// No request after the handshake is ever answered.
+    Stall,
+    /// Directory listings never end: each READDIR brings 1,000 new names.
+    EndlessReaddir,
 }
 
 /// How a command ended, as the channel will report it.
@@ -408,6 +427,31 @@ async fn run_builtin(
                 }
                 None => return Step::Continue(1),
             }
+        }
+        // A hostile server: open N channels to the client it never asked for (x11,
+        // forwarded-tcpip, session, in turn) and say how many the client accepted.
+        "opench" => {
+            let wanted = number(0).unwrap_or(1);
+            let mut accepted = 0;
+            for turn in 0..wanted {
+                let opened = match turn % 3 {
+                    0 => terminal.session.channel_open_x11("127.0.0.1", 6000).await,
+                    1 => {
+                        terminal
+                            .session
+                            .channel_open_forwarded_tcpip("127.0.0.1", 80, "127.0.0.1", 1)
+                            .await
+                    }
+                    _ => terminal.session.channel_open_session().await,
+                };
+                accepted += u64::from(opened.is_ok());
+            }
+            terminal
+                .write(
+                    Bytes::from(format!("accepted {accepted} of {wanted}\n")),
+                    false,
+                )
+                .await;
         }
         "true" => return Step::Continue(0),
         "false" => return Step::Continue(1),

@@ -235,7 +235,11 @@ impl russh::server::Handler for FleetSession {
             }
         };
         session.channel_success(channel)?;
-        let handler = crate::sftp::SftpSession::new(self.host.root.clone());
+        let trick = match &self.host.fault {
+            Some(Fault::HostileSftp(trick)) => Some(trick.clone()),
+            _ => None,
+        };
+        let handler = crate::sftp::SftpSession::new(self.host.root.clone(), trick);
         tokio::spawn(russh_sftp::server::run(open.into_stream(), handler));
         Ok(())
     }
@@ -319,9 +323,14 @@ impl FleetSession {
         self.host.execs.fetch_add(1, Ordering::Relaxed);
         let (signals, receiver) = tokio::sync::watch::channel(None);
         self.signals.insert(channel, signals);
+        let mut env = self.env.remove(&channel).unwrap_or_default();
+        env.push((
+            "SSHFAN_TEST_CLIENT_ID".to_owned(),
+            String::from_utf8_lossy(session.remote_sshid()).into_owned(),
+        ));
         let job = Job {
             command,
-            env: self.env.remove(&channel).unwrap_or_default(),
+            env,
             hostname: self.host.name.clone(),
             fault: self.host.fault.clone(),
             kill: self.kill.clone(),

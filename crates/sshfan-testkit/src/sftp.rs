@@ -13,12 +13,21 @@ use russh_sftp::protocol::{
     Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode, Version,
 };
 use russh_sftp::server::StatusReply;
+
+use crate::script::SftpTrick;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// What an open handle refers to.
 enum Open {
     File(tokio::fs::File),
-    Dir { path: PathBuf, listed: bool },
+    Dir {
+        path: PathBuf,
+        listed: bool,
+    },
+    /// A hostile server's made-up file.
+    Pwned,
+    /// A hostile server's listing without end: how many names given so far.
+    Endless(u64),
 }
 
 /// One SFTP session on one virtual host.
@@ -26,14 +35,47 @@ pub(crate) struct SftpSession {
     root: PathBuf,
     handles: HashMap<String, Open>,
     next: u64,
+    /// How this server lies, when it is a hostile one.
+    trick: Option<SftpTrick>,
 }
 
+/// What a hostile server serves for a path that does not exist.
+const PWNED: &[u8] = b"pwned\n";
+
 impl SftpSession {
-    pub(crate) fn new(root: PathBuf) -> Self {
+    pub(crate) fn new(root: PathBuf, trick: Option<SftpTrick>) -> Self {
         SftpSession {
             root,
             handles: HashMap::new(),
             next: 0,
+            trick,
+        }
+    }
+
+    /// A stalling server never answers.
+    async fn maybe_stall(&self) {
+        if self.trick == Some(SftpTrick::Stall) {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn lies_about_names(&self) -> bool {
+        matches!(self.trick, Some(SftpTrick::Names(_)))
+    }
+
+    /// Attributes as this server reports them.
+    fn report(&self, mut attrs: FileAttributes) -> FileAttributes {
+        if let (Some(SftpTrick::Size(size)), false) = (&self.trick, attrs.is_dir()) {
+            attrs.size = Some(*size);
+        }
+        attrs
+    }
+
+    fn pwned_attrs() -> FileAttributes {
+        FileAttributes {
+            size: Some(PWNED.len() as u64),
+            permissions: Some(0o100644),
+            ..FileAttributes::empty()
         }
     }
 
@@ -106,7 +148,12 @@ impl russh_sftp::server::Handler for SftpSession {
         pflags: OpenFlags,
         attrs: FileAttributes,
     ) -> Result<Handle, Self::Error> {
+        self.maybe_stall().await;
         let path = self.local(&filename);
+        if self.lies_about_names() && !path.exists() {
+            let handle = self.handle(Open::Pwned);
+            return Ok(Handle { id, handle });
+        }
         let mut options = tokio::fs::OpenOptions::new();
         options
             .read(pflags.contains(OpenFlags::READ))
@@ -143,6 +190,17 @@ impl russh_sftp::server::Handler for SftpSession {
         offset: u64,
         len: u32,
     ) -> Result<Data, Self::Error> {
+        self.maybe_stall().await;
+        if let Some(Open::Pwned) = self.handles.get(&handle) {
+            let data = PWNED.get(offset as usize..).unwrap_or_default();
+            if data.is_empty() {
+                return Err(StatusCode::Eof.into());
+            }
+            return Ok(Data {
+                id,
+                data: data.to_vec(),
+            });
+        }
         let Some(Open::File(file)) = self.handles.get_mut(&handle) else {
             return Err(StatusCode::Failure.with_message("bad handle"));
         };
@@ -189,12 +247,19 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
-        let meta = tokio::fs::metadata(self.local(&path))
-            .await
-            .map_err(io_error)?;
+        self.maybe_stall().await;
+        let meta = match tokio::fs::metadata(self.local(&path)).await {
+            Err(_) if self.lies_about_names() => {
+                return Ok(Attrs {
+                    id,
+                    attrs: Self::pwned_attrs(),
+                });
+            }
+            meta => meta.map_err(io_error)?,
+        };
         Ok(Attrs {
             id,
-            attrs: FileAttributes::from(&meta),
+            attrs: self.report(FileAttributes::from(&meta)),
         })
     }
 
@@ -235,6 +300,11 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
+        self.maybe_stall().await;
+        if self.trick == Some(SftpTrick::EndlessReaddir) {
+            let handle = self.handle(Open::Endless(0));
+            return Ok(Handle { id, handle });
+        }
         let local = self.local(&path);
         if !tokio::fs::metadata(&local)
             .await
@@ -251,6 +321,31 @@ impl russh_sftp::server::Handler for SftpSession {
     }
 
     async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
+        if let Some(Open::Endless(given)) = self.handles.get_mut(&handle) {
+            let files = (*given..*given + 1000)
+                .map(|n| File::new(format!("f{n}"), Self::pwned_attrs()))
+                .collect();
+            *given += 1000;
+            return Ok(Name { id, files });
+        }
+        if let Some(SftpTrick::Names(names)) = &self.trick {
+            let Some(Open::Dir { listed, .. }) = self.handles.get_mut(&handle) else {
+                return Err(StatusCode::Failure.with_message("bad handle"));
+            };
+            if *listed {
+                return Err(StatusCode::Eof.into());
+            }
+            *listed = true;
+            let files = names
+                .iter()
+                .map(|name| File::new(name.clone(), Self::pwned_attrs()))
+                .collect();
+            return Ok(Name { id, files });
+        }
+        let trick_size = match &self.trick {
+            Some(SftpTrick::Size(size)) => Some(*size),
+            _ => None,
+        };
         let Some(Open::Dir { path, listed }) = self.handles.get_mut(&handle) else {
             return Err(StatusCode::Failure.with_message("bad handle"));
         };
@@ -263,7 +358,11 @@ impl russh_sftp::server::Handler for SftpSession {
         while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
             let meta = entry.metadata().await.map_err(io_error)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            files.push(File::new(name, FileAttributes::from(&meta)));
+            let mut attrs = FileAttributes::from(&meta);
+            if let (Some(size), false) = (trick_size, meta.is_dir()) {
+                attrs.size = Some(size);
+            }
+            files.push(File::new(name, attrs));
         }
         Ok(Name { id, files })
     }

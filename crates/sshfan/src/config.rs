@@ -71,6 +71,8 @@ pub struct ClientConfig {
     pub retry_delay: Duration,
     /// Bytes buffered per host and stream before flow control slows the host. Default: 1 MiB.
     pub output_buffer_limit: usize,
+    /// Longest output line returned whole; longer lines come in pieces. Default: 64 KiB.
+    pub max_line_length: usize,
     /// How bytes reach the hosts. Default: TCP.
     pub transport: Arc<dyn Transport>,
 }
@@ -98,6 +100,7 @@ impl Default for ClientConfig {
             retries: 0,
             retry_delay: Duration::from_secs(1),
             output_buffer_limit: DEFAULT_BUFFER_LIMIT,
+            max_line_length: crate::output::DEFAULT_MAX_LINE,
             transport: Arc::new(TcpTransport),
         }
     }
@@ -310,6 +313,13 @@ impl ClientBuilder {
     /// Bytes buffered per host and stream before flow control.
     pub fn output_buffer_limit(mut self, bytes: usize) -> Self {
         self.config.output_buffer_limit = bytes;
+        self
+    }
+
+    /// Longest output line returned whole (default 64 KiB): a line without a newline
+    /// past it is returned in pieces, so no host can grow a line without bound.
+    pub fn max_line_length(mut self, bytes: usize) -> Self {
+        self.config.max_line_length = bytes;
         self
     }
 

@@ -23,6 +23,7 @@ use tracing::debug;
 use crate::auth::{AgentSocket, Credentials, HostAuth};
 use crate::error::{ConnectStage, ErrorKind};
 use crate::handler::{HostHandler, Notes, read_notes};
+use crate::known_hosts::KeyFamily;
 use crate::known_hosts::KnownHosts;
 use crate::proxy::{CommandStream, JumpPool, JumpSession};
 use crate::resolve::{Hop, HostPlan, Proxy};
@@ -49,9 +50,13 @@ pub(crate) struct Connected {
     pub notes: Notes,
 }
 
+/// The version string sshfan sends: servers log it (and some match on it).
+pub(crate) const CLIENT_ID: &str = concat!("SSH-2.0-sshfan_", env!("CARGO_PKG_VERSION"));
+
 /// What distinguishes one russh client config from another within a run: keepalive,
 /// host certificates wanted, compression, legacy algorithms, post-quantum key exchange first.
-type ConfigKey = (Option<(Duration, usize)>, bool, bool, bool, bool);
+/// The last element is the host-key families known for the host (first in the offer).
+type ConfigKey = (Option<(Duration, usize)>, bool, bool, bool, bool, u8);
 
 /// The key exchanges to offer, best first: russh's safe list with `curve25519-sha256`
 /// ahead of `mlkem768x25519-sha256` unless post-quantum is preferred (see
@@ -214,6 +219,7 @@ impl Connector {
             plan.compression,
             plan.legacy_algorithms,
             plan.post_quantum_kex,
+            known_hosts.known_families(&plan.name, plan.port),
         );
         let mut configs = self
             .ssh_configs
@@ -224,6 +230,7 @@ impl Connector {
             .or_insert_with(|| {
                 let mut config = russh::client::Config {
                     nodelay: true,
+                    client_id: russh::SshId::Standard(CLIENT_ID.into()),
                     ..Default::default()
                 };
                 // AES-GCM first: with AES-NI it is the fastest of the safe ciphers
@@ -264,6 +271,13 @@ impl Connector {
                     config.preferred.mac = std::borrow::Cow::Owned(macs);
                 } else {
                     config.preferred.key = std::borrow::Cow::Owned(modern_keys);
+                }
+                if key.5 != 0 {
+                    // Ask first for a key type known for this host, as OpenSSH does: a host
+                    // with Ed25519 and RSA keys, only RSA known, then shows the known one.
+                    let mut keys = config.preferred.key.to_vec();
+                    keys.sort_by_key(|a| KeyFamily::of_algorithm(a).bit() & key.5 == 0);
+                    config.preferred.key = std::borrow::Cow::Owned(keys);
                 }
                 if key.2 {
                     use russh::compression::{NONE, ZLIB, ZLIB_LEGACY};

@@ -138,6 +138,19 @@ pub enum ErrorKind {
         /// The configured command timeout.
         after: Duration,
     },
+    /// A transfer saw nothing from the server for longer than its idle timeout.
+    #[error("the server sent nothing for {after:?} (idle timeout)")]
+    IdleTimeout {
+        /// The idle timeout.
+        after: Duration,
+    },
+    /// A host's task failed in an unexpected way (a bug in sshfan, caught so that the
+    /// other hosts go on).
+    #[error("internal error: {message}")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
     /// The connection dropped while the command was running.
     #[error("connection lost: {message}")]
     ConnectionLost {
@@ -186,6 +199,8 @@ impl ErrorKind {
         !matches!(
             self,
             ErrorKind::CommandTimeout { .. }
+                | ErrorKind::IdleTimeout { .. }
+                | ErrorKind::Internal { .. }
                 | ErrorKind::ConnectionLost { .. }
                 | ErrorKind::Channel { .. }
                 | ErrorKind::Transfer { .. }
@@ -207,6 +222,8 @@ impl ErrorKind {
             ErrorKind::Auth { .. } => "auth",
             ErrorKind::Key { .. } => "key",
             ErrorKind::CommandTimeout { .. } => "command_timeout",
+            ErrorKind::IdleTimeout { .. } => "idle_timeout",
+            ErrorKind::Internal { .. } => "internal",
             ErrorKind::ConnectionLost { .. } => "connection_lost",
             ErrorKind::Channel { .. } => "channel",
             ErrorKind::TooManyOpenFiles => "too_many_open_files",

@@ -14,9 +14,11 @@ use russh::{ChannelMsg, ChannelReadHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::auth::Secret;
 use crate::error::ErrorKind;
 use crate::handler::{HostHandler, Notes, read_notes};
 use crate::output::{ExitStatus, StreamBuffer};
+use crate::sudo::{Gate, Signal};
 
 /// Where one host's output goes.
 pub(crate) struct Sinks {
@@ -34,8 +36,9 @@ pub(crate) struct ChannelSetup {
     pub pty: bool,
     /// Environment variables (`setenv`; servers accept only what `AcceptEnv` lists).
     pub env: Vec<(String, String)>,
-    /// Bytes sent before anything else on stdin (the sudo password line).
-    pub stdin_prefix: Option<Bytes>,
+    /// The sudo password: written only when sudo prompts for it (see [`crate::sudo`]);
+    /// the command line must then be [`crate::sudo::gated_command`]'s.
+    pub sudo_password: Option<Secret>,
     /// Bytes sent to every host's stdin, then EOF. `None`: each host's stdin is fed from
     /// its [`crate::HostStdin`] until that is closed or dropped.
     pub stdin: Option<Bytes>,
@@ -104,14 +107,39 @@ pub(crate) async fn run_command(
             .map_err(|_| ErrorKind::CommandTimeout { after })??,
     };
     let (mut reader, writer) = channel.split();
+    // sudo's prompt and the gate's marker come on stderr, or on the terminal (stdout)
+    // with a PTY.
+    let (signals, mut signalled) = mpsc::unbounded_channel::<Signal>();
+    let mut gate = setup.sudo_password.as_ref().map(|_| GatedStream {
+        gate: Gate::default(),
+        on_stdout: setup.pty,
+        signals,
+    });
 
     // Stdin is fed while output is drained: a command may fill its output window
     // before it reads all of its input.
     let feed = async {
-        if let Some(prefix) = &setup.stdin_prefix
-            && writer.data(&prefix[..]).await.is_err()
-        {
-            return;
+        if let Some(password) = &setup.sudo_password {
+            let mut prompted = false;
+            loop {
+                match signalled.recv().await {
+                    Some(Signal::Prompt) if !prompted => {
+                        prompted = true;
+                        let line = format!("{}\n", password.expose());
+                        if writer.data(line.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    // A second prompt: the password was wrong. End of file makes sudo
+                    // give up now instead of waiting for another try.
+                    Some(Signal::Prompt) => {
+                        let _ = writer.eof().await;
+                        return;
+                    }
+                    Some(Signal::Open) => break,
+                    None => return,
+                }
+            }
         }
         if let Some(data) = &setup.stdin {
             if writer.data(&data[..]).await.is_ok() {
@@ -137,9 +165,14 @@ pub(crate) async fn run_command(
     };
     let drain = async {
         match deadline {
-            None => drain_channel(&mut reader, sinks, notes).await,
+            None => drain_channel(&mut reader, sinks, notes, gate.as_mut()).await,
             Some((at, after)) => {
-                match tokio::time::timeout_at(at, drain_channel(&mut reader, sinks, notes)).await {
+                match tokio::time::timeout_at(
+                    at,
+                    drain_channel(&mut reader, sinks, notes, gate.as_mut()),
+                )
+                .await
+                {
                     Ok(result) => result,
                     Err(_) => {
                         // Ask the command to stop, then close the channel. With a PTY, sshd
@@ -166,19 +199,45 @@ pub(crate) async fn run_command(
     }
 }
 
+/// The output stream that carries sudo's prompt, watched by a [`Gate`].
+struct GatedStream {
+    gate: Gate,
+    on_stdout: bool,
+    signals: mpsc::UnboundedSender<Signal>,
+}
+
+impl GatedStream {
+    /// `data` as it should be kept: unchanged on the other stream or once open.
+    fn filter(&mut self, data: Bytes, stdout: bool) -> Bytes {
+        if stdout != self.on_stdout || self.gate.is_open() {
+            return data;
+        }
+        let (passed, seen) = self.gate.scan(&data);
+        for signal in seen {
+            let _ = self.signals.send(signal);
+        }
+        passed
+    }
+}
+
 /// Reads the channel to its end: output into `sinks`, then the exit status.
 async fn drain_channel(
     reader: &mut ChannelReadHalf,
     sinks: &Sinks,
     notes: &Notes,
+    mut gate: Option<&mut GatedStream>,
 ) -> Result<ExitStatus, ErrorKind> {
     let mut status = None;
     let mut closed = false;
+    let filter = |gate: &mut Option<&mut GatedStream>, data: Bytes, stdout: bool| match gate {
+        Some(gate) => gate.filter(data, stdout),
+        None => data,
+    };
     while let Some(message) = reader.wait().await {
         match message {
-            ChannelMsg::Data { data } => sinks.stdout.push(data).await,
+            ChannelMsg::Data { data } => sinks.stdout.push(filter(&mut gate, data, true)).await,
             ChannelMsg::ExtendedData { data, ext } if ext == STDERR => {
-                sinks.stderr.push(data).await
+                sinks.stderr.push(filter(&mut gate, data, false)).await
             }
             ChannelMsg::ExitStatus { exit_status } => {
                 status.get_or_insert(ExitStatus::Code(exit_status));
@@ -203,6 +262,16 @@ async fn drain_channel(
             ChannelMsg::Close => closed = true,
             _ => {}
         }
+    }
+    if let Some(gated) = gate {
+        // Held back as a possible prompt, but the output ended: it was output.
+        let rest = gated.gate.rest();
+        let sink = if gated.on_stdout {
+            &sinks.stdout
+        } else {
+            &sinks.stderr
+        };
+        sink.push(rest).await;
     }
     if !closed {
         let why = read_notes(notes, |n| n.disconnect.clone())

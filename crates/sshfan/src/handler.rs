@@ -124,15 +124,93 @@ impl Handler for HostHandler {
         Ok(())
     }
 
+    // Channels the client never asked for are refused (dropping the reply refuses):
+    // russh's defaults accept them, and a server could open thousands.
+
+    async fn server_channel_open_session(
+        &mut self,
+        _channel: russh::Channel<russh::client::Msg>,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        debug!(host = %self.host, "refused a session channel the server opened");
+        Ok(())
+    }
+
+    async fn server_channel_open_x11(
+        &mut self,
+        _channel: russh::Channel<russh::client::Msg>,
+        _originator_address: &str,
+        _originator_port: u32,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        debug!(host = %self.host, "refused an X11 channel (no X11 forwarding asked for)");
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        _channel: russh::Channel<russh::client::Msg>,
+        _connected_address: &str,
+        _connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        debug!(host = %self.host, "refused a forwarded-tcpip channel (no forwarding asked for)");
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: russh::Channel<russh::client::Msg>,
+        _socket_path: &str,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        debug!(host = %self.host, "refused a forwarded-streamlocal channel");
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _channel: russh::Channel<russh::client::Msg>,
+        _host_to_connect: &str,
+        _port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        debug!(host = %self.host, "refused a direct-tcpip channel the server opened");
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_streamlocal(
+        &mut self,
+        _channel: russh::Channel<russh::client::Msg>,
+        _socket_path: &str,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut russh::client::Session,
+    ) -> Result<(), Self::Error> {
+        debug!(host = %self.host, "refused a direct-streamlocal channel the server opened");
+        Ok(())
+    }
+
     async fn disconnected(
         &mut self,
         reason: DisconnectReason<Self::Error>,
     ) -> Result<(), Self::Error> {
         let text = match &reason {
+            // The description is the server's text: shown escaped, and cut short.
             DisconnectReason::ReceivedDisconnect(info) => {
+                let message: String = info.message.chars().take(512).collect();
                 format!(
                     "server disconnected ({:?}): {}",
-                    info.reason_code, info.message
+                    info.reason_code,
+                    message.escape_debug()
                 )
             }
             DisconnectReason::Error(err) => err.to_string(),

@@ -100,20 +100,26 @@ pub struct KnownHosts {
     /// Entries with hashed names.
     hashed: Vec<(HashedName, Entry)>,
     has_authorities: bool,
+    /// Files that exist but could not be read: every host fails closed while any is.
+    unreadable: Vec<String>,
     /// Where new keys go, and which names were added this run.
     writer: Mutex<(Option<PathBuf>, HashMap<String, KeyData>)>,
 }
 
 impl KnownHosts {
-    /// Reads these files. Missing files count as empty; unreadable ones are warned about
-    /// (under `Strict` every host will then fail as unknown).
+    /// Reads these files. Missing files count as empty. A file that exists but cannot be
+    /// read fails closed: every host checked against it fails, naming the file, under
+    /// `Strict` and `AcceptNew` (an impostor must not pass as "unknown, accepted").
     pub fn load(files: &[PathBuf]) -> Arc<KnownHosts> {
         let mut known = KnownHosts::empty(files.first().cloned());
         for file in files {
-            match std::fs::read_to_string(file) {
-                Ok(text) => known.add_text(&text, file),
+            match std::fs::read(file) {
+                Ok(bytes) => known.add_text(&String::from_utf8_lossy(&bytes), file),
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => warn!("cannot read known_hosts file {}: {err}", file.display()),
+                Err(err) => {
+                    warn!("cannot read known_hosts file {}: {err}", file.display());
+                    known.unreadable.push(format!("{}: {err}", file.display()));
+                }
             }
         }
         Arc::new(known)
@@ -132,6 +138,7 @@ impl KnownHosts {
             patterned: Vec::new(),
             hashed: Vec::new(),
             has_authorities: false,
+            unreadable: Vec::new(),
             writer: Mutex::new((file, HashMap::new())),
         }
     }
@@ -233,6 +240,13 @@ impl KnownHosts {
             return Ok(());
         }
         let name = lookup_name(host, port);
+        if let Some(unreadable) = self.unreadable.first() {
+            return Err(ErrorKind::HostKey {
+                message: format!(
+                    "cannot check the host key of `{name}`: cannot read known_hosts file {unreadable}"
+                ),
+            });
+        }
         let entries = self.entries_for(&name);
         let key = offered.key();
         let refuse = |message: String| Err(ErrorKind::HostKey { message });
@@ -265,15 +279,23 @@ impl KnownHosts {
             }
             // No CA vouches for it: judge the certified key as a plain key, as OpenSSH does.
         }
-        let mut plain = entries
+        let plain: Vec<&&Entry> = entries
             .iter()
             .filter(|e| e.marker == Marker::None)
-            .peekable();
-        let recorded = plain.peek().is_some();
-        if plain.any(|e| &e.key == key) {
+            .collect();
+        if plain.iter().any(|e| &e.key == key) {
             return Ok(());
         }
-        if recorded {
+        // Only keys of the offered type can have "changed"; a key of another type known
+        // means this one is unknown (as OpenSSH judges it).
+        let same_type = plain
+            .iter()
+            .any(|e| KeyFamily::of(&e.key) == KeyFamily::of(key));
+        let other_types: Vec<String> = plain
+            .iter()
+            .map(|e| e.key.algorithm().to_string())
+            .collect();
+        if same_type {
             return refuse(format!(
                 "host key for `{name}` has CHANGED: server offered {algorithm} {}, \
                  which is not the key recorded in known_hosts (possible man-in-the-middle attack)",
@@ -282,12 +304,30 @@ impl KnownHosts {
         }
         match policy {
             HostKeyPolicy::AcceptNew => self.accept_new(&name, key, &fingerprint().to_string()),
+            _ if !other_types.is_empty() => refuse(format!(
+                "host key for `{name}` is not known ({algorithm} {}), but a key of another \
+                 type is ({}); add this one to known_hosts or use the accept-new policy",
+                fingerprint(),
+                other_types.join(", ")
+            )),
             _ => refuse(format!(
                 "host key for `{name}` is not known ({algorithm} {}); \
                  add it to known_hosts or use the accept-new policy",
                 fingerprint()
             )),
         }
+    }
+
+    /// The key families known for `host`:`port` (a bit per [`KeyFamily`]; 0 when none),
+    /// so that the handshake can ask for a type known here first.
+    pub(crate) fn known_families(&self, host: &str, port: u16) -> u8 {
+        if self.exact.is_empty() && self.patterned.is_empty() && self.hashed.is_empty() {
+            return 0;
+        }
+        self.entries_for(&lookup_name(host, port))
+            .iter()
+            .filter(|e| e.marker == Marker::None)
+            .fold(0, |bits, e| bits | KeyFamily::of(&e.key).bit())
     }
 
     /// Records a new key once per name; a second, different key for the same name in the
@@ -322,6 +362,45 @@ impl KnownHosts {
             Err(err) => warn!("cannot add host key to {}: {err}", path.display()),
         }
         Ok(())
+    }
+}
+
+/// A kind of host key, as far as "same type" goes (RSA with any hash is one family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyFamily {
+    Ed25519,
+    Ecdsa256,
+    Ecdsa384,
+    Ecdsa521,
+    Rsa,
+    Other,
+}
+
+impl KeyFamily {
+    pub(crate) fn of(key: &KeyData) -> KeyFamily {
+        Self::of_algorithm(&key.algorithm())
+    }
+
+    pub(crate) fn of_algorithm(algorithm: &russh::keys::Algorithm) -> KeyFamily {
+        use russh::keys::{Algorithm, EcdsaCurve};
+        match algorithm {
+            Algorithm::Ed25519 => KeyFamily::Ed25519,
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP256,
+            } => KeyFamily::Ecdsa256,
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP384,
+            } => KeyFamily::Ecdsa384,
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP521,
+            } => KeyFamily::Ecdsa521,
+            Algorithm::Rsa { .. } => KeyFamily::Rsa,
+            _ => KeyFamily::Other,
+        }
+    }
+
+    pub(crate) fn bit(self) -> u8 {
+        1 << (self as u8)
     }
 }
 

@@ -74,6 +74,7 @@ mod proxy;
 mod resolve;
 mod run_options;
 pub mod ssh_config;
+mod sudo;
 pub mod transport;
 
 pub use auth::{AgentSocket, AuthMethods, KeySource, Secret};

@@ -27,6 +27,10 @@ use tokio::sync::Notify;
 /// Default per-stream buffer limit before flow control slows the host down: 1 MiB.
 pub const DEFAULT_BUFFER_LIMIT: usize = 1 << 20;
 
+/// Default longest line: a line without a newline past this many bytes is returned in
+/// pieces of this size (without terminator), so no host can grow one line without bound.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+
 /// How a remote command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -194,6 +198,8 @@ pub struct OutputReader {
     /// The start of a line that continues past the end of a chunk (holds no newline).
     pending: BytesMut,
     read_timeout: Option<Duration>,
+    /// Longest line returned whole; longer ones come in pieces of this size.
+    max_line: usize,
 }
 
 /// No output arrived within the read timeout; what came before is kept.
@@ -211,7 +217,14 @@ impl OutputReader {
             current: Bytes::new(),
             pending: BytesMut::new(),
             read_timeout,
+            max_line: DEFAULT_MAX_LINE,
         }
+    }
+
+    /// Sets the longest line returned whole (at least 1 byte); a longer line comes in
+    /// pieces of `bytes` bytes, each without terminator but the last.
+    pub fn set_max_line(&mut self, bytes: usize) {
+        self.max_line = bytes.max(1);
     }
 
     /// A reader over output already received, in the chunks it came in: for replaying
@@ -285,9 +298,18 @@ impl OutputReader {
     /// line without newline), or `None` at the end of the stream.
     pub async fn next_line_raw(&mut self) -> Option<Bytes> {
         loop {
-            match memchr::memchr(b'\n', &self.current) {
-                Some(at) => {
-                    let line = self.current.split_to(at + 1);
+            // `pending` holds less than `max_line` bytes: look for the newline only as far
+            // as a line may go, so that a host without newlines cannot grow it.
+            let room = self.max_line.saturating_sub(self.pending.len());
+            let window = self.current.len().min(room.saturating_add(1));
+            let end = match memchr::memchr(b'\n', self.current.get(..window).unwrap_or_default()) {
+                Some(at) => Some(at + 1),
+                None if self.current.len() > room => Some(room),
+                None => None,
+            };
+            match end {
+                Some(end) => {
+                    let line = self.current.split_to(end);
                     if self.pending.is_empty() {
                         return Some(line);
                     }
@@ -379,6 +401,23 @@ mod tests {
         assert_eq!(reader.next_line_raw().await.unwrap(), &b"g\n"[..]);
         assert_eq!(reader.next_line_raw().await.unwrap(), &b"h"[..]);
         assert_eq!(reader.next_line_raw().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_line_without_newline_comes_in_pieces_of_the_longest_line() {
+        let mut reader = reader_with(&[b"abc", b"defgh", b"ij\nk", b"lmn\n"]);
+        reader.set_max_line(4);
+        let mut lines = Vec::new();
+        while let Some(line) = reader.next_line_raw().await {
+            assert!(line.len() <= 5, "{line:?}");
+            lines.push(line);
+        }
+        assert_eq!(lines, [&b"abcd"[..], b"efgh", b"ij\n", b"klmn\n"]);
+        // Exactly the longest line, with its newline, is one line.
+        let mut reader = reader_with(&[b"abcd\nef"]);
+        reader.set_max_line(4);
+        assert_eq!(reader.next_line_raw().await.unwrap(), &b"abcd\n"[..]);
+        assert_eq!(reader.next_line_raw().await.unwrap(), &b"ef"[..]);
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use std::collections::HashMap;
 
+use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{debug, warn};
 
@@ -274,7 +275,7 @@ impl ParallelClient {
             setup: ChannelSetup {
                 pty: options.pty,
                 env: options.env.clone(),
-                stdin_prefix: options.stdin_prefix(),
+                sudo_password: options.sudo_password(),
                 stdin: options.stdin.clone(),
                 forward_agent: false,
             },
@@ -289,6 +290,11 @@ impl ParallelClient {
 
         let mut outputs = Vec::with_capacity(self.hosts.len());
         let mut states = Vec::with_capacity(self.hosts.len());
+        let line_reader = |buffer: &Arc<StreamBuffer>| {
+            let mut reader = OutputReader::new(buffer.clone(), options.read_timeout);
+            reader.set_max_line(config.max_line_length);
+            reader
+        };
         for (index, host) in self.hosts.iter().enumerate() {
             let (stdin, stdin_receiver) = mpsc::channel(STDIN_QUEUE);
             let state = Arc::new(HostState {
@@ -308,8 +314,8 @@ impl ParallelClient {
                 index,
                 label: state.label.clone(),
                 host: host.clone(),
-                stdout: OutputReader::new(state.stdout.clone(), options.read_timeout),
-                stderr: OutputReader::new(state.stderr.clone(), options.read_timeout),
+                stdout: line_reader(&state.stdout),
+                stderr: line_reader(&state.stderr),
                 stdin: HostStdin { sender: stdin },
                 outcome: state.outcome.subscribe(),
                 state: state.clone(),
@@ -460,8 +466,13 @@ async fn dispatch(
         let context = context.clone();
         let mut cancelled = cancelled.clone();
         tokio::spawn(async move {
+            // A panic in one host's work (a bug, or a peer that found one) becomes that
+            // host's error: the other hosts, and the run, go on.
+            let driven = std::panic::AssertUnwindSafe(drive_host(&context, &state)).catch_unwind();
             let outcome = tokio::select! {
-                outcome = drive_host(&context, &state) => outcome,
+                outcome = driven => outcome.unwrap_or_else(|panic| Err(ErrorKind::Internal {
+                    message: panic_message(panic.as_ref()),
+                })),
                 _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
             };
             let failed = !matches!(outcome, Ok(ref status) if status.success());
@@ -473,6 +484,16 @@ async fn dispatch(
             drop(permit);
         });
     }
+}
+
+/// The text a panic carried.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    format!("this host's task panicked ({text}); please report it")
 }
 
 async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatus, ErrorKind> {
@@ -489,12 +510,13 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
     state.connected();
     debug!(host = %state.label, "connected");
     if let Some(transfer) = transfer {
-        let report = crate::copy::transfer(
+        let report = crate::copy::transfer_within(
             &connected.session,
             &connected.notes,
             transfer,
             &state.label,
             &context.moved,
+            context.command_timeout,
         )
         .await;
         let _ = connected

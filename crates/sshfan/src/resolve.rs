@@ -110,10 +110,10 @@ pub(crate) fn plan(
     };
     let proxy = match (&config.proxy_jump, &config.proxy_command) {
         (Some(jumps), _) => jump_proxy(jumps, ssh)?,
-        (None, Some(command)) => command_proxy(command, &name, &host.name, port, &user),
+        (None, Some(command)) => command_proxy(command, &name, &host.name, port, &user)?,
         (None, None) => match (&options.proxy_jump, &options.proxy_command) {
             (Some(jumps), _) => jump_proxy(jumps, ssh)?,
-            (None, Some(command)) => command_proxy(command, &name, &host.name, port, &user),
+            (None, Some(command)) => command_proxy(command, &name, &host.name, port, &user)?,
             (None, None) => Proxy::Direct,
         },
     };
@@ -167,9 +167,50 @@ pub(crate) fn plan(
     })
 }
 
-fn command_proxy(command: &str, host: &str, original: &str, port: u16, user: &str) -> Proxy {
+/// Characters a host or user name may not contain when a proxy command substitutes it
+/// into `sh -c` (OpenSSH 9.6's `valid_hostname`/`valid_ruser`, plus glob characters).
+const SHELL_SPECIAL: &[char] = &[
+    '\'', '`', '"', '$', '\\', ';', '&', '<', '>', '|', '(', ')', '{', '}', '*', '?', '[', ']',
+    '~', '#', '!',
+];
+
+/// Refuses a name that a shell would read as more than one plain word.
+fn check_shell_word(what: &str, value: &str) -> Result<(), ConfigError> {
+    let bad = value.starts_with('-')
+        || value
+            .chars()
+            .any(|c| SHELL_SPECIAL.contains(&c) || c.is_whitespace() || c.is_control());
+    if bad {
+        return Err(ConfigError::InvalidHost {
+            spec: value.escape_debug().to_string(),
+            reason: format!(
+                "the {what} has characters a proxy command's shell would interpret; refused"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Expands a `ProxyCommand`'s tokens; names substituted into it must be plain words.
+fn command_proxy(
+    command: &str,
+    host: &str,
+    original: &str,
+    port: u16,
+    user: &str,
+) -> Result<Proxy, ConfigError> {
     if command == "none" {
-        return Proxy::Direct;
+        return Ok(Proxy::Direct);
+    }
+    let tokens = command.replace("%%", "");
+    if tokens.contains("%h") {
+        check_shell_word("host name", host)?;
+    }
+    if tokens.contains("%n") {
+        check_shell_word("host name", original)?;
+    }
+    if tokens.contains("%r") {
+        check_shell_word("user name", user)?;
     }
     let text = command
         .replace("%%", "\u{0}")
@@ -178,7 +219,7 @@ fn command_proxy(command: &str, host: &str, original: &str, port: u16, user: &st
         .replace("%p", &port.to_string())
         .replace("%r", user)
         .replace('\u{0}', "%");
-    Proxy::Command(text)
+    Ok(Proxy::Command(text))
 }
 
 /// Parses `ProxyJump` (`[user@]host[:port]`, comma-separated); each hop takes its own
@@ -280,5 +321,54 @@ mod tests {
                 .proxy,
             Proxy::Direct
         );
+    }
+
+    #[test]
+    fn proxy_commands_refuse_names_a_shell_would_interpret() {
+        let mut proxied = config();
+        proxied.proxy_command = Some("nc %h %p".into());
+        for name in [
+            "a;touch${IFS}x;",
+            "a`id`",
+            "$(id)",
+            "a|b",
+            "-oProxyCommand=x",
+            "a b",
+        ] {
+            let host = Host {
+                name: name.to_owned(),
+                ..Host::parse("placeholder").unwrap()
+            };
+            let err = plan(&host, &proxied, &SshConfig::default()).unwrap_err();
+            assert!(err.to_string().contains("refused"), "{name}: {err}");
+        }
+        let mut by_user = config();
+        by_user.proxy_command = Some("ssh -l %r bastion -W %h:%p".into());
+        by_user.user = Some("x;touch y;".into());
+        assert!(
+            plan(
+                &Host::parse("web1").unwrap(),
+                &by_user,
+                &SshConfig::default()
+            )
+            .is_err()
+        );
+        // Names the command does not use are not its business; plain names pass.
+        by_user.proxy_command = Some("nc %h %p".into());
+        assert!(
+            plan(
+                &Host::parse("web1").unwrap(),
+                &by_user,
+                &SshConfig::default()
+            )
+            .is_ok()
+        );
+        let ok = plan(
+            &Host::parse("[::1]:2222").unwrap(),
+            &proxied,
+            &SshConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(ok.proxy, Proxy::Command("nc ::1 2222".into()));
     }
 }

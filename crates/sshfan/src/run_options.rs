@@ -12,7 +12,8 @@ use crate::auth::Secret;
 pub struct Sudo {
     /// Run as this user (`sudo -u`); root when `None`.
     pub user: Option<String>,
-    /// Fed once on stdin (`sudo -S`), never echoed or logged.
+    /// Written on stdin when sudo prompts for it (`sudo -S`), and only then: a sudo that
+    /// needs no password (NOPASSWD, cached, root) never sees it. Never echoed or logged.
     pub password: Option<Secret>,
 }
 
@@ -94,6 +95,10 @@ impl RunOptions {
     /// The command line as sent: wrapped in the shell and sudo as asked.
     pub(crate) fn wrap(&self, command: &str) -> String {
         match (&self.sudo, &self.shell) {
+            // With a password: written only when sudo asks for it (see `crate::sudo`).
+            (Some(sudo), shell) if sudo.password.is_some() => {
+                crate::sudo::gated_command(command, sudo.user.as_deref(), shell.as_deref())
+            }
             (Some(sudo), shell) => {
                 crate::command::with_sudo(command, sudo.user.as_deref(), shell.as_deref())
             }
@@ -102,9 +107,8 @@ impl RunOptions {
         }
     }
 
-    /// The sudo password line, sent first on stdin.
-    pub(crate) fn stdin_prefix(&self) -> Option<Bytes> {
-        let password = self.sudo.as_ref()?.password.as_ref()?;
-        Some(Bytes::from(format!("{}\n", password.expose())))
+    /// The sudo password, written when sudo prompts for it.
+    pub(crate) fn sudo_password(&self) -> Option<Secret> {
+        self.sudo.as_ref()?.password.clone()
     }
 }

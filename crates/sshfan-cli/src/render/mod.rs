@@ -7,6 +7,7 @@
 //! JSON for `--json`, and builds the summary. A closed stdout (`sshfan … | head`) stops
 //! output quietly while the run's outcome is still counted.
 
+pub mod escape;
 pub mod gather;
 pub mod json;
 mod style;
@@ -44,6 +45,9 @@ pub enum Event {
         host: usize,
         stream: Stream,
         lines: Vec<(Bytes, bool)>,
+        /// The share of the queue's byte budget these lines hold, given back when the
+        /// event is handled (see `runner::QUEUE_BYTES`).
+        held: Option<tokio::sync::OwnedSemaphorePermit>,
     },
     /// A host finished.
     Done {
@@ -79,6 +83,34 @@ pub struct RenderConfig {
     pub progress: bool,
     pub quiet: bool,
     pub summary_always: bool,
+    /// Show control characters in remote output escaped (stdout / stderr is a terminal
+    /// and `--raw` was not given); see [`escape`].
+    pub escape: Escape,
+}
+
+/// Which of the two streams get remote text with its control characters escaped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Escape {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Escape {
+    /// Escapes for each stream that is a terminal, unless `raw`.
+    pub fn for_terminals(raw: bool) -> Escape {
+        use std::io::IsTerminal;
+        Escape {
+            stdout: !raw && io::stdout().is_terminal(),
+            stderr: !raw && io::stderr().is_terminal(),
+        }
+    }
+
+    fn applies(self, stream: Stream) -> bool {
+        match stream {
+            Stream::Stdout => self.stdout,
+            Stream::Stderr => self.stderr,
+        }
+    }
 }
 
 /// State of the writer thread.
@@ -143,6 +175,7 @@ impl Renderer {
                 host,
                 stream,
                 lines,
+                held: _held,
             } => lines
                 .into_iter()
                 .try_for_each(|(line, eol)| self.line(host, stream, line, eol)),
@@ -173,6 +206,14 @@ impl Renderer {
     }
 
     fn line(&mut self, host: usize, stream: Stream, line: Bytes, eol: bool) -> io::Result<()> {
+        let line = if self.config.escape.applies(stream) && self.config.layout != Layout::Json {
+            match escape::escape_controls(&line) {
+                std::borrow::Cow::Borrowed(_) => line,
+                std::borrow::Cow::Owned(escaped) => Bytes::from(escaped),
+            }
+        } else {
+            line
+        };
         match self.config.layout {
             Layout::Json => {
                 let text = json::line(host, self.label(host), stream, &line, eol);
@@ -231,6 +272,10 @@ impl Renderer {
         let style = self.config.style;
         let message = match &ending {
             failed if failed.cancelled() => return Ok(()),
+            Ending::Failed { message, .. } if self.config.escape.stderr => style.error(&format!(
+                "sshfan: {label}: {}",
+                escape::escape_text(message)
+            )),
             Ending::Failed { message, .. } => style.error(&format!("sshfan: {label}: {message}")),
             Ending::Remote(status) if !status.success() && !self.config.quiet => {
                 style.warning(&format!("sshfan: {label}: {status}"))

@@ -8,6 +8,7 @@
 //! `<local>_<host>` (parallel-ssh's suffix rule; separator configurable) or, with
 //! [`DownloadLayout::PerHostDir`], to `<local>/<host>/<name>`.
 
+mod local;
 mod scp;
 mod sftp;
 
@@ -50,8 +51,11 @@ impl Default for DownloadLayout {
     }
 }
 
+/// How long a transfer may go without a byte or an answer from the server, by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How to copy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Copy directories and everything in them.
     pub recursive: bool,
@@ -63,6 +67,22 @@ pub struct CopyOptions {
     pub protocol: Protocol,
     /// Download naming.
     pub layout: DownloadLayout,
+    /// A transfer that hears nothing from the server for this long fails with
+    /// [`ErrorKind::IdleTimeout`] (the client's command timeout bounds it as a whole).
+    pub idle_timeout: Duration,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            recursive: false,
+            preserve: false,
+            overwrite: false,
+            protocol: Protocol::default(),
+            layout: DownloadLayout::default(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
 }
 
 impl CopyOptions {
@@ -101,6 +121,13 @@ impl CopyOptions {
     /// Download naming.
     pub fn layout(mut self, layout: DownloadLayout) -> Self {
         self.layout = layout;
+        self
+    }
+
+    /// How long a transfer may hear nothing from the server (default
+    /// [`DEFAULT_IDLE_TIMEOUT`]).
+    pub fn idle_timeout(mut self, after: Duration) -> Self {
+        self.idle_timeout = after;
         self
     }
 }
@@ -239,14 +266,35 @@ pub(crate) fn download_target(
             name.push(format!("{separator}{safe}"));
             PathBuf::from(name)
         }
-        DownloadLayout::PerHostDir => {
-            let name = Path::new(remote)
-                .file_name()
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            local.join(safe).join(name)
-        }
+        DownloadLayout::PerHostDir => local.join(safe).join(remote_base_name(remote)),
         DownloadLayout::Exact => local.to_owned(),
+    }
+}
+
+/// The local name for what remote path `remote` names: its last component, or for a
+/// path without one (`/`, `..`, `~/`) the fixed name `download`, never the path itself.
+pub fn remote_base_name(remote: &str) -> String {
+    match remote.trim_end_matches('/').rsplit('/').next() {
+        Some(name) if local::safe_component(name).is_ok() && name != "~" => name.to_owned(),
+        _ => "download".to_owned(),
+    }
+}
+
+/// Runs one host's transfer on a connected session, within the command timeout.
+pub(crate) async fn transfer_within(
+    session: &Handle<HostHandler>,
+    notes: &Notes,
+    transfer: &Transfer,
+    label: &str,
+    moved: &Moved,
+    timeout: Option<Duration>,
+) -> Result<CopyReport, ErrorKind> {
+    let work = self::transfer(session, notes, transfer, label, moved);
+    match timeout {
+        None => work.await,
+        Some(after) => tokio::time::timeout(after, work)
+            .await
+            .unwrap_or(Err(ErrorKind::CommandTimeout { after })),
     }
 }
 
@@ -337,35 +385,6 @@ pub(crate) fn remote_join(base: &str, relative: &Path) -> String {
     }
 }
 
-/// Writes a local file under a temporary name, then renames it into place.
-pub(crate) fn write_local(
-    target: &Path,
-    data: &[u8],
-    mode: Option<u32>,
-    mtime: Option<u64>,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut name = target.as_os_str().to_owned();
-    name.push(".sshfan-tmp");
-    let temporary = PathBuf::from(name);
-    std::fs::write(&temporary, data)?;
-    if let Some(mode) = mode {
-        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))?;
-    }
-    if let Some(mtime) = mtime {
-        let time = std::time::UNIX_EPOCH + Duration::from_secs(mtime);
-        std::fs::File::options()
-            .write(true)
-            .open(&temporary)?
-            .set_times(
-                std::fs::FileTimes::new()
-                    .set_modified(time)
-                    .set_accessed(time),
-            )?;
-    }
-    std::fs::rename(&temporary, target)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +405,19 @@ mod tests {
             ),
             PathBuf::from("out/10.0.0.1:22/hosts")
         );
+        for (remote, name) in [
+            ("/", "download"),
+            ("/srv/", "srv"),
+            ("..", "download"),
+            ("~", "download"),
+            ("a/..", "download"),
+        ] {
+            assert_eq!(
+                download_target(Path::new("out"), "h", &DownloadLayout::PerHostDir, remote),
+                PathBuf::from("out/h").join(name),
+                "{remote}"
+            );
+        }
         let dash = DownloadLayout::Suffix(".".to_owned());
         assert_eq!(
             download_target(Path::new("f"), "a/b", &dash, "x"),

@@ -4,11 +4,13 @@
 //! by a `\0` byte, or `\x01`/`\x02` and an error line.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use russh::client::Handle;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::{CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, count, write_local};
+use super::local::{self, Incoming, LocalMode};
+use super::{CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, count};
 use crate::command::quote;
 use crate::error::ErrorKind;
 use crate::handler::HostHandler;
@@ -33,35 +35,9 @@ async fn start(session: &Handle<HostHandler>, command: &str) -> Result<Stream, E
     Ok(BufReader::new(channel.into_stream()))
 }
 
-/// Reads one reply byte; `\x01`/`\x02` come with an error line.
-async fn ack(stream: &mut Stream, path: &str) -> Result<(), ErrorKind> {
-    let mut byte = [0u8; 1];
-    stream
-        .read_exact(&mut byte)
-        .await
-        .map_err(|_| failed(path, "scp ended early (is scp installed on the host?)"))?;
-    match byte[0] {
-        0 => Ok(()),
-        _ => {
-            let mut line = String::new();
-            let _ = stream.read_line(&mut line).await;
-            Err(failed(
-                path,
-                line.trim().trim_start_matches("scp: ").to_owned(),
-            ))
-        }
-    }
-}
-
-async fn send_line(stream: &mut Stream, line: &str, path: &str) -> Result<(), ErrorKind> {
-    let lost = |_| failed(path, "connection lost during SCP");
-    stream
-        .get_mut()
-        .write_all(line.as_bytes())
-        .await
-        .map_err(lost)?;
-    stream.get_mut().flush().await.map_err(lost)?;
-    ack(stream, path).await
+async fn send_line(io: &mut Idle<'_>, line: &str, path: &str) -> Result<(), ErrorKind> {
+    io.write(line.as_bytes()).await?;
+    io.ack(path).await
 }
 
 /// Sends a local tree: a file to `remote` (its path), a directory to `remote` (created).
@@ -91,7 +67,11 @@ pub(crate) async fn scp_send(
         quote(target)
     );
     let mut stream = start(session, &command).await?;
-    ack(&mut stream, remote).await?;
+    let mut io = Idle {
+        stream: &mut stream,
+        after: options.idle_timeout,
+    };
+    io.ack(remote).await?;
 
     let mut report = CopyReport::default();
     let mut open_dirs: Vec<PathBuf> = Vec::new();
@@ -102,7 +82,7 @@ pub(crate) async fn scp_send(
         // Leave the directories this entry is not in (entries come in pre-order).
         if let Some(parent) = relative.parent() {
             while open_dirs.last().is_some_and(|top| top.as_path() != parent) {
-                send_line(&mut stream, "E\n", remote).await?;
+                send_line(&mut io, "E\n", remote).await?;
                 open_dirs.pop();
             }
         }
@@ -122,22 +102,17 @@ pub(crate) async fn scp_send(
         }
         match entry {
             LocalEntry::Dir { mode, .. } => {
-                send_line(
-                    &mut stream,
-                    &format!("D{mode:04o} 0 {entry_name}\n"),
-                    remote,
-                )
-                .await?;
+                send_line(&mut io, &format!("D{mode:04o} 0 {entry_name}\n"), remote).await?;
                 open_dirs.push(relative.clone());
             }
             LocalEntry::File {
                 data, mode, mtime, ..
             } => {
                 if options.preserve {
-                    send_line(&mut stream, &format!("T{mtime} 0 {mtime} 0\n"), remote).await?;
+                    send_line(&mut io, &format!("T{mtime} 0 {mtime} 0\n"), remote).await?;
                 }
                 send_line(
-                    &mut stream,
+                    &mut io,
                     &format!("C{mode:04o} {} {entry_name}\n", data.len()),
                     remote,
                 )
@@ -145,35 +120,161 @@ pub(crate) async fn scp_send(
                 // SCP writes in place on the host: a cut leaves a short file, so say how short.
                 let mut sent = 0;
                 for piece in data.chunks(256 * 1024) {
-                    stream.get_mut().write_all(piece).await.map_err(|_| {
-                        failed(
+                    io.write(piece).await.map_err(|err| match err {
+                        ErrorKind::ConnectionLost { .. } => failed(
                             remote,
                             format!(
                                 "connection lost during SCP after {sent} of {} bytes of `{entry_name}`: the remote file is incomplete",
                                 data.len()
                             ),
-                        )
+                        ),
+                        other => other,
                     })?;
                     sent += piece.len();
                     count(moved, piece.len());
                 }
-                let lost = |_| failed(remote, "connection lost during SCP");
-                stream.get_mut().write_all(&[0]).await.map_err(lost)?;
-                stream.get_mut().flush().await.map_err(lost)?;
-                ack(&mut stream, remote).await?;
+                io.ok().await?;
+                io.ack(remote).await?;
                 report.files += 1;
                 report.bytes += data.len() as u64;
             }
         }
     }
     for _ in open_dirs.drain(..) {
-        send_line(&mut stream, "E\n", remote).await?;
+        send_line(&mut io, "E\n", remote).await?;
     }
-    let _ = stream.get_mut().shutdown().await;
+    let _ = io.stream.get_mut().shutdown().await;
     Ok(report)
 }
 
+/// A stream whose every read and write must make progress within the idle timeout.
+struct Idle<'a> {
+    stream: &'a mut Stream,
+    after: Duration,
+}
+
+impl Idle<'_> {
+    async fn within<T>(
+        after: Duration,
+        work: impl std::future::Future<Output = std::io::Result<T>>,
+    ) -> Result<T, ErrorKind> {
+        match tokio::time::timeout(after, work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(ErrorKind::ConnectionLost {
+                message: format!("during SCP: {err}"),
+            }),
+            Err(_) => Err(ErrorKind::IdleTimeout { after }),
+        }
+    }
+
+    /// One protocol line, at most [`MAX_LINE`] bytes (a header without end is an error).
+    async fn line(&mut self, remote: &str) -> Result<Option<Vec<u8>>, ErrorKind> {
+        let mut line = Vec::new();
+        let after = self.after;
+        let limited = (&mut *self.stream).take(MAX_LINE as u64);
+        let mut limited = limited;
+        let n = Self::within(after, limited.read_until(b'\n', &mut line)).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if line.last() != Some(&b'\n') {
+            return Err(failed(
+                remote,
+                format!("the server sent an SCP header longer than {MAX_LINE} bytes"),
+            ));
+        }
+        line.pop();
+        Ok(Some(line))
+    }
+
+    async fn ok(&mut self) -> Result<(), ErrorKind> {
+        self.write(&[0]).await
+    }
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), ErrorKind> {
+        let after = self.after;
+        let stream = self.stream.get_mut();
+        Self::within(after, async {
+            stream.write_all(data).await?;
+            stream.flush().await
+        })
+        .await
+    }
+
+    /// Reads one reply byte; `\x01`/`\x02` come with an error line.
+    async fn ack(&mut self, remote: &str) -> Result<(), ErrorKind> {
+        let mut byte = [0u8; 1];
+        let after = self.after;
+        match tokio::time::timeout(after, self.stream.read_exact(&mut byte)).await {
+            Err(_) => return Err(ErrorKind::IdleTimeout { after }),
+            Ok(Err(_)) => {
+                return Err(failed(
+                    remote,
+                    "scp ended early (is scp installed on the host?)",
+                ));
+            }
+            Ok(Ok(_)) => {}
+        }
+        match byte[0] {
+            0 => Ok(()),
+            _ => {
+                let line = self.line(remote).await?.unwrap_or_default();
+                Err(failed(remote, server_text(&line)))
+            }
+        }
+    }
+}
+
+/// Longest SCP protocol line accepted from a server.
+const MAX_LINE: usize = 8 * 1024;
+/// Most files and directories one SCP download accepts.
+const MAX_ENTRIES: usize = 1_000_000;
+
+/// A server's error line, shown escaped (it goes to a terminal).
+fn server_text(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim();
+    text.strip_prefix("scp: ")
+        .unwrap_or(text)
+        .escape_debug()
+        .to_string()
+}
+
+/// A `C`/`D` header: `<mode> <size> <name>`, every field checked.
+fn parse_entry(rest: &str) -> Result<(u32, u64, &str), String> {
+    let mut fields = rest.splitn(3, ' ');
+    let mode = fields
+        .next()
+        .and_then(|m| u32::from_str_radix(m, 8).ok())
+        .ok_or_else(|| format!("the server sent a bad SCP header {}", rest.escape_debug()))?;
+    let size = fields
+        .next()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| format!("the server sent a bad SCP size in {}", rest.escape_debug()))?;
+    let name = local::safe_component(fields.next().unwrap_or_default())?;
+    Ok((mode, size, name))
+}
+
+/// A `T` record: `<mtime> 0 <atime> 0`; a time that does not fit is an error.
+fn parse_times(rest: &str) -> Result<u64, String> {
+    rest.split_whitespace()
+        .next()
+        .and_then(|t| t.parse::<u64>().ok())
+        .filter(|t| i64::try_from(*t).is_ok())
+        .ok_or_else(|| {
+            format!(
+                "the server sent a bad SCP time record {}",
+                rest.escape_debug()
+            )
+        })
+}
+
 /// Receives `remote` (a file, or with `recursive` a directory) into `target`.
+///
+/// Everything the server sends is checked: names are one safe component
+/// ([`local::safe_component`]), sizes are streamed into the file with a fixed buffer (and
+/// checked against the free space), times must fit, modes keep only permission bits, a
+/// directory needs `recursive`, and every read must make progress within the idle timeout.
 pub(crate) async fn scp_receive(
     session: &Handle<HostHandler>,
     remote: &str,
@@ -187,81 +288,95 @@ pub(crate) async fn scp_receive(
         if options.preserve { " -p" } else { "" }
     );
     let mut stream = start(session, &format!("scp{flags} -f {}", quote(remote))).await?;
-    let lost = |_| failed(remote, "connection lost during SCP");
+    let mut io = Idle {
+        stream: &mut stream,
+        after: options.idle_timeout,
+    };
+    let fail = |message: String| failed(remote, message);
     let mut report = CopyReport::default();
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut times: Option<u64> = None;
-    stream.get_mut().write_all(&[0]).await.map_err(lost)?;
-    stream.get_mut().flush().await.map_err(lost)?;
-    loop {
-        let mut line = String::new();
-        if stream.read_line(&mut line).await.map_err(lost)? == 0 {
-            break;
-        }
-        let (kind, rest) = line.split_at(1.min(line.len()));
-        let rest = rest.trim_end_matches('\n');
+    let mut entries = 0usize;
+    let mut buffer = vec![0u8; 64 * 1024];
+    io.ok().await?;
+    while let Some(line) = io.line(remote).await? {
+        let Some((&kind, rest)) = line.split_first() else {
+            return Err(fail("the server sent an empty SCP line".to_owned()));
+        };
+        let rest = String::from_utf8_lossy(rest);
         match kind {
-            "\x01" | "\x02" => {
-                return Err(failed(remote, rest.trim_start_matches("scp: ").to_owned()));
-            }
-            "T" => times = rest.split_whitespace().next().and_then(|t| t.parse().ok()),
-            "E" => {
-                dirs.pop();
-            }
-            "D" | "C" => {
-                let mut fields = rest.splitn(3, ' ');
-                let mode = fields.next().and_then(|m| u32::from_str_radix(m, 8).ok());
-                let size: u64 = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-                let name = fields.next().unwrap_or_default();
-                if name.contains('/') || name == ".." || name == "." || name.is_empty() {
-                    return Err(failed(
-                        remote,
-                        format!("the server sent an unsafe name {name:?}"),
+            1 | 2 => return Err(fail(server_text(rest.as_bytes()))),
+            b'T' => times = Some(parse_times(&rest).map_err(fail)?),
+            b'E' => {
+                if dirs.pop().is_none() {
+                    return Err(fail(
+                        "the server ended a directory it never began".to_owned(),
                     ));
                 }
+            }
+            b'D' | b'C' => {
+                entries += 1;
+                if entries > MAX_ENTRIES {
+                    return Err(fail(format!(
+                        "the server sends more than {MAX_ENTRIES} entries"
+                    )));
+                }
+                let (mode, size, name) = parse_entry(&rest).map_err(fail)?;
                 let path = match dirs.last() {
-                    Some(dir) => dir.join(name),
-                    None => target.to_owned(),
-                };
-                if kind == "D" {
-                    std::fs::create_dir_all(&path).map_err(|err| {
-                        failed(remote, format!("cannot create {}: {err}", path.display()))
-                    })?;
-                    dirs.push(path);
-                } else {
-                    stream.get_mut().write_all(&[0]).await.map_err(lost)?;
-                    stream.get_mut().flush().await.map_err(lost)?;
-                    let mut data = vec![0u8; size as usize];
-                    stream.read_exact(&mut data).await.map_err(lost)?;
-                    count(moved, data.len());
-                    ack(&mut stream, remote).await?;
-                    if path.exists() && !options.overwrite {
-                        return Err(failed(
-                            remote,
-                            format!("{} already exists locally", path.display()),
+                    Some(dir) => local::child(dir, name).map_err(fail)?,
+                    None if kind == b'D' && !options.recursive => {
+                        return Err(fail(
+                            "the server sent a directory for a copy that is not recursive"
+                                .to_owned(),
                         ));
                     }
-                    let mode = mode.filter(|_| options.preserve);
-                    write_local(
-                        &path,
-                        &data,
-                        mode,
-                        times.take().filter(|_| options.preserve),
-                    )
-                    .map_err(|err| {
-                        failed(remote, format!("cannot write {}: {err}", path.display()))
-                    })?;
+                    None => target.to_owned(),
+                };
+                let mode = LocalMode::from_server(options.preserve, Some(mode), times.take())
+                    .map_err(fail)?;
+                if kind == b'D' {
+                    local::make_dir(&path)
+                        .map_err(|err| fail(format!("cannot create {}: {err}", path.display())))?;
+                    dirs.push(path);
+                } else {
+                    let mut incoming =
+                        Incoming::create(&path, size, options.overwrite).map_err(fail)?;
+                    io.ok().await?;
+                    while incoming.remaining() > 0 {
+                        let want = usize::try_from(incoming.remaining())
+                            .unwrap_or(usize::MAX)
+                            .min(buffer.len());
+                        let piece = buffer.get_mut(..want).unwrap_or_default();
+                        let after = io.after;
+                        let n = Idle::within(after, io.stream.read(piece)).await?;
+                        if n == 0 {
+                            return Err(fail(format!(
+                                "the connection ended after {} of {size} bytes of `{name}`",
+                                incoming.received()
+                            )));
+                        }
+                        incoming
+                            .write(piece.get(..n).unwrap_or_default())
+                            .map_err(fail)?;
+                        count(moved, n);
+                    }
+                    io.ack(remote).await?;
+                    incoming.commit(mode).map_err(fail)?;
                     report.files += 1;
                     report.bytes += size;
                 }
             }
-            _ => return Err(failed(remote, format!("unexpected SCP message {line:?}"))),
+            _ => {
+                return Err(fail(format!(
+                    "unexpected SCP message {}",
+                    String::from_utf8_lossy(&line).escape_debug()
+                )));
+            }
         }
-        stream.get_mut().write_all(&[0]).await.map_err(lost)?;
-        stream.get_mut().flush().await.map_err(lost)?;
+        io.ok().await?;
     }
     if report.files == 0 && dirs.is_empty() && !target.exists() {
-        return Err(failed(remote, "nothing received"));
+        return Err(fail("nothing received".to_owned()));
     }
     Ok(report)
 }

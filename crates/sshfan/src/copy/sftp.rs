@@ -10,9 +10,9 @@ use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 
+use super::local::{self, Incoming, LocalMode};
 use super::{
     CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, count, remote_join, temporary_name,
-    write_local,
 };
 use crate::error::ErrorKind;
 use crate::handler::HostHandler;
@@ -23,18 +23,24 @@ const IN_FLIGHT: usize = 64;
 const DEFAULT_CHUNK: u64 = 32 * 1024;
 /// Largest chunk used even if the server allows more.
 const MAX_CHUNK: u64 = 255 * 1024;
-/// Seconds a single SFTP request may take.
-const REQUEST_TIMEOUT_SECS: u64 = 120;
 
 fn failed(path: &str, err: SftpError) -> ErrorKind {
+    if matches!(err, SftpError::Timeout) {
+        // The duration is filled in by `with_idle_timeout`, which knows it.
+        return ErrorKind::IdleTimeout {
+            after: std::time::Duration::ZERO,
+        };
+    }
     let message = match &err {
         SftpError::Status(status) => match status.status_code {
             StatusCode::NoSuchFile => "no such file or directory".to_owned(),
             StatusCode::PermissionDenied => "permission denied".to_owned(),
-            _ if !status.error_message.is_empty() => status.error_message.clone(),
+            _ if !status.error_message.is_empty() => {
+                status.error_message.escape_debug().to_string()
+            }
             code => code.to_string(),
         },
-        other => other.to_string(),
+        other => other.to_string().escape_debug().to_string(),
     };
     ErrorKind::Transfer {
         path: path.to_owned(),
@@ -42,8 +48,24 @@ fn failed(path: &str, err: SftpError) -> ErrorKind {
     }
 }
 
+/// Names the idle timeout in the error of a request that timed out.
+fn with_idle_timeout<T>(
+    result: Result<T, ErrorKind>,
+    options: &CopyOptions,
+) -> Result<T, ErrorKind> {
+    result.map_err(|err| match err {
+        ErrorKind::IdleTimeout { .. } => ErrorKind::IdleTimeout {
+            after: options.idle_timeout,
+        },
+        other => other,
+    })
+}
+
 /// An SFTP session on a fresh channel, with the chunk size to use.
-async fn open(session: &Handle<HostHandler>) -> Result<(RawSftpSession, u64), ErrorKind> {
+async fn open(
+    session: &Handle<HostHandler>,
+    options: &CopyOptions,
+) -> Result<(RawSftpSession, u64), ErrorKind> {
     let channel = super::open_channel(session, "SFTP").await?;
     channel
         .request_subsystem(true, "sftp")
@@ -52,7 +74,8 @@ async fn open(session: &Handle<HostHandler>) -> Result<(RawSftpSession, u64), Er
             message: format!("the server has no SFTP subsystem: {err}"),
         })?;
     let sftp = RawSftpSession::new(channel.into_stream());
-    sftp.set_timeout(REQUEST_TIMEOUT_SECS);
+    // Every request is bounded by the idle timeout: a stalled server ends the transfer.
+    sftp.set_timeout(options.idle_timeout.as_secs().max(1));
     sftp.init().await.map_err(|err| ErrorKind::Channel {
         message: format!("SFTP did not start (no SFTP subsystem?): {err}"),
     })?;
@@ -124,7 +147,17 @@ pub(crate) async fn sftp_upload(
     options: &CopyOptions,
     moved: &Moved,
 ) -> Result<CopyReport, ErrorKind> {
-    let (sftp, chunk) = open(session).await?;
+    with_idle_timeout(upload(session, tree, remote, options, moved).await, options)
+}
+
+async fn upload(
+    session: &Handle<HostHandler>,
+    tree: &LocalTree,
+    remote: &str,
+    options: &CopyOptions,
+    moved: &Moved,
+) -> Result<CopyReport, ErrorKind> {
+    let (sftp, chunk) = open(session, options).await?;
     let mut report = CopyReport::default();
     if let Some((parent, _)) = remote.trim_end_matches('/').rsplit_once('/')
         && !parent.is_empty()
@@ -240,13 +273,34 @@ pub(crate) async fn sftp_download(
     options: &CopyOptions,
     moved: &Moved,
 ) -> Result<CopyReport, ErrorKind> {
-    let (sftp, chunk) = open(session).await?;
+    with_idle_timeout(
+        download(session, remote, target, options, moved).await,
+        options,
+    )
+}
+
+async fn download(
+    session: &Handle<HostHandler>,
+    remote: &str,
+    target: &Path,
+    options: &CopyOptions,
+    moved: &Moved,
+) -> Result<CopyReport, ErrorKind> {
+    let (sftp, chunk) = open(session, options).await?;
     let mut report = CopyReport::default();
     let attrs = sftp
         .stat(remote)
         .await
         .map_err(|err| failed(remote, err))?
         .attrs;
+    let mut download = Download {
+        sftp: &sftp,
+        options,
+        chunk,
+        moved,
+        report: &mut report,
+        entries: 0,
+    };
     if is_dir(&attrs) {
         if !options.recursive {
             return Err(ErrorKind::Transfer {
@@ -254,11 +308,9 @@ pub(crate) async fn sftp_download(
                 message: "is a directory (copy it recursively)".to_owned(),
             });
         }
-        download_dir(&sftp, remote, target, options, chunk, &mut report, moved).await?;
+        download.dir(remote, target).await?;
     } else {
-        download_file(&sftp, remote, target, &attrs, options, chunk, moved).await?;
-        report.files += 1;
-        report.bytes += attrs.size.unwrap_or(0);
+        download.file(remote, target, &attrs).await?;
     }
     let _ = sftp.close_session();
     Ok(report)
@@ -271,118 +323,159 @@ fn local_error(path: &Path, err: std::io::Error) -> ErrorKind {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn download_dir(
-    sftp: &RawSftpSession,
-    remote: &str,
-    target: &Path,
-    options: &CopyOptions,
+/// Most entries one remote directory may list (a server listing without end is an error,
+/// not a memory leak).
+pub(crate) const MAX_DIR_ENTRIES: usize = 100_000;
+/// Most entries (files and directories) one recursive download may list in all.
+pub(crate) const MAX_TOTAL_ENTRIES: usize = 1_000_000;
+
+/// One host's download in progress.
+struct Download<'a> {
+    sftp: &'a RawSftpSession,
+    options: &'a CopyOptions,
     chunk: u64,
-    report: &mut CopyReport,
-    moved: &Moved,
-) -> Result<(), ErrorKind> {
-    std::fs::create_dir_all(target).map_err(|err| local_error(target, err))?;
-    let handle = sftp
-        .opendir(remote)
-        .await
-        .map_err(|err| failed(remote, err))?
-        .handle;
-    let mut entries = Vec::new();
-    loop {
-        match sftp.readdir(handle.as_str()).await {
-            Ok(names) => entries.extend(names.files),
-            Err(SftpError::Status(status)) if status.status_code == StatusCode::Eof => break,
-            Err(err) => return Err(failed(remote, err)),
-        }
-    }
-    let _ = sftp.close(handle.as_str()).await;
-    entries.retain(|entry| entry.filename != "." && entry.filename != "..");
-    entries.sort_by(|a, b| a.filename.cmp(&b.filename));
-    for entry in entries {
-        let remote_path = format!("{}/{}", remote.trim_end_matches('/'), entry.filename);
-        let local_path = target.join(&entry.filename);
-        if is_dir(&entry.attrs) {
-            Box::pin(download_dir(
-                sftp,
-                &remote_path,
-                &local_path,
-                options,
-                chunk,
-                report,
-                moved,
-            ))
-            .await?;
-        } else {
-            download_file(
-                sftp,
-                &remote_path,
-                &local_path,
-                &entry.attrs,
-                options,
-                chunk,
-                moved,
-            )
-            .await?;
-            report.files += 1;
-            report.bytes += entry.attrs.size.unwrap_or(0);
-        }
-    }
-    Ok(())
+    moved: &'a Moved,
+    report: &'a mut CopyReport,
+    /// Entries listed so far, all directories together.
+    entries: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn download_file(
-    sftp: &RawSftpSession,
-    remote: &str,
-    target: &Path,
-    attrs: &FileAttributes,
-    options: &CopyOptions,
-    chunk: u64,
-    moved: &Moved,
-) -> Result<(), ErrorKind> {
-    if target.exists() && !options.overwrite {
-        return Err(ErrorKind::Transfer {
-            path: target.display().to_string(),
-            message: "already exists locally (overwrite is off)".to_owned(),
-        });
-    }
-    let size = attrs.size.unwrap_or(0);
-    let handle = sftp
-        .open(remote, OpenFlags::READ, FileAttributes::empty())
-        .await
-        .map_err(|err| failed(remote, err))?
-        .handle;
-    let offsets: Vec<u64> = (0..size).step_by(chunk.max(1) as usize).collect();
-    let pieces: Result<Vec<Vec<u8>>, SftpError> = futures::stream::iter(offsets)
-        .map(|offset| {
-            let len = (size - offset).min(chunk) as u32;
-            let sftp = &sftp;
-            let handle = handle.as_str();
-            async move {
-                let piece = read_fully(sftp, handle, offset, len).await?;
-                count(moved, piece.len());
-                Ok::<_, SftpError>(piece)
+impl Download<'_> {
+    /// The entries of remote directory `remote`, bounded in number.
+    async fn list(&mut self, remote: &str) -> Result<Vec<russh_sftp::protocol::File>, ErrorKind> {
+        let handle = self
+            .sftp
+            .opendir(remote)
+            .await
+            .map_err(|err| failed(remote, err))?
+            .handle;
+        let mut entries = Vec::new();
+        let listed = loop {
+            match self.sftp.readdir(handle.as_str()).await {
+                Ok(names) => {
+                    self.entries = self.entries.saturating_add(names.files.len());
+                    entries.extend(names.files);
+                    if entries.len() > MAX_DIR_ENTRIES || self.entries > MAX_TOTAL_ENTRIES {
+                        break Err(ErrorKind::Transfer {
+                            path: remote.to_owned(),
+                            message: format!(
+                                "the server lists more than {MAX_DIR_ENTRIES} entries in a \
+                                 directory or {MAX_TOTAL_ENTRIES} in all"
+                            ),
+                        });
+                    }
+                }
+                Err(SftpError::Status(status)) if status.status_code == StatusCode::Eof => {
+                    break Ok(());
+                }
+                Err(err) => break Err(failed(remote, err)),
             }
-        })
-        .buffered(IN_FLIGHT)
-        .try_collect()
-        .await;
-    let _ = sftp.close(handle.as_str()).await;
-    let pieces = pieces.map_err(|err| failed(remote, err))?;
-    let data = pieces.concat();
-    if data.len() as u64 != size {
-        return Err(ErrorKind::Transfer {
-            path: remote.to_owned(),
-            message: format!("got {} of {size} bytes (the file changed?)", data.len()),
-        });
+        };
+        let _ = self.sftp.close(handle.as_str()).await;
+        listed?;
+        entries.retain(|entry| entry.filename != "." && entry.filename != "..");
+        entries.sort_by(|a, b| a.filename.cmp(&b.filename));
+        Ok(entries)
     }
-    let mode = options
-        .preserve
-        .then(|| attrs.permissions.unwrap_or(0o644) & 0o7777);
-    let mtime = options
-        .preserve
-        .then(|| u64::from(attrs.mtime.unwrap_or(0)));
-    write_local(target, &data, mode, mtime).map_err(|err| local_error(target, err))
+
+    async fn dir(&mut self, remote: &str, target: &Path) -> Result<(), ErrorKind> {
+        local::make_dir(target).map_err(|err| local_error(target, err))?;
+        for entry in self.list(remote).await? {
+            let local_path =
+                local::child(target, &entry.filename).map_err(|message| ErrorKind::Transfer {
+                    path: remote.to_owned(),
+                    message,
+                })?;
+            let remote_path = format!("{}/{}", remote.trim_end_matches('/'), entry.filename);
+            if is_dir(&entry.attrs) {
+                Box::pin(self.dir(&remote_path, &local_path)).await?;
+            } else if is_regular(&entry.attrs) {
+                self.file(&remote_path, &local_path, &entry.attrs).await?;
+            }
+            // Symlinks (READDIR reports them unfollowed), devices, sockets: not copied.
+        }
+        Ok(())
+    }
+
+    /// Streams one remote file into `target`: pieces are read `IN_FLIGHT` at a time and
+    /// written in order as they arrive, so memory stays bounded whatever the size.
+    async fn file(
+        &mut self,
+        remote: &str,
+        target: &Path,
+        attrs: &FileAttributes,
+    ) -> Result<(), ErrorKind> {
+        let fail = |message: String| ErrorKind::Transfer {
+            path: remote.to_owned(),
+            message,
+        };
+        let size = attrs.size.unwrap_or(0);
+        let mode = LocalMode::from_server(
+            self.options.preserve,
+            attrs.permissions,
+            attrs.mtime.map(u64::from),
+        )
+        .map_err(fail)?;
+        let mut incoming = Incoming::create(target, size, self.options.overwrite).map_err(fail)?;
+        let handle = self
+            .sftp
+            .open(remote, OpenFlags::READ, FileAttributes::empty())
+            .await
+            .map_err(|err| failed(remote, err))?
+            .handle;
+        let chunk = self.chunk.max(1);
+        let offsets = (0..size.div_ceil(chunk)).map(|piece| piece.saturating_mul(chunk));
+        let sftp = self.sftp;
+        let moved = self.moved;
+        let mut pieces = futures::stream::iter(offsets)
+            .map(|offset| {
+                let len = u32::try_from(size.saturating_sub(offset).min(chunk)).unwrap_or(u32::MAX);
+                let handle = handle.as_str();
+                async move { read_fully(sftp, handle, offset, len).await }
+            })
+            .buffered(IN_FLIGHT);
+        let mut streamed = Ok(());
+        while let Some(piece) = pieces.next().await {
+            let piece = match piece {
+                Ok(piece) => piece,
+                Err(err) => {
+                    streamed = Err(failed(remote, err));
+                    break;
+                }
+            };
+            let short = (piece.len() as u64) < chunk.min(incoming.remaining());
+            count(moved, piece.len());
+            if let Err(message) = incoming.write(&piece) {
+                streamed = Err(fail(message));
+                break;
+            }
+            if short {
+                // The file ended before its announced size.
+                break;
+            }
+        }
+        drop(pieces);
+        let _ = sftp.close(handle.as_str()).await;
+        streamed?;
+        let received = incoming.received();
+        incoming.commit(mode).map_err(|message| {
+            fail(if received < size {
+                format!("{message} (the file changed, or the server lied about its size)")
+            } else {
+                message
+            })
+        })?;
+        self.report.files += 1;
+        self.report.bytes += size;
+        Ok(())
+    }
+}
+
+fn is_regular(attrs: &FileAttributes) -> bool {
+    // A server that sends no type is taken to mean a file, as OpenSSH's sftp does.
+    attrs
+        .permissions
+        .is_none_or(|mode| mode & 0o170000 == 0o100000 || mode & 0o170000 == 0)
 }
 
 /// Reads `len` bytes at `offset`, issuing follow-up reads if the server returns less.
@@ -399,6 +492,11 @@ async fn read_fully(
             .await;
         match got {
             Ok(piece) if piece.data.is_empty() => break,
+            Ok(piece) if piece.data.len() > (len as usize).saturating_sub(data.len()) => {
+                return Err(SftpError::UnexpectedBehavior(
+                    "the server sent more bytes than asked for".to_owned(),
+                ));
+            }
             Ok(piece) => data.extend_from_slice(&piece.data),
             Err(SftpError::Status(status)) if status.status_code == StatusCode::Eof => break,
             Err(err) => return Err(err),

@@ -14,19 +14,29 @@ use crate::util::{collect, collect_host};
 const TRICKY: &str = "printf '%s|' \"it's\" '$HOME' '`id`' 'back\\slash' \"two\nlines\"";
 const TRICKY_OUTPUT: &str = "it's|$HOME|`id`|back\\slash|two\nlines|";
 
-/// A fleet running a real `sh`, with a fake `sudo` first on its PATH: the fake checks the
-/// password line on stdin, records `-u USER`, and runs the rest of its arguments.
+/// A fleet running a real `sh`, with a fake `sudo` first on its PATH: the fake prints its
+/// `-p` prompt on stderr and checks the password line on stdin as sudo does (unless
+/// `SUDO_NOPASSWD` is set: then, like sudo with NOPASSWD or a cached timestamp, it asks
+/// nothing), records `-u USER`, and runs the rest of its arguments.
 /// (A test double: no real sudo or root needed.)
 async fn sudo_fleet(hosts: usize) -> (Fleet, tempfile::TempDir) {
+    sudo_fleet_with(hosts, false).await
+}
+
+async fn sudo_fleet_with(hosts: usize, nopasswd: bool) -> (Fleet, tempfile::TempDir) {
     let bin = tempfile::tempdir().unwrap();
     let sudo = bin.path().join("sudo");
     std::fs::write(
         &sudo,
         r#"#!/bin/sh
-read -r password
-[ "$password" = "s3cret" ] || { echo "sudo: wrong password" >&2; exit 1; }
 user=root
-while [ $# -gt 0 ]; do case "$1" in -S) shift;; -p) shift 2;; -u) user="$2"; shift 2;; --) shift; break;; *) break;; esac; done
+prompt=Password:
+while [ $# -gt 0 ]; do case "$1" in -S) shift;; -p) prompt="$2"; shift 2;; -u) user="$2"; shift 2;; --) shift; break;; *) break;; esac; done
+if [ -z "$SUDO_NOPASSWD" ]; then
+  printf '%s' "$prompt" >&2
+  read -r password
+  [ "$password" = "s3cret" ] || { echo "sudo: wrong password" >&2; exit 1; }
+fi
 echo "as $user" >&2
 exec "$@"
 "#,
@@ -38,13 +48,54 @@ exec "$@"
         bin.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let fleet = Fleet::builder(hosts)
+    let mut fleet = Fleet::builder(hosts)
         .real_shell(true)
-        .shell_env("PATH", path)
-        .start()
-        .await
-        .unwrap();
-    (fleet, bin)
+        .shell_env("PATH", path);
+    if nopasswd {
+        fleet = fleet.shell_env("SUDO_NOPASSWD", "1");
+    }
+    (fleet.start().await.unwrap(), bin)
+}
+
+/// A sudo that asks nothing (NOPASSWD, cached timestamp, root) never gets the password:
+/// it would be the command's own stdin, and `cat` would print it.
+#[tokio::test]
+async fn sudo_that_needs_no_password_never_receives_it() {
+    let (fleet, _bin) = sudo_fleet_with(2, true).await;
+    let client = fleet.client().build().unwrap();
+    let options = RunOptions::default()
+        .sudo(None, Some("s3cret"))
+        .stdin("mine\n");
+    for host in collect(client.run_with("cat", options)).await {
+        assert_eq!(host.stdout_text(), "mine\n", "{:?}", host.outcome);
+        assert_eq!(host.stderr_text(), "as root\n");
+        assert!(host.status().success());
+    }
+    // With a PTY the prompt and the marker come on the terminal: still gated.
+    let options = RunOptions::default().sudo(None, Some("s3cret")).pty(true);
+    for host in collect(client.run_with("echo ran", options)).await {
+        assert!(
+            !host.stdout_text().contains("s3cret"),
+            "{}",
+            host.stdout_text()
+        );
+        assert!(host.status().success(), "{:?}", host.outcome);
+    }
+}
+
+/// A sudo that asks gets the password once, after its prompt; the caller's stdin follows
+/// only when sudo let the command run; the prompt never shows in the output.
+#[tokio::test]
+async fn sudo_gets_the_password_after_its_prompt_then_the_callers_stdin() {
+    let (fleet, _bin) = sudo_fleet(2).await;
+    let client = fleet.client().build().unwrap();
+    let options = RunOptions::default()
+        .sudo(None, Some("s3cret"))
+        .stdin("input\n");
+    for host in collect(client.run_with("cat", options)).await {
+        assert_eq!(host.stdout_text(), "input\n", "{:?}", host.outcome);
+        assert_eq!(host.stderr_text(), "as root\n");
+    }
 }
 
 #[tokio::test]

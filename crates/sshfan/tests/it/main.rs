@@ -13,6 +13,8 @@ mod errors;
 mod exec;
 /// sudo, shells, PTY, stdin, host_args, env, read timeouts, completions.
 mod execution;
+/// Hostile servers: names, sizes, times, stalls, floods, injection, unasked channels.
+mod hostile;
 /// Interop with a real OpenSSH sshd.
 mod interop;
 /// known_hosts: hashed, wildcard, negated, revoked, CA-signed, accept-new at scale.

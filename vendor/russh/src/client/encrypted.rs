@@ -717,7 +717,8 @@ impl Session {
                                 }
                             }
                         } else {
-                            warn!("Received keepalive without reply request!");
+                            // sshfan patch: debug, not warn (a server controls how often).
+                            debug!("Received keepalive without reply request!");
                         }
                         Ok(())
                     }
@@ -786,7 +787,8 @@ impl Session {
                             self.common.wants_reply = false;
                             push_packet!(enc.write, enc.write.push(msg::REQUEST_SUCCESS));
                         } else {
-                            warn!("Received keepalive without reply request!");
+                            // sshfan patch: debug, not warn (a server controls how often).
+                            debug!("Received keepalive without reply request!");
                         }
                     } else if req == "hostkeys-00@openssh.com" {
                         let mut keys = vec![];
@@ -804,7 +806,9 @@ impl Session {
                         map_err!(ensure_end(&r))?;
                         return client.openssh_ext_host_keys_announced(keys, self).await;
                     } else {
-                        warn!("Unhandled global request: {req:?} {wants_reply:?}",);
+                        // sshfan patch: debug, not warn: a server can send these without end
+                        // (80,000 log lines from one host's flood).
+                        debug!("Unhandled global request: {req:?} {wants_reply:?}",);
                         self.common.wants_reply = false;
                         push_packet!(enc.write, enc.write.push(msg::REQUEST_FAILURE))
                     }
@@ -960,9 +964,9 @@ impl Session {
                                 .await?;
                         } else {
                             debug!("unknown channel type: {typ}");
-                            if let Some(ref mut enc) = self.common.encrypted {
-                                msg.unknown_type(&mut enc.write)?;
-                            }
+                            // sshfan patch: answer once. `msg.unknown_type` wrote a failure
+                            // here and dropping `reply` sent a second one.
+                            reply.reject(ChannelOpenFailure::UnknownChannelType).await;
                         }
                     }
                 };
