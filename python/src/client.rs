@@ -17,6 +17,9 @@ use sshfan::{
 use crate::run::PyRun;
 use crate::runtime::runtime;
 
+/// Longest output line a Python program gets whole (longer ones come in pieces).
+const PYTHON_MAX_LINE: usize = 16 << 20;
+
 /// A private key: a file path, or the key file's contents.
 #[derive(FromPyObject)]
 pub enum KeyArg {
@@ -179,6 +182,9 @@ impl Client {
         if let Some(limit) = output_buffer_limit {
             config.output_buffer_limit = limit;
         }
+        // parallel-ssh yields whole lines, and programs parse long ones (JSON): keep lines
+        // whole up to 16 MiB, bounded still against a host that never sends a newline.
+        config.max_line_length = PYTHON_MAX_LINE;
         if ipv6_only {
             config.transport = Arc::new(sshfan::Ipv6TcpTransport);
         }

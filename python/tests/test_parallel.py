@@ -168,10 +168,12 @@ def test_sudo_quoting_and_run_as_user(make_fleet, tmp_path):
     bin_dir.mkdir()
     sudo = bin_dir / "sudo"
     sudo.write_text(
-        '#!/bin/sh\nread -r password\n[ "$password" = "s3cret" ] || '
-        '{ echo "sudo: wrong password" >&2; exit 1; }\nuser=root\n'
-        'while [ $# -gt 0 ]; do case "$1" in -S) shift;; -p) shift 2;; '
+        # Like sudo: prints its -p prompt on stderr, then reads the password.
+        '#!/bin/sh\nuser=root\nprompt=Password:\n'
+        'while [ $# -gt 0 ]; do case "$1" in -S) shift;; -p) prompt="$2"; shift 2;; '
         '-u) user="$2"; shift 2;; --) shift; break;; *) break;; esac; done\n'
+        'printf "%s" "$prompt" >&2\nread -r password\n[ "$password" = "s3cret" ] || '
+        '{ echo "sudo: wrong password" >&2; exit 1; }\n'
         'echo "as $user" >&2\nexec "$@"\n')
     sudo.chmod(0o755)
     fleet = make_fleet(hosts=2, real_shell=True,

@@ -29,6 +29,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
     .await
 }
 
+/// Longest line shown whole: longer lines (and lines that never end) are shown in pieces
+/// of this size, so a host without newlines costs at most this much per host in flight.
+const MAX_LINE: usize = 1 << 20;
+
 /// `sshfan cp` / `sshfan get`: one run per source, the worst exit status wins.
 pub async fn run_copy(copy: CopyArgs, upload: bool) -> anyhow::Result<ExitStatus> {
     let Some((destination, sources)) = copy.run.command.split_last() else {
@@ -101,6 +105,7 @@ async fn run_work(
 
     let mut builder = ParallelClient::builder()
         .pool_size(args.fanout)
+        .max_line_length(MAX_LINE)
         .retries(args.retries, Duration::from_secs(1));
     if let Some(port) = args.port {
         builder = builder.port(port);

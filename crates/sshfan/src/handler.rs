@@ -126,6 +126,7 @@ impl Handler for HostHandler {
 
     // Channels the client never asked for are refused (dropping the reply refuses):
     // russh's defaults accept them, and a server could open thousands.
+    // (The trait has one method per channel type; each only logs the refusal.)
 
     async fn server_channel_open_session(
         &mut self,

@@ -586,6 +586,55 @@ mod tests {
         );
     }
 
+    const KEY_ECDSA: &str = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBNgd6zU1x29fDuGqaAoO+xZycWPiLIvzhdK98awzjExc+ijcT4NNQFjzO+GuV1dEBD/Qbzrd9HjGzMmgFFhBWLQ=";
+
+    /// Only a key of the offered type can have changed: one of another type known makes
+    /// the offered key unknown (as OpenSSH judges it), and the handshake asks for the
+    /// known type first.
+    #[test]
+    fn a_known_key_of_another_type_is_not_a_changed_key() {
+        let text = format!("web1 ecdsa-sha2-nistp256 {KEY_ECDSA}\n");
+        let strict = known(&text, HostKeyPolicy::Strict);
+        let err = check(&strict, "web1", 22, KEY_A).unwrap_err();
+        assert!(
+            err.contains("not known") && err.contains("another type") && !err.contains("CHANGED"),
+            "{err}"
+        );
+        assert!(check(&strict, "web1", 22, KEY_ECDSA).is_ok());
+        let accept_new = known(&text, HostKeyPolicy::AcceptNew);
+        assert!(check(&accept_new, "web1", 22, KEY_A).is_ok());
+        assert_eq!(
+            strict.0.known_families("web1", 22),
+            KeyFamily::Ecdsa256.bit()
+        );
+        assert_eq!(strict.0.known_families("web2", 22), 0);
+    }
+
+    #[test]
+    fn an_unreadable_file_fails_closed_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = KnownHosts::load(&[dir.path().to_owned()]);
+        for policy in [HostKeyPolicy::Strict, HostKeyPolicy::AcceptNew] {
+            let err = known
+                .verify("web1", 22, Offered::Key(&key(KEY_A)), policy)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        }
+        let missing = KnownHosts::load(&[dir.path().join("missing")]);
+        assert!(
+            missing
+                .verify(
+                    "web1",
+                    22,
+                    Offered::Key(&key(KEY_A)),
+                    HostKeyPolicy::AcceptNew
+                )
+                .is_ok(),
+            "a missing file is an empty one"
+        );
+    }
+
     #[test]
     fn changed_key_is_refused_even_under_accept_new() {
         let k = known(

@@ -6,6 +6,8 @@ mod control;
 mod copy;
 /// `sshfan demo`.
 mod demo;
+/// Hostile hosts: terminal escapes, floods, big downloads, `get /`.
+mod hostile;
 /// Host selection: expressions, files, stdin, exclusions, duplicates, bad lists.
 mod hosts;
 /// Output modes: gather, JSON, per-host files, no prefix, colour, progress, summary.

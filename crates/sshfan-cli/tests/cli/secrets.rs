@@ -34,17 +34,20 @@ async fn ask_pass_authenticates_with_the_password() {
     assert!(!text(&out.stderr).contains(FLEET_PASSWORD));
 }
 
-/// The fleet runs a real `sh`, with a fake `sudo` first on its PATH: it checks the password
-/// read from stdin and runs the rest of its arguments. (No real sudo or root needed.)
+/// The fleet runs a real `sh`, with a fake `sudo` first on its PATH: like sudo, it prints
+/// its `-p` prompt, checks the password read from stdin and runs the rest of its
+/// arguments. (No real sudo or root needed.)
 #[tokio::test(flavor = "multi_thread")]
 async fn sudo_feeds_the_password_and_quotes_the_command() {
     let bin = tempfile::tempdir().unwrap();
     script(
         bin.path(),
         "sudo",
-        r#"read -r password
+        r#"prompt=Password:
+while [ $# -gt 0 ]; do case "$1" in -S) shift;; -p) prompt="$2"; shift 2;; --) shift; break;; *) break;; esac; done
+printf '%s' "$prompt" >&2
+read -r password
 [ "$password" = "sudo-secret" ] || { echo "sudo: wrong password" >&2; exit 1; }
-while [ $# -gt 0 ]; do case "$1" in -S) shift;; -p) shift 2;; --) shift; break;; *) break;; esac; done
 exec "$@""#,
     );
     let path = format!(

@@ -45,6 +45,15 @@ async fn fleet_with_tree(hosts: usize, fault: Fault) -> Fleet {
     fleet
 }
 
+/// Downloads `tree` recursively from every host to `out/<host>/tree`.
+async fn download_tree(fleet: &Fleet, out: &Path) -> Vec<Collected> {
+    let client = fleet.client().build().unwrap();
+    let options = CopyOptions::new()
+        .recursive(true)
+        .layout(DownloadLayout::PerHostDir);
+    collect(client.download("tree", out, options)).await
+}
+
 fn assert_healthy_trees(hosts: &[Collected], out: &Path) {
     for (index, host) in hosts.iter().enumerate().skip(1) {
         assert!(host.outcome.is_ok(), "{}: {:?}", host.label, host.outcome);
@@ -76,12 +85,8 @@ async fn sftp_names_that_leave_the_target_write_nothing_outside() {
     for name in names {
         let fleet =
             fleet_with_tree(4, Fault::HostileSftp(SftpTrick::Names(vec![name.clone()]))).await;
-        let client = fleet.client().build().unwrap();
         let out = sandbox.path().join("out");
-        let options = CopyOptions::new()
-            .recursive(true)
-            .layout(DownloadLayout::PerHostDir);
-        let hosts = collect(client.download("tree", &out, options)).await;
+        let hosts = download_tree(&fleet, &out).await;
         assert_eq!(hosts[0].error_code(), "transfer", "{name:?}");
         let message = hosts[0].outcome.as_ref().unwrap_err().to_string();
         assert!(message.contains("unsafe file name"), "{name:?}: {message}");
@@ -123,12 +128,8 @@ async fn sftp_sizes_from_the_server_are_checked_not_trusted() {
     ] {
         let fleet = fleet_with_tree(3, Fault::HostileSftp(SftpTrick::Size(size))).await;
         std::fs::write(fleet.host_root(0).join("tree/f.txt"), "host 0 x\n").unwrap();
-        let client = fleet.client().build().unwrap();
         let out = tempfile::tempdir().unwrap();
-        let options = CopyOptions::new()
-            .recursive(true)
-            .layout(DownloadLayout::PerHostDir);
-        let hosts = collect(client.download("tree", out.path(), options)).await;
+        let hosts = download_tree(&fleet, out.path()).await;
         let message = hosts[0].outcome.as_ref().unwrap_err().to_string();
         assert!(message.contains(expected), "{size}: {message}");
         assert_healthy_trees(&hosts, out.path());
@@ -191,12 +192,8 @@ async fn a_stalled_sftp_server_times_out() {
 #[tokio::test]
 async fn an_endless_sftp_listing_is_bounded() {
     let fleet = fleet_with_tree(2, Fault::HostileSftp(SftpTrick::EndlessReaddir)).await;
-    let client = fleet.client().build().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let options = CopyOptions::new()
-        .recursive(true)
-        .layout(DownloadLayout::PerHostDir);
-    let hosts = collect(client.download("tree", out.path(), options)).await;
+    let hosts = download_tree(&fleet, out.path()).await;
     let message = hosts[0].outcome.as_ref().unwrap_err().to_string();
     assert!(message.contains("more than 100000 entries"), "{message}");
     assert!(hosts[1].outcome.is_ok(), "{:?}", hosts[1].outcome);

@@ -1,0 +1,188 @@
+//! Hostile hosts seen from the command line: output that tries to drive the terminal is
+//! shown escaped there and byte-exact elsewhere; a flooding host and a 1 GiB download keep
+//! the client's memory bounded; `get /` never writes at the filesystem root.
+
+use std::process::{Command, Stdio};
+
+use sshfan_testkit::Fleet;
+
+use crate::util::{sshfan, sshfan_subcommand, text};
+
+/// Escape sequences a host might send: clipboard (OSC 52), screen clear, a cursor
+/// report request, and a `\r` that would overwrite the `host:` prefix.
+const NASTY: &str = "raw 1b 5d 35 32 3b 63 3b 63 48 64 75 0a 1b 5b 32 4a 1b 5b 36 6e 0a 66 61 6b 65 0d 77 65 62 39 3a 20 6f 6b 0a";
+
+fn command_line(fleet: &Fleet, extra: &[&str]) -> Vec<String> {
+    let command = sshfan(fleet);
+    let mut words = vec![command.get_program().to_string_lossy().into_owned()];
+    words.extend(command.get_args().map(|a| a.to_string_lossy().into_owned()));
+    words.extend(["-w".to_owned(), fleet.host_specs()[0].clone()]);
+    words.extend(extra.iter().map(|s| (*s).to_owned()));
+    words.extend(["--".to_owned(), NASTY.to_owned()]);
+    words
+}
+
+/// Runs `words` on a pseudo-terminal (`script`), returning what the terminal received.
+fn on_a_terminal(fleet: &Fleet, words: &[String]) -> Option<Vec<u8>> {
+    let quoted: Vec<String> = words.iter().map(|w| sshfan::command::quote(w)).collect();
+    let output = Command::new("script")
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .env("HOME", fleet.dir())
+        .env("SSH_AUTH_SOCK", "/nonexistent")
+        .env("SSHFAN_CONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output();
+    match output {
+        Ok(output) => Some(output.stdout),
+        Err(err) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "`script` (util-linux) is needed under CI: {err}"
+            );
+            eprintln!("SKIPPED terminal escapes: no `script` ({err}): apt-get install util-linux");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escape_sequences_are_shown_escaped_on_a_terminal_and_exact_in_pipes() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let host = fleet.host_specs()[0].clone();
+    if let Some(screen) = on_a_terminal(&fleet, &command_line(&fleet, &["--color", "never"])) {
+        let screen = text(&screen);
+        assert!(!screen.contains('\u{1b}'), "{screen:?}");
+        assert!(
+            screen.contains(&format!("{host}: ^[]52;c;cHdu")),
+            "{screen:?}"
+        );
+        assert!(screen.contains("^[[2J^[[6n"), "{screen:?}");
+        assert!(screen.contains("fake^Mweb9: ok"), "{screen:?}");
+        // --raw: as sent.
+        let raw = on_a_terminal(
+            &fleet,
+            &command_line(&fleet, &["--color", "never", "--raw"]),
+        )
+        .unwrap();
+        assert!(text(&raw).contains("\u{1b}[2J"), "{:?}", text(&raw));
+    }
+    // A pipe and --outdir get the bytes exactly.
+    let outdir = tempfile::tempdir().unwrap();
+    let out = sshfan(&fleet)
+        .args(["-w", &host, "-N", "--outdir"])
+        .arg(outdir.path())
+        .args(["--", NASTY])
+        .output()
+        .unwrap();
+    let exact = b"\x1b]52;c;cHdu\n\x1b[2J\x1b[6n\nfake\rweb9: ok\n";
+    assert_eq!(out.stdout, exact);
+    let written = std::fs::read_dir(outdir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(std::fs::read(written).unwrap(), exact);
+}
+
+/// A child's peak resident memory, in KiB, from `wait4`.
+fn run_measured(mut command: Command) -> (std::process::ExitStatus, u64) {
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        // Poll the child's VmHWM until it exits (std has no wait4).
+        .arg(format!(
+            "peak=0; while [ -e /proc/{pid}/status ]; do \
+               v=$(awk '/VmHWM/ {{print $2}}' /proc/{pid}/status 2>/dev/null); \
+               [ -n \"$v\" ] && [ \"$v\" -gt \"$peak\" ] && peak=$v; \
+               grep -q '^State:.*Z' /proc/{pid}/status 2>/dev/null && break; \
+               sleep 0.05; done; echo $peak"
+        ))
+        .output()
+        .unwrap();
+    let mut child = child;
+    let status = child.wait().unwrap();
+    let peak = text(&output.stdout).trim().parse().unwrap_or(0);
+    (status, peak)
+}
+
+/// One host printing 300 MB without a newline, beside 20 healthy hosts, to a pipe: the
+/// healthy output arrives complete and the client's memory stays bounded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_host_keeps_client_memory_bounded() {
+    let fleet = Fleet::start(21).await.unwrap();
+    let hosts = fleet.host_specs();
+    let mut command = sshfan(&fleet);
+    command.args(["-w", &hosts[0], "--", "bytes 300000000"]);
+    let (status, peak_kib) = run_measured(command);
+    assert!(status.success());
+    assert!(peak_kib < 200 * 1024, "peak RSS {peak_kib} KiB");
+    // Healthy hosts beside it: complete.
+    let out = sshfan(&fleet)
+        .arg("-w")
+        .arg(hosts.join(","))
+        .args(["--", "seq 3"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).lines().count(), 21 * 3);
+}
+
+/// A 1 GiB download keeps the client under 64 MiB of resident memory (it streams).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_1_gib_download_streams_in_bounded_memory() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let big = fleet.host_root(0).join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut command = sshfan_subcommand(&fleet, Some("get"));
+    command
+        .args(["-w", &fleet.host_specs()[0], "big.bin"])
+        .arg(out.path());
+    let (status, peak_kib) = run_measured(command);
+    assert!(status.success());
+    let written = std::fs::read_dir(out.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(written.metadata().unwrap().len(), 1 << 30);
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+/// `get /` (a path without a base name) saves under a safe name inside the destination,
+/// never at the filesystem root.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_of_a_path_without_a_name_stays_in_the_destination() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let host = fleet.host_specs()[0].clone();
+    let result = sshfan_subcommand(&fleet, Some("get"))
+        .args(["-w", &host, "-r", "/"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stray = format!("/.{host}");
+    assert!(
+        !std::path::Path::new(&stray).exists(),
+        "{}",
+        text(&result.stderr)
+    );
+    let names: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [format!("download.{host}")],
+        "{}",
+        text(&result.stderr)
+    );
+}
