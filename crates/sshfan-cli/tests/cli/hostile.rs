@@ -31,18 +31,9 @@ fn on_a_terminal(fleet: &Fleet, words: &[String]) -> Option<Vec<u8>> {
         .env("SSH_AUTH_SOCK", "/nonexistent")
         .env("SSHFAN_CONNECT_TIMEOUT", "5")
         .stdin(Stdio::null())
-        .output();
-    match output {
-        Ok(output) => Some(output.stdout),
-        Err(err) => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "`script` (util-linux) is needed under CI: {err}"
-            );
-            eprintln!("SKIPPED terminal escapes: no `script` ({err}): apt-get install util-linux");
-            None
-        }
-    }
+        .output()
+        .map_err(|err| format!("no `script` ({err}): apt-get install util-linux"));
+    sshfan_testkit::require("terminal escapes", output).map(|output| output.stdout)
 }
 
 #[tokio::test(flavor = "multi_thread")]
