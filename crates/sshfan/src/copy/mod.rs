@@ -8,6 +8,8 @@
 //! `<local>_<host>` (parallel-ssh's suffix rule; separator configurable) or, with
 //! [`DownloadLayout::PerHostDir`], to `<local>/<host>/<name>`.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 mod local;
 mod scp;
 mod sftp;

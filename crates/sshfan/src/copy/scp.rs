@@ -118,7 +118,7 @@ pub(crate) async fn scp_send(
                 )
                 .await?;
                 // SCP writes in place on the host: a cut leaves a short file, so say how short.
-                let mut sent = 0;
+                let mut sent: usize = 0;
                 for piece in data.chunks(256 * 1024) {
                     io.write(piece).await.map_err(|err| match err {
                         ErrorKind::ConnectionLost { .. } => failed(
@@ -130,13 +130,13 @@ pub(crate) async fn scp_send(
                         ),
                         other => other,
                     })?;
-                    sent += piece.len();
+                    sent = sent.saturating_add(piece.len());
                     count(moved, piece.len());
                 }
                 io.ok().await?;
                 io.ack(remote).await?;
-                report.files += 1;
-                report.bytes += data.len() as u64;
+                report.files = report.files.saturating_add(1);
+                report.bytes = report.bytes.saturating_add(data.len() as u64);
             }
         }
     }
@@ -315,7 +315,7 @@ pub(crate) async fn scp_receive(
                 }
             }
             b'D' | b'C' => {
-                entries += 1;
+                entries = entries.saturating_add(1);
                 if entries > MAX_ENTRIES {
                     return Err(fail(format!(
                         "the server sends more than {MAX_ENTRIES} entries"
@@ -362,8 +362,8 @@ pub(crate) async fn scp_receive(
                     }
                     io.ack(remote).await?;
                     incoming.commit(mode).map_err(fail)?;
-                    report.files += 1;
-                    report.bytes += size;
+                    report.files = report.files.saturating_add(1);
+                    report.bytes = report.bytes.saturating_add(size);
                 }
             }
             _ => {

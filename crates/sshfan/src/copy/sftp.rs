@@ -178,8 +178,8 @@ async fn upload(
             } => {
                 let path = remote_join(remote, relative);
                 upload_file(&sftp, &path, data, *mode, *mtime, options, chunk, moved).await?;
-                report.files += 1;
-                report.bytes += data.len() as u64;
+                report.files = report.files.saturating_add(1);
+                report.bytes = report.bytes.saturating_add(data.len() as u64);
             }
         }
     }
@@ -229,7 +229,7 @@ async fn upload_file(
         .collect();
     let written = futures::stream::iter(offsets)
         .map(|offset| {
-            let end = (offset + chunk).min(data.len() as u64) as usize;
+            let end = offset.saturating_add(chunk).min(data.len() as u64) as usize;
             let piece = data.slice(offset as usize..end).to_vec();
             let len = piece.len();
             let handle = handle.as_str();
@@ -465,8 +465,8 @@ impl Download<'_> {
                 message
             })
         })?;
-        self.report.files += 1;
-        self.report.bytes += size;
+        self.report.files = self.report.files.saturating_add(1);
+        self.report.bytes = self.report.bytes.saturating_add(size);
         Ok(())
     }
 }
@@ -488,7 +488,11 @@ async fn read_fully(
     let mut data = Vec::with_capacity(len as usize);
     while (data.len() as u32) < len {
         let got = sftp
-            .read(handle, offset + data.len() as u64, len - data.len() as u32)
+            .read(
+                handle,
+                offset.saturating_add(data.len() as u64),
+                len.saturating_sub(data.len() as u32),
+            )
             .await;
         match got {
             Ok(piece) if piece.data.is_empty() => break,
