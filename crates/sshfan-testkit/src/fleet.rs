@@ -132,6 +132,7 @@ impl FleetBuilder {
         let dir = tempfile::tempdir()?;
         let host_key = keys::ed25519();
         let wrong_key = keys::ed25519();
+        let second_key = keys::ecdsa();
         let client_key = keys::ed25519();
         let client_key_path = dir.path().join("id_fleet");
         keys::write_private_key(&client_key_path, &client_key, None)?;
@@ -158,8 +159,9 @@ impl FleetBuilder {
             })
             .collect();
         let configs = ServerConfigs {
-            normal: server_config(host_key.clone(), certificates),
-            wrong_key: server_config(wrong_key, Vec::new()),
+            normal: server_config(vec![host_key.clone()], certificates),
+            wrong_key: server_config(vec![wrong_key], Vec::new()),
+            two_keys: server_config(vec![host_key.clone(), second_key.clone()], Vec::new()),
         };
         let mut hosts = Vec::with_capacity(self.hosts);
         for index in 0..self.hosts {
@@ -209,6 +211,7 @@ impl FleetBuilder {
         debug!(hosts = self.hosts, "fleet started");
         Ok(Fleet {
             host_key_line: host_line,
+            second_key_line: keys::public_line(&second_key),
             shared,
             addrs,
             dir,
@@ -272,14 +275,16 @@ async fn bind_listeners(bind: Bind, hosts: usize) -> std::io::Result<Vec<TcpList
 struct ServerConfigs {
     normal: Arc<russh::server::Config>,
     wrong_key: Arc<russh::server::Config>,
+    /// The fleet's key and an ECDSA key ([`Fault::SecondHostKey`]).
+    two_keys: Arc<russh::server::Config>,
 }
 
 fn server_config(
-    key: PrivateKey,
+    keys: Vec<PrivateKey>,
     certificates: Vec<russh::keys::Certificate>,
 ) -> Arc<russh::server::Config> {
     Arc::new(russh::server::Config {
-        keys: vec![key],
+        keys,
         certificates,
         auth_rejection_time: Duration::ZERO,
         auth_rejection_time_initial: Some(Duration::ZERO),
@@ -317,6 +322,7 @@ impl Shared {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config = match host.fault {
             Some(Fault::WrongHostKey) => self.configs.wrong_key.clone(),
+            Some(Fault::SecondHostKey) => self.configs.two_keys.clone(),
             _ => self.configs.normal.clone(),
         };
         let kill = Arc::new(KillSwitch::default());
@@ -364,6 +370,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, index: usize) {
 /// A running fleet. Dropping it stops the listeners.
 pub struct Fleet {
     host_key_line: String,
+    second_key_line: String,
     shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,
     dir: tempfile::TempDir,
@@ -465,6 +472,12 @@ impl Fleet {
     /// The fleet's host key (shared by all hosts but those with [`Fault::WrongHostKey`]).
     pub fn host_public_key(&self) -> String {
         self.host_key_line.clone()
+    }
+
+    /// The second host key of hosts with [`Fault::SecondHostKey`], as a known_hosts key
+    /// (`ecdsa-sha2-nistp256 AAAA…`).
+    pub fn second_host_key(&self) -> String {
+        self.second_key_line.clone()
     }
 
     /// The virtual host name of host `index` (what `hostname` prints there).

@@ -11,6 +11,17 @@ pub fn ed25519() -> PrivateKey {
     PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).expect("ed25519 key generation")
 }
 
+/// A fresh ECDSA P-256 key.
+pub fn ecdsa() -> PrivateKey {
+    PrivateKey::random(
+        &mut rand::rng(),
+        Algorithm::Ecdsa {
+            curve: russh::keys::EcdsaCurve::NistP256,
+        },
+    )
+    .expect("ECDSA key generation")
+}
+
 /// A fresh RSA key of `bits` bits (slow: seconds in debug builds).
 pub fn rsa(bits: usize) -> PrivateKey {
     let key = russh::keys::ssh_key::private::RsaKeypair::random(&mut rand::rng(), bits)

@@ -24,6 +24,7 @@
 //! | `hang` | never finish |
 //! | `drop` | cut the connection at once |
 //! | `freeze` | stop reading and writing, keeping the connection open |
+//! | `globalreq N` | send N `tcpip-forward` global requests to the client and print how many it refused |
 //! | `opench N` | open N channels to the client (x11, forwarded-tcpip, session) and print how many it accepted |
 //!
 //! `printenv SSHFAN_TEST_CLIENT_ID` prints the version string the client sent.
@@ -69,6 +70,13 @@ pub enum Fault {
     },
     /// The host presents a host key that is not the one in the fleet's known_hosts.
     WrongHostKey,
+    /// The host has a second host key, ECDSA P-256 (see [`crate::Fleet::second_host_key`]),
+    /// besides the fleet's Ed25519 key: a client that knows only the second key must ask
+    /// for it.
+    SecondHostKey,
+    /// The host sends an authentication banner of this many bytes (escape sequences
+    /// included) before the login.
+    HugeBanner(usize),
     /// The host's SFTP server lies in this way (a hostile server).
     HostileSftp(SftpTrick),
 }
@@ -449,6 +457,22 @@ async fn run_builtin(
             terminal
                 .write(
                     Bytes::from(format!("accepted {accepted} of {wanted}\n")),
+                    false,
+                )
+                .await;
+        }
+        // A hostile server: send N global requests (`tcpip-forward`) the client never
+        // asked for, and say how many it refused.
+        "globalreq" => {
+            let wanted = number(0).unwrap_or(1);
+            let mut refused = 0;
+            for _ in 0..wanted {
+                let answer = terminal.session.forward_tcpip("127.0.0.1".into(), 0).await;
+                refused += u64::from(answer.is_err());
+            }
+            terminal
+                .write(
+                    Bytes::from(format!("refused {refused} of {wanted}\n")),
                     false,
                 )
                 .await;

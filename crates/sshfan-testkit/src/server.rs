@@ -77,6 +77,15 @@ fn reject() -> Auth {
 impl russh::server::Handler for FleetSession {
     type Error = russh::Error;
 
+    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        Ok(match self.host.fault {
+            Some(Fault::HugeBanner(bytes)) => {
+                Some("\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J".repeat(bytes / 20 + 1))
+            }
+            _ => None,
+        })
+    }
+
     async fn auth_publickey(
         &mut self,
         user: &str,

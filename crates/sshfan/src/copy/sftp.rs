@@ -243,27 +243,37 @@ async fn upload_file(
         .try_for_each(|()| async { Ok(()) })
         .await;
     let closed = sftp.close(handle.as_str()).await;
-    written.and(closed).map_err(|err| failed(path, err))?;
-    if options.preserve {
-        let times = FileAttributes {
-            atime: Some(mtime as u32),
-            mtime: Some(mtime as u32),
-            permissions: Some(mode),
-            ..FileAttributes::empty()
-        };
-        sftp.setstat(temporary.as_str(), times)
+    let finished = async {
+        written.and(closed).map_err(|err| failed(path, err))?;
+        if options.preserve {
+            let times = FileAttributes {
+                atime: Some(mtime as u32),
+                mtime: Some(mtime as u32),
+                permissions: Some(mode),
+                ..FileAttributes::empty()
+            };
+            sftp.setstat(temporary.as_str(), times)
+                .await
+                .map_err(|err| failed(path, err))?;
+        }
+        if existing.is_some() {
+            // SFTP v3 rename does not replace: remove first (the new file is complete already).
+            sftp.remove(path).await.map_err(|err| failed(path, err))?;
+        }
+        sftp.rename(temporary.as_str(), path)
             .await
-            .map_err(|err| failed(path, err))?;
+            .map_err(|err| failed(path, err))
     }
-    if existing.is_some() {
-        // SFTP v3 rename does not replace: remove first (the new file is complete already).
-        sftp.remove(path).await.map_err(|err| failed(path, err))?;
+    .await;
+    if finished.is_err() {
+        // Leave no temporary file behind on the host, when the session still answers.
+        let _ = tokio::time::timeout(CLEANUP_TIMEOUT, sftp.remove(temporary.as_str())).await;
     }
-    sftp.rename(temporary.as_str(), path)
-        .await
-        .map_err(|err| failed(path, err))?;
-    Ok(())
+    finished.map(|_| ())
 }
+
+/// How long removing a failed upload's temporary file may take.
+const CLEANUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Downloads `remote` (a file, or with `recursive` a directory) to `target`.
 pub(crate) async fn sftp_download(

@@ -13,6 +13,9 @@ use sshfan_testkit::{Fault, Fleet, SftpTrick};
 
 use crate::util::{Collected, collect};
 
+/// Hosts per test: one hostile host beside 20 healthy ones.
+const HOSTS: usize = 21;
+
 /// Every file under `dir`, recursively (symlinks listed, not followed).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -83,8 +86,11 @@ async fn sftp_names_that_leave_the_target_write_nothing_outside() {
         String::new(),
     ];
     for name in names {
-        let fleet =
-            fleet_with_tree(4, Fault::HostileSftp(SftpTrick::Names(vec![name.clone()]))).await;
+        let fleet = fleet_with_tree(
+            HOSTS,
+            Fault::HostileSftp(SftpTrick::Names(vec![name.clone()])),
+        )
+        .await;
         let out = sandbox.path().join("out");
         let hosts = download_tree(&fleet, &out).await;
         assert_eq!(hosts[0].error_code(), "transfer", "{name:?}");
@@ -126,7 +132,7 @@ async fn sftp_sizes_from_the_server_are_checked_not_trusted() {
         (1 << 40, "more than the"),
         (1 << 20, "ended short: 9 of 1048576 bytes"),
     ] {
-        let fleet = fleet_with_tree(3, Fault::HostileSftp(SftpTrick::Size(size))).await;
+        let fleet = fleet_with_tree(HOSTS, Fault::HostileSftp(SftpTrick::Size(size))).await;
         std::fs::write(fleet.host_root(0).join("tree/f.txt"), "host 0 x\n").unwrap();
         let out = tempfile::tempdir().unwrap();
         let hosts = download_tree(&fleet, out.path()).await;
@@ -145,7 +151,7 @@ async fn sftp_sizes_from_the_server_are_checked_not_trusted() {
 /// for that host alone; the others finish.
 #[tokio::test]
 async fn a_stalled_sftp_server_times_out() {
-    let fleet = fleet_with_tree(3, Fault::HostileSftp(SftpTrick::Stall)).await;
+    let fleet = fleet_with_tree(HOSTS, Fault::HostileSftp(SftpTrick::Stall)).await;
     let out = tempfile::tempdir().unwrap();
     let idle = CopyOptions::new()
         .recursive(true)
@@ -191,12 +197,12 @@ async fn a_stalled_sftp_server_times_out() {
 /// A listing without end is cut off at a bound, as an error; memory stays bounded.
 #[tokio::test]
 async fn an_endless_sftp_listing_is_bounded() {
-    let fleet = fleet_with_tree(2, Fault::HostileSftp(SftpTrick::EndlessReaddir)).await;
+    let fleet = fleet_with_tree(HOSTS, Fault::HostileSftp(SftpTrick::EndlessReaddir)).await;
     let out = tempfile::tempdir().unwrap();
     let hosts = download_tree(&fleet, out.path()).await;
     let message = hosts[0].outcome.as_ref().unwrap_err().to_string();
     assert!(message.contains("more than 100000 entries"), "{message}");
-    assert!(hosts[1].outcome.is_ok(), "{:?}", hosts[1].outcome);
+    assert_healthy_trees(&hosts, out.path());
 }
 
 /// A fleet with a fake `scp` first on the PATH: on a host whose root holds a file named
@@ -320,7 +326,7 @@ async fn scp_servers_that_lie_fail_alone() {
         ),
     ];
     for (script, recursive, preserve, expected) in cases {
-        let (fleet, _bin) = scp_fleet(3, &script).await;
+        let (fleet, _bin) = scp_fleet(HOSTS, &script).await;
         let client = fleet.client().build().unwrap();
         let out = sandbox.path().join("out");
         std::fs::create_dir_all(&out).unwrap();
@@ -511,4 +517,92 @@ async fn a_host_flooding_one_endless_line_is_bounded() {
     }
     assert_eq!(total, 50_000_000);
     assert!(longest <= sshfan::output::DEFAULT_MAX_LINE, "{longest}");
+}
+
+/// A host with an Ed25519 and an ECDSA key, only the ECDSA one known: sshfan asks for the
+/// known type first and connects under strict checking, as OpenSSH does. A host whose
+/// only key is of another type than the known one is "not known", never "CHANGED".
+#[tokio::test]
+async fn a_host_with_two_key_types_connects_with_the_known_one() {
+    let fleet = Fleet::builder(2)
+        .fault(0, Fault::SecondHostKey)
+        .start()
+        .await
+        .unwrap();
+    let known = fleet.dir().join("known_second_keys");
+    let lines: String = fleet
+        .addrs()
+        .iter()
+        .map(|addr| {
+            format!(
+                "[{}]:{} {}\n",
+                addr.ip(),
+                addr.port(),
+                fleet.second_host_key()
+            )
+        })
+        .collect();
+    std::fs::write(&known, lines).unwrap();
+    let client = fleet
+        .client()
+        .known_hosts_files(vec![known])
+        .host_key_policy(sshfan::HostKeyPolicy::Strict)
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    assert_eq!(hosts[0].stdout_text(), "ok\n", "{:?}", hosts[0].outcome);
+    let message = hosts[1].outcome.as_ref().unwrap_err().to_string();
+    assert!(
+        message.contains("another type") && !message.contains("CHANGED"),
+        "{message}"
+    );
+    assert_eq!(fleet.execs(1), 0);
+}
+
+/// A huge authentication banner full of escape sequences is ignored (never shown raw);
+/// the host still runs its command, or fails alone, and the others finish.
+#[tokio::test]
+async fn a_huge_auth_banner_is_ignored() {
+    for bytes in [64 * 1024, 4 * 1024 * 1024] {
+        let fleet = Fleet::builder(HOSTS)
+            .fault(0, Fault::HugeBanner(bytes))
+            .start()
+            .await
+            .unwrap();
+        let client = fleet
+            .client()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let hosts = collect(client.run("echo ok")).await;
+        for host in &hosts[1..] {
+            assert_eq!(host.stdout_text(), "ok\n", "{:?}", host.outcome);
+        }
+        match &hosts[0].outcome {
+            Ok(_) => assert_eq!(hosts[0].stdout_text(), "ok\n"),
+            Err(err) => assert!(!err.to_string().contains('\u{1b}'), "{err}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{bytes}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// A flood of global requests the client never asked for is refused, one answer each,
+/// and the command's own output is unaffected.
+#[tokio::test]
+async fn a_global_request_flood_is_refused() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    for host in collect(client.run("globalreq 5000; echo done")).await {
+        assert_eq!(
+            host.stdout_text(),
+            "refused 5000 of 5000\ndone\n",
+            "{:?}",
+            host.outcome
+        );
+    }
 }

@@ -600,6 +600,13 @@ async fn file_transfer_with_openssh() {
                     || std::fs::metadata(&target).unwrap().len() < 4 * 1024 * 1024
             );
         }
+        // The failed SFTP upload removed its temporary file (SCP writes in place).
+        let left: Vec<_> = std::fs::read_dir(small.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sshfan-tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
         let _ = std::process::Command::new("umount")
             .arg(small.path())
             .status();
