@@ -177,3 +177,33 @@ async fn get_of_a_path_without_a_name_stays_in_the_destination() {
         text(&result.stderr)
     );
 }
+
+/// Sizes a hostile server announces (2^64-1 and 1 TiB over SFTP) fail that host at once,
+/// beside 20 healthy hosts whose files arrive; the client process lives on, prints its
+/// summary, and stays small (no allocation is sized by the server).
+#[tokio::test(flavor = "multi_thread")]
+async fn announced_sizes_fail_one_host_in_bounded_memory() {
+    use sshfan_testkit::{Fault, SftpTrick};
+    for size in [u64::MAX, 1 << 40] {
+        let fleet = Fleet::builder(21)
+            .fault(0, Fault::HostileSftp(SftpTrick::Size(size)))
+            .start()
+            .await
+            .unwrap();
+        for index in 0..21 {
+            std::fs::write(fleet.host_root(index).join("f.txt"), "data\n").unwrap();
+        }
+        let out = tempfile::tempdir().unwrap();
+        let mut command = sshfan_subcommand(&fleet, Some("get"));
+        command
+            .arg("-w")
+            .arg(fleet.host_specs().join(","))
+            .arg("f.txt")
+            .arg(out.path());
+        let (status, peak_kib) = run_measured(command);
+        assert_eq!(status.code(), Some(3), "{size}");
+        assert!(peak_kib < 64 * 1024, "{size}: peak RSS {peak_kib} KiB");
+        let received = std::fs::read_dir(out.path()).unwrap().count();
+        assert_eq!(received, 20, "{size}");
+    }
+}

@@ -606,3 +606,80 @@ async fn a_global_request_flood_is_refused() {
         );
     }
 }
+
+/// A relay in front of `target` that injects an `SSH_MSG_IGNORE` into the server's
+/// stream right after the server's KEXINIT, before any key is agreed: the first step of
+/// the Terrapin attack (CVE-2023-48795). Returns where clients connect.
+async fn injecting_relay(target: std::net::SocketAddr) -> std::net::SocketAddr {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (server_read, mut server_write) = outbound.into_split();
+                let upstream = tokio::io::copy(&mut client_read, &mut server_write);
+                let downstream = async {
+                    let mut server = tokio::io::BufReader::new(server_read);
+                    let mut version = Vec::new();
+                    server.read_until(b'\n', &mut version).await?;
+                    client_write.write_all(&version).await?;
+                    // The server's KEXINIT: a plaintext packet, length first.
+                    let mut length = [0u8; 4];
+                    server.read_exact(&mut length).await?;
+                    let mut packet = vec![0u8; u32::from_be_bytes(length) as usize];
+                    server.read_exact(&mut packet).await?;
+                    client_write.write_all(&length).await?;
+                    client_write.write_all(&packet).await?;
+                    // IGNORE("x"): length 12, padding 5, type 2, string of 1 byte, padding.
+                    client_write
+                        .write_all(&[0, 0, 0, 12, 5, 2, 0, 0, 0, 1, b'x', 0, 0, 0, 0, 0])
+                        .await?;
+                    tokio::io::copy(&mut server, &mut client_write).await
+                };
+                let _ = tokio::join!(upstream, downstream);
+            });
+        }
+    });
+    addr
+}
+
+/// Strict key exchange holds: a message injected into the initial key exchange (the
+/// Terrapin attack's first step) makes the client refuse the connection with a strict-kex
+/// violation, before anything runs; the other hosts are unaffected.
+#[tokio::test]
+async fn a_message_injected_into_the_key_exchange_is_refused() {
+    let fleet = Fleet::start(HOSTS).await.unwrap();
+    let relay = injecting_relay(fleet.addrs()[0]).await;
+    // The relay's address, known under the fleet's host key.
+    let known = fleet.dir().join("known_with_relay");
+    let mut text = std::fs::read_to_string(fleet.known_hosts_path()).unwrap();
+    text.push_str(&format!(
+        "[{}]:{} {}\n",
+        relay.ip(),
+        relay.port(),
+        fleet.host_public_key()
+    ));
+    std::fs::write(&known, text).unwrap();
+    let mut specs = fleet.host_specs();
+    specs[0] = relay.to_string();
+    let client = fleet
+        .client_settings()
+        .key_file(fleet.client_key_path())
+        .hosts(specs)
+        .unwrap()
+        .known_hosts_files(vec![known])
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("echo ok")).await;
+    let message = hosts[0].outcome.as_ref().unwrap_err().to_string();
+    assert!(message.contains("strict key exchange"), "{message}");
+    for host in &hosts[1..] {
+        assert_eq!(host.stdout_text(), "ok\n", "{:?}", host.outcome);
+    }
+    assert_eq!(fleet.execs(0), 0);
+}
