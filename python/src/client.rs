@@ -195,7 +195,7 @@ impl Client {
     /// Starts one command line on every host (`command` a string), or one per host (a list).
     #[pyo3(signature = (
         command, *, pty=false, sudo=false, sudo_user=None, sudo_password=None, shell=None,
-        read_timeout=None, env=Vec::new(), stdin=None
+        read_timeout=None, env=Vec::new(), stdin=None, command_timeout=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn run(
@@ -209,8 +209,12 @@ impl Client {
         read_timeout: Option<f64>,
         env: Vec<(String, String)>,
         stdin: Option<Vec<u8>>,
+        command_timeout: Option<f64>,
     ) -> PyResult<PyRun> {
         let mut options = RunOptions::default().pty(pty);
+        if let Some(timeout) = command_timeout {
+            options = options.command_timeout(seconds(timeout, "timeout")?);
+        }
         if sudo || sudo_user.is_some() {
             options = options.sudo(sudo_user.as_deref(), sudo_password.as_deref());
         }
@@ -235,6 +239,17 @@ impl Client {
                 .map_err(config_error)?,
         };
         Ok(PyRun::new(run))
+    }
+
+    /// Closes every host's session (later calls connect again).
+    fn disconnect(&self, py: Python<'_>) -> PyResult<()> {
+        let inner = &self.inner;
+        crate::runtime::wait(py, inner.disconnect())
+    }
+
+    /// SSH connections this client holds open now.
+    fn open_sessions(&self) -> usize {
+        self.inner.open_sessions()
     }
 
     /// Opens an interactive shell on every host.

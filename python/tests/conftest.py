@@ -70,6 +70,13 @@ class Fleet:
         return ParallelSSHClient(self.names if hosts is None else hosts,
                                  **self.client_args(**extra))
 
+    def connections(self):
+        """Per host, ``(accepted so far, open now)`` as the fleet counts them (its
+        snapshot is rewritten every 50 ms)."""
+        time.sleep(0.2)
+        path = Path(self.dir) / "connections"
+        return [tuple(int(n) for n in line.split()) for line in path.read_text().splitlines()]
+
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         try:

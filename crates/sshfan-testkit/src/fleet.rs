@@ -172,6 +172,7 @@ impl FleetBuilder {
                 name: format!("host{index}"),
                 fault: self.faults.remove(&index),
                 connections: Default::default(),
+                open: Default::default(),
                 execs: Default::default(),
                 forwards: Default::default(),
                 running: Default::default(),
@@ -320,6 +321,7 @@ impl Shared {
         }
         host.connections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _open = OpenConnection::new(host.open.clone());
         let config = match host.fault {
             Some(Fault::WrongHostKey) => self.configs.wrong_key.clone(),
             Some(Fault::SecondHostKey) => self.configs.two_keys.clone(),
@@ -347,6 +349,22 @@ impl Shared {
             }
             Err(err) => debug!("fleet handshake failed: {err}"),
         }
+    }
+}
+
+/// Counts a connection as open while it lives.
+struct OpenConnection(Arc<std::sync::atomic::AtomicUsize>);
+
+impl OpenConnection {
+    fn new(open: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        OpenConnection(open)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -428,6 +446,19 @@ impl Fleet {
     /// `host0`, `host1`, … : the names the in-memory transport knows.
     pub fn host_names(&self) -> Vec<String> {
         self.shared.hosts.iter().map(|h| h.name.clone()).collect()
+    }
+
+    /// SSH connections host `index` has open now.
+    pub fn open_connections(&self, index: usize) -> usize {
+        self.shared
+            .hosts
+            .get(index)
+            .map_or(0, |h| h.open.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// SSH connections open now, all hosts together.
+    pub fn open_connections_total(&self) -> usize {
+        (0..self.len()).map(|i| self.open_connections(i)).sum()
     }
 
     /// SSH connections host `index` has served so far.

@@ -30,6 +30,8 @@ pub(crate) struct VirtualHost {
     pub fault: Option<Fault>,
     /// Connections that reached the SSH layer.
     pub connections: AtomicUsize,
+    /// Connections open now.
+    pub open: Arc<AtomicUsize>,
     /// Commands started.
     pub execs: AtomicUsize,
     /// `direct-tcpip` channels opened through this host (as a jump host).

@@ -181,12 +181,15 @@ impl Sshd {
         }
         // Keep draining sshd's log into a file so it never blocks on a full pipe.
         let log_path = log.clone();
+        let _ = std::fs::write(&log_path, seen.join("\n") + "\n");
         tokio::spawn(async move {
-            let mut text = seen.join("\n") + "\n";
+            // Appended line by line: a reader never sees the file emptied and rewritten.
+            use std::io::Write;
+            let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(&log_path) else {
+                return;
+            };
             while let Ok(Some(line)) = lines.next_line().await {
-                text.push_str(&line);
-                text.push('\n');
-                let _ = std::fs::write(&log_path, &text);
+                let _ = file.write_all(format!("{line}\n").as_bytes());
             }
         });
         Ok(Sshd {

@@ -73,6 +73,15 @@ pub struct ClientConfig {
     pub output_buffer_limit: usize,
     /// Longest output line returned whole; longer lines come in pieces. Default: 64 KiB.
     pub max_line_length: usize,
+    /// Jobs sharing one host's connection at once (one channel each); more wait.
+    /// Default: 10, OpenSSH's `MaxSessions`.
+    pub max_channels_per_host: usize,
+    /// Connections kept open at most; beyond it the least recently used idle one is
+    /// closed. Default: the descriptor limit less a reserve.
+    pub max_sessions: Option<usize>,
+    /// Sessions unused this long are closed. Default: none (kept until `disconnect` or
+    /// the client is dropped).
+    pub idle_timeout: Option<Duration>,
     /// How bytes reach the hosts. Default: TCP.
     pub transport: Arc<dyn Transport>,
 }
@@ -101,6 +110,9 @@ impl Default for ClientConfig {
             retry_delay: Duration::from_secs(1),
             output_buffer_limit: DEFAULT_BUFFER_LIMIT,
             max_line_length: crate::output::DEFAULT_MAX_LINE,
+            max_channels_per_host: crate::sessions::DEFAULT_CHANNELS_PER_HOST,
+            max_sessions: None,
+            idle_timeout: None,
             transport: Arc::new(TcpTransport),
         }
     }
@@ -320,6 +332,24 @@ impl ClientBuilder {
     /// past it is returned in pieces, so no host can grow a line without bound.
     pub fn max_line_length(mut self, bytes: usize) -> Self {
         self.config.max_line_length = bytes;
+        self
+    }
+
+    /// Jobs sharing one host's connection at once (default 10, OpenSSH's `MaxSessions`).
+    pub fn max_channels_per_host(mut self, channels: usize) -> Self {
+        self.config.max_channels_per_host = channels;
+        self
+    }
+
+    /// Connections kept open at most (default: the descriptor limit less a reserve).
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.config.max_sessions = Some(sessions);
+        self
+    }
+
+    /// Closes sessions unused for this long (default: kept until `disconnect`).
+    pub fn idle_timeout(mut self, after: Duration) -> Self {
+        self.config.idle_timeout = Some(after);
         self
     }
 

@@ -67,8 +67,7 @@ pub(crate) async fn run_command(
 ) -> Result<ExitStatus, ErrorKind> {
     let deadline = command_timeout.map(|after| (Instant::now() + after, after));
     let start = async {
-        let channel = session
-            .channel_open_session()
+        let channel = open_session_channel(session)
             .await
             .map_err(|err| channel_error(notes, "cannot open a session channel", &err))?;
         let refused =
@@ -218,6 +217,29 @@ impl GatedStream {
         }
         passed
     }
+}
+
+/// How often a refused channel open is tried again, and the first wait between tries.
+const CHANNEL_OPEN_TRIES: u32 = 8;
+const CHANNEL_OPEN_WAIT: Duration = Duration::from_millis(20);
+
+/// Opens a session channel. A refusal is tried again a few times (about 2.5 s in all):
+/// when jobs share a connection, the server may still count a channel the previous job
+/// just closed (sshd's `MaxSessions`), and a job must wait its turn rather than fail.
+pub(crate) async fn open_session_channel(
+    session: &Handle<HostHandler>,
+) -> Result<russh::Channel<russh::client::Msg>, russh::Error> {
+    let mut wait = CHANNEL_OPEN_WAIT;
+    for _ in 1..CHANNEL_OPEN_TRIES {
+        match session.channel_open_session().await {
+            Err(russh::Error::ChannelOpenFailure(_)) if !session.is_closed() => {
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2).min(Duration::from_millis(640));
+            }
+            other => return other,
+        }
+    }
+    session.channel_open_session().await
 }
 
 /// Reads the channel to its end: output into `sinks`, then the exit status.

@@ -27,6 +27,9 @@ pub struct HostOutput {
     pub stdin: HostStdin,
     pub(crate) outcome: watch::Receiver<Option<Outcome>>,
     pub(crate) state: Arc<HostState>,
+    /// Keeps the run going while this handle lives (the run is cancelled when its joiner
+    /// and every host handle are gone).
+    pub(crate) _run: Arc<watch::Sender<bool>>,
 }
 
 impl HostOutput {

@@ -11,26 +11,23 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use std::collections::HashMap;
-
 use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc, watch};
-use tracing::{debug, warn};
+use tracing::debug;
 
-use crate::auth::Credentials;
-use crate::config::{ClientBuilder, ClientConfig, SshConfigSource};
+use crate::config::{ClientBuilder, ClientConfig};
 use crate::connect::Connector;
 use crate::copy::{CopyOptions, CopyReport, LocalTree, Transfer};
 use crate::error::{ConfigError, Error, ErrorKind};
 use crate::exec::{ChannelSetup, Sinks, StdinMessage, run_command};
 use crate::host::Host;
 use crate::host_output::{Completions, HostOutput, HostStdin, StdinClosed};
-use crate::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::limits::raise_open_file_limit;
 use crate::output::{ExitStatus, OutputReader, StreamBuffer};
-use crate::resolve::{HostPlan, Proxy, plan};
+use crate::prepare::Prepared;
+use crate::resolve::HostPlan;
 use crate::run_options::RunOptions;
-use crate::ssh_config::SshConfig;
+use crate::sessions::SessionPool;
 
 /// How one host's command ended: its exit status, or why it could not run.
 pub type Outcome = Result<ExitStatus, Error>;
@@ -55,6 +52,9 @@ pub type Outcome = Result<ExitStatus, Error>;
 pub struct ParallelClient {
     hosts: Vec<Arc<Host>>,
     config: ClientConfig,
+    /// Plans, credentials, known_hosts and sessions: made by the first job, kept for the
+    /// client's life (see [`crate::sessions`]).
+    prepared: OnceLock<Arc<Prepared>>,
 }
 
 impl ParallelClient {
@@ -68,7 +68,37 @@ impl ParallelClient {
         ParallelClient {
             hosts: hosts.into_iter().map(Arc::new).collect(),
             config,
+            prepared: OnceLock::new(),
         }
+    }
+
+    /// What every job of this client shares, made once.
+    fn prepared(&self) -> Arc<Prepared> {
+        self.prepared
+            .get_or_init(|| Arc::new(Prepared::new(&self.hosts, &self.config)))
+            .clone()
+    }
+
+    /// Connects and authenticates every host and keeps the sessions for later jobs
+    /// (parallel-ssh's `connect_auth`); each host's outcome is exit status 0 or its
+    /// connection error. Hosts already connected are not connected again.
+    pub fn connect(&self) -> Run {
+        self.connect_auth()
+    }
+
+    /// Closes every host's session cleanly (jobs still running on them lose their
+    /// connection). Later jobs connect again.
+    pub async fn disconnect(&self) {
+        if let Some(prepared) = self.prepared.get() {
+            prepared.sessions.disconnect().await;
+        }
+    }
+
+    /// SSH connections this client holds open now.
+    pub fn open_sessions(&self) -> usize {
+        self.prepared
+            .get()
+            .map_or(0, |prepared| prepared.sessions.open_sessions())
     }
 
     /// The hosts, in run order.
@@ -147,9 +177,8 @@ impl ParallelClient {
     }
 
     /// Connects to and authenticates with every host, then disconnects (parallel-ssh's
-    /// `connect_auth`). sshfan opens sessions per run rather than keeping them, so this
-    /// checks reachability, host keys and credentials up front; each host's outcome is
-    /// exit status 0 or its connection error.
+    /// `connect_auth`): the sessions are kept for later jobs; each host's outcome is exit
+    /// status 0 or its connection error.
     pub fn connect_auth(&self) -> Run {
         let options = RunOptions {
             connect_only: true,
@@ -213,59 +242,11 @@ impl ParallelClient {
     /// Starts one run; `command(index)` is the host's command line, `None` for a shell.
     fn start(&self, command: impl Fn(usize) -> Option<Arc<str>>, options: RunOptions) -> Run {
         let config = &self.config;
-        // ssh_config is read once; each host's settings are merged once, up front, so that
-        // every key file and known_hosts file the run needs is read once.
-        let ssh_config = match &config.ssh_config {
-            SshConfigSource::UserDefault => SshConfig::user_default(),
-            SshConfigSource::File(path) => SshConfig::read(path),
-            SshConfigSource::Off => Ok(SshConfig::default()),
-        };
-        let plans: Vec<Result<HostPlan, ErrorKind>> = self
-            .hosts
-            .iter()
-            .map(|host| match &ssh_config {
-                Ok(ssh) => plan(host, config, ssh).map_err(|err| ErrorKind::Config {
-                    message: err.to_string(),
-                }),
-                Err(err) => Err(ErrorKind::Config {
-                    message: format!("ssh_config: {err}"),
-                }),
-            })
-            .collect();
-        let ok_plans = || plans.iter().filter_map(|p| p.as_ref().ok());
-        let credentials = Credentials::prepare(
-            &config.auth,
-            ok_plans().filter_map(|plan| plan.key.as_ref()),
-            ok_plans().flat_map(|plan| {
-                let hops = match &plan.proxy {
-                    Proxy::Jump(hops) => hops.as_slice(),
-                    _ => &[],
-                };
-                plan.identity_files
-                    .iter()
-                    .chain(hops.iter().flat_map(|hop| &hop.identity_files))
-            }),
-            ok_plans().flat_map(|plan| &plan.certificate_files),
-        );
-        let mut known_hosts = HashMap::new();
-        for plan in ok_plans() {
-            if plan.policy == HostKeyPolicy::Off {
-                warn!(host = %plan.name, "host-key verification is off: open to man-in-the-middle attacks");
-            }
-            known_hosts
-                .entry(plan.known_hosts_files.clone())
-                .or_insert_with(|| KnownHosts::load(&plan.known_hosts_files));
-        }
-        let connector = Connector::new(
-            config.transport.clone(),
-            credentials,
-            known_hosts,
-            config.max_handshakes,
-            config.retries,
-            config.retry_delay,
-            config.jump_channel_opens,
-        );
+        let prepared = self.prepared();
         let (cancel, cancelled) = watch::channel(false);
+        // Held by the joiner and by every host's handle: the run is cancelled when the
+        // last of them is dropped, not before.
+        let cancel = Arc::new(cancel);
         let (stop, stopped) = watch::channel(false);
         let stop = Arc::new(stop);
         let (completed, completions) = mpsc::unbounded_channel();
@@ -283,10 +264,11 @@ impl ParallelClient {
             fail_fast: options.fail_fast,
             connect_only: options.connect_only,
             stop: stop.clone(),
-            connector,
-            command_timeout: config.command_timeout,
+            connector: prepared.connector.clone(),
+            sessions: prepared.sessions.clone(),
+            command_timeout: options.command_timeout.or(config.command_timeout),
         });
-        let mut plans = plans.into_iter();
+        let mut plans = prepared.plans.iter().cloned();
 
         let mut outputs = Vec::with_capacity(self.hosts.len());
         let mut states = Vec::with_capacity(self.hosts.len());
@@ -319,6 +301,7 @@ impl ParallelClient {
                 stdin: HostStdin { sender: stdin },
                 outcome: state.outcome.subscribe(),
                 state: state.clone(),
+                _run: cancel.clone(),
             });
             states.push(state);
         }
@@ -334,7 +317,7 @@ impl ParallelClient {
             joiner: Joiner {
                 context: context_for_joiner,
                 states,
-                cancel: Arc::new(cancel),
+                cancel,
                 stop,
             },
         }
@@ -374,7 +357,8 @@ struct RunContext {
     /// Connect and authenticate, then disconnect (no command).
     connect_only: bool,
     stop: Arc<watch::Sender<bool>>,
-    connector: Connector,
+    connector: Arc<Connector>,
+    sessions: Arc<SessionPool>,
     command_timeout: Option<Duration>,
 }
 
@@ -504,63 +488,58 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
         .as_ref()
         .map(|transfer| transfer.as_ref().as_ref().map_err(Clone::clone))
         .transpose()?;
-    // Boxed: the handshake's state (4.6 KiB) is needed only until the session is up;
-    // inline, every waiting host would carry it for the whole command.
-    let connected = Box::pin(context.connector.connect(plan)).await?;
+    let lease = context
+        .sessions
+        .lease(state.index, plan, &context.connector)
+        .await?;
     state.connected();
     debug!(host = %state.label, "connected");
-    if let Some(transfer) = transfer {
-        let report = crate::copy::transfer_within(
-            &connected.session,
-            &connected.notes,
+    let session = &lease.session;
+    let result = if let Some(transfer) = transfer {
+        crate::copy::transfer_within(
+            &session.handle,
+            &session.notes,
             transfer,
             &state.label,
             &context.moved,
             context.command_timeout,
         )
-        .await;
-        let _ = connected
-            .session
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
-        let _ = state.copy_report.set(report?);
-        return Ok(ExitStatus::Code(0));
-    }
-    if context.connect_only {
-        let _ = connected
-            .session
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
-        return Ok(ExitStatus::Code(0));
-    }
-    let sinks = Sinks {
-        stdout: state.stdout.clone(),
-        stderr: state.stderr.clone(),
+        .await
+        .map(|report| {
+            let _ = state.copy_report.set(report);
+            ExitStatus::Code(0)
+        })
+    } else if context.connect_only {
+        Ok(ExitStatus::Code(0))
+    } else {
+        let sinks = Sinks {
+            stdout: state.stdout.clone(),
+            stderr: state.stderr.clone(),
+        };
+        let setup = ChannelSetup {
+            forward_agent: plan.forward_agent,
+            ..context.setup.clone()
+        };
+        let stdin = state
+            .stdin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        run_command(
+            &session.handle,
+            &session.notes,
+            state.command.as_deref(),
+            &setup,
+            stdin,
+            &sinks,
+            context.command_timeout,
+        )
+        .await
     };
-    let setup = ChannelSetup {
-        forward_agent: plan.forward_agent,
-        ..context.setup.clone()
-    };
-    let stdin = state
-        .stdin
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    let status = run_command(
-        &connected.session,
-        &connected.notes,
-        state.command.as_deref(),
-        &setup,
-        stdin,
-        &sinks,
-        context.command_timeout,
-    )
-    .await;
-    let _ = connected
-        .session
-        .disconnect(russh::Disconnect::ByApplication, "", "en")
-        .await;
-    status
+    // The session stays for the next job unless its connection is gone.
+    let lost = matches!(result, Err(ErrorKind::ConnectionLost { .. }));
+    lease.finish(!lost);
+    result
 }
 
 /// A running command over many hosts.

@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub shell: Option<String>,
     /// A reader waiting longer than this for output gets [`crate::output::ReadTimeout`].
     pub read_timeout: Option<Duration>,
+    /// This job's command timeout, instead of the client's (`None`: the client's).
+    pub command_timeout: Option<Duration>,
     /// Set by uploads and downloads: the run moves files instead of running a command.
     pub(crate) transfer:
         Option<std::sync::Arc<Result<crate::copy::Transfer, crate::error::ErrorKind>>>,
@@ -89,6 +91,13 @@ impl RunOptions {
     /// Starts no more hosts after the first failure.
     pub fn fail_fast(mut self, on: bool) -> Self {
         self.fail_fast = on;
+        self
+    }
+
+    /// This job's command timeout, instead of the client's: a per-call timeout never needs
+    /// another client (or other connections).
+    pub fn command_timeout(mut self, after: Duration) -> Self {
+        self.command_timeout = Some(after);
         self
     }
 

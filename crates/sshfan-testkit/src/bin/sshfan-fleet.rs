@@ -107,9 +107,27 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(dir.join("ready"), "")?;
     }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // With a state directory, `connections` is rewritten (atomically) every 50 ms: one
+    // line per host, "ACCEPTED OPEN", for tests that count connections server-side.
+    let stats = async {
+        let Some(dir) = &args.state_dir else {
+            return std::future::pending::<()>().await;
+        };
+        loop {
+            let text: String = (0..fleet.len())
+                .map(|i| format!("{} {}\n", fleet.connections(i), fleet.open_connections(i)))
+                .collect();
+            let partial = dir.join("connections.tmp");
+            if std::fs::write(&partial, text).is_ok() {
+                let _ = std::fs::rename(&partial, dir.join("connections"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
     tokio::select! {
         interrupted = tokio::signal::ctrl_c() => interrupted?,
         _ = terminate.recv() => {}
+        () = stats => {}
     }
     Ok(())
 }

@@ -361,8 +361,7 @@ pub(crate) async fn open_channel(
     session: &Handle<HostHandler>,
     protocol: &str,
 ) -> Result<russh::Channel<russh::client::Msg>, ErrorKind> {
-    session
-        .channel_open_session()
+    crate::exec::open_session_channel(session)
         .await
         .map_err(|err| ErrorKind::Channel {
             message: format!("cannot open a channel for {protocol}: {err}"),

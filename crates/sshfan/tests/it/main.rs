@@ -25,5 +25,7 @@ mod network;
 mod reach;
 /// Many hosts at once.
 mod scale;
+/// Sessions kept between jobs: reuse, reconnects, channel and session caps, idle timeout.
+mod sessions;
 /// Shared helpers.
 mod util;

@@ -137,15 +137,12 @@ class ParallelSSHClient:
 
         def start(client, indexes):
             per_host = commands if isinstance(commands, str) else [commands[i] for i in indexes]
+            # A per-call timeout is the job's own: the same client and connections.
             return client.run(per_host, pty=use_pty, sudo=bool(sudo), sudo_user=user,
-                              sudo_password=sudo_password, shell=shell, env=env_pairs)
+                              sudo_password=sudo_password, shell=shell, env=env_pairs,
+                              command_timeout=timeout)
 
-        fleet = self._fleet
-        if timeout is not None:
-            # The command timeout is a client setting underneath: a client for this call.
-            settings = Settings(**dict(self._settings.values, command_timeout=timeout))
-            fleet = Fleet(self._hosts, settings, self.host_config)
-        runs = fleet.start(start)
+        runs = self._fleet.start(start)
         outputs = self._outputs(runs, encoding, read_timeout)
         self._wait_started(runs, outputs, stop_on_errors)
         self._last_output = outputs
@@ -199,11 +196,20 @@ class ParallelSSHClient:
     def connect_auth(self):
         """Connects to and authenticates with every host, in parallel; returns one
         ``Task`` per host (``sshfan.utils.joinall(tasks, raise_error=True)`` raises the
-        first failure). sshfan connects per call rather than keeping connections, so this
-        checks reachability, host keys and credentials."""
+        first failure). The connections are kept: later calls use them, as in
+        parallel-ssh."""
         runs = self._fleet.start(lambda client, indexes: client.connect_auth())
         return [Task(self._fleet.names[i], self._fleet.labels[i], native)
                 for i, native in enumerate(runs.hosts)]
+
+    def disconnect(self):
+        """Closes every host's connection (later calls connect again)."""
+        for client, _ in self._fleet.clients():
+            client.disconnect()
+
+    def _open_sessions(self):
+        """SSH connections held open now (for tests)."""
+        return sum(client.open_sessions() for client, _ in self._fleet.clients())
 
     # Interactive shells.
 

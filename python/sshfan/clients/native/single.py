@@ -100,7 +100,8 @@ class SSHClient:
                      "scp" if scp else "sftp")]
 
     def disconnect(self):
-        """sshfan opens a session per call, so there is nothing left open to close."""
+        """Closes the connection (made in the constructor and used by every call)."""
+        self._client.disconnect()
 
     def __enter__(self):
         return self

@@ -1,0 +1,327 @@
+//! Sessions that outlive runs: one SSH connection per host for the client's life.
+//!
+//! parallel-ssh, asyncssh and OpenSSH's ControlMaster keep one connection per host and
+//! open a channel per command; a client that runs ten commands should not pay ten
+//! handshakes per host (17–32 ms of sshd CPU each). [`SessionPool`] holds one slot per
+//! host of a [`crate::ParallelClient`]:
+//! - the first job that needs a host connects it; later jobs (runs, copies, shells,
+//!   `connect_auth`) open channels on the live connection;
+//! - a connection found dead when a job needs it (closed by the server, failed
+//!   keepalive) is reconnected by that job; a host that failed to connect is tried again
+//!   by the next job, never poisoned;
+//! - at most `max_channels_per_host` jobs use one connection at once (OpenSSH's
+//!   `MaxSessions` default is 10); more wait their turn;
+//! - at most `max_sessions` connections stay open: beyond it the least recently used idle
+//!   one is closed, so a client over 100,000 hosts in a 20,000-descriptor process works;
+//! - an idle timeout closes sessions unused that long; [`SessionPool::disconnect`] (and
+//!   dropping the client) closes them all;
+//! - a job that does not end normally (cancelled, panicked, connection lost) discards
+//!   its session, so a cancelled run still hangs up on its hosts.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use russh::client::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::connect::{Connected, Connector};
+use crate::error::ErrorKind;
+use crate::handler::{HostHandler, Notes};
+use crate::resolve::HostPlan;
+
+/// Default number of jobs sharing one connection at once (OpenSSH's `MaxSessions`).
+pub const DEFAULT_CHANNELS_PER_HOST: usize = 10;
+
+/// One live connection to one host.
+pub(crate) struct LiveSession {
+    pub handle: Handle<HostHandler>,
+    pub notes: Notes,
+    /// Channel slots: jobs on this connection at once.
+    channels: Arc<Semaphore>,
+    /// Jobs holding a lease now.
+    in_use: AtomicUsize,
+    /// When the last lease ended (for the idle timeout and eviction).
+    released: Mutex<Instant>,
+    /// Taken out of use: no new job gets it; closed when its last job ends.
+    discarded: std::sync::atomic::AtomicBool,
+}
+
+impl LiveSession {
+    fn is_usable(&self) -> bool {
+        !self.handle.is_closed() && !self.discarded.load(Ordering::Acquire)
+    }
+}
+
+/// A job's use of a host's session: a channel slot on it. Dropped without
+/// [`finish`](Lease::finish) (a cancelled or failed job), it discards the session.
+pub(crate) struct Lease {
+    pub session: Arc<LiveSession>,
+    pool: Arc<SessionPool>,
+    index: usize,
+    _channel: OwnedSemaphorePermit,
+    finished: bool,
+}
+
+impl Lease {
+    /// The job ended normally: the session stays for the next job (unless `keep` is
+    /// false: its connection was lost).
+    pub(crate) fn finish(mut self, keep: bool) {
+        self.finished = keep;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let left = self.session.in_use.fetch_sub(1, Ordering::AcqRel) - 1;
+        *self
+            .session
+            .released
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        if !self.finished || !self.session.is_usable() {
+            self.pool.discard(self.index, &self.session);
+        }
+        if left == 0 {
+            if self.session.discarded.load(Ordering::Acquire) {
+                close(self.session.clone());
+            } else {
+                self.pool.became_idle(self.index, &self.session);
+            }
+        }
+    }
+}
+
+/// A connection counted in before it exists: counted out again unless kept (connecting
+/// failed, or the job was cancelled while connecting).
+struct Reservation<'a> {
+    pool: &'a SessionPool,
+    kept: bool,
+}
+
+impl Reservation<'_> {
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.pool.open.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// One host's slot: its session, if connected. The async lock makes concurrent jobs on
+/// one host connect once.
+#[derive(Default)]
+struct Slot {
+    session: tokio::sync::Mutex<Option<Arc<LiveSession>>>,
+}
+
+/// Every host's session, for one client.
+pub(crate) struct SessionPool {
+    slots: Vec<Slot>,
+    channels_per_host: usize,
+    max_sessions: usize,
+    idle_timeout: Option<Duration>,
+    /// Connections open now.
+    open: AtomicUsize,
+    /// Hosts whose session became idle, oldest first (may hold stale entries).
+    idle: Mutex<VecDeque<usize>>,
+}
+
+impl SessionPool {
+    pub(crate) fn new(
+        hosts: usize,
+        channels_per_host: usize,
+        max_sessions: usize,
+        idle_timeout: Option<Duration>,
+    ) -> Arc<SessionPool> {
+        Arc::new(SessionPool {
+            slots: (0..hosts).map(|_| Slot::default()).collect(),
+            channels_per_host: channels_per_host.max(1),
+            max_sessions: max_sessions.max(1),
+            idle_timeout: idle_timeout.filter(|t| !t.is_zero()),
+            open: AtomicUsize::new(0),
+            idle: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Connections open now.
+    pub(crate) fn open_sessions(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// A lease on host `index`'s session, connecting it first when there is none (or it
+    /// died). `connected` is called once a new connection is up.
+    pub(crate) async fn lease(
+        self: &Arc<Self>,
+        index: usize,
+        plan: &HostPlan,
+        connector: &Connector,
+    ) -> Result<Lease, ErrorKind> {
+        let slot = self.slots.get(index).ok_or(ErrorKind::Cancelled)?;
+        let session = {
+            let mut held = slot.session.lock().await;
+            match held.as_ref().filter(|s| s.is_usable()) {
+                Some(live) => live.clone(),
+                None => {
+                    if let Some(stale) = held.take() {
+                        self.open.fetch_sub(1, Ordering::AcqRel);
+                        stale.discarded.store(true, Ordering::Release);
+                    }
+                    let reservation = self.reserve();
+                    // Boxed: the handshake's state is needed only until the session is up.
+                    let Connected { session, notes } = Box::pin(connector.connect(plan)).await?;
+                    reservation.keep();
+                    let live = Arc::new(LiveSession {
+                        handle: session,
+                        notes,
+                        channels: Arc::new(Semaphore::new(self.channels_per_host)),
+                        in_use: AtomicUsize::new(0),
+                        released: Mutex::new(Instant::now()),
+                        discarded: Default::default(),
+                    });
+                    *held = Some(live.clone());
+                    live
+                }
+            }
+        };
+        session.in_use.fetch_add(1, Ordering::AcqRel);
+        let channel = session.channels.clone().acquire_owned().await;
+        let lease = Lease {
+            session: session.clone(),
+            pool: self.clone(),
+            index,
+            _channel: channel.map_err(|_| ErrorKind::Cancelled)?,
+            finished: false,
+        };
+        Ok(lease)
+    }
+
+    /// Counts a new connection in, first closing least recently used idle sessions while
+    /// that would exceed the cap (when every session is busy, the cap is exceeded rather
+    /// than a job failing). Undone by [`unreserve`](Self::unreserve) if connecting fails.
+    fn reserve(&self) -> Reservation<'_> {
+        let reservation = Reservation {
+            pool: self,
+            kept: false,
+        };
+        let after = self.open.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut excess = after.saturating_sub(self.max_sessions);
+        while excess > 0 {
+            let Some(index) = self
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front()
+            else {
+                break;
+            };
+            let Some(slot) = self.slots.get(index) else {
+                continue;
+            };
+            // A slot busy connecting or in use is not idle: skip it.
+            let Ok(mut held) = slot.session.try_lock() else {
+                continue;
+            };
+            if held
+                .as_ref()
+                .is_some_and(|s| s.in_use.load(Ordering::Acquire) == 0)
+                && let Some(session) = held.take()
+            {
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                session.discarded.store(true, Ordering::Release);
+                close(session);
+                excess -= 1;
+            }
+        }
+        reservation
+    }
+
+    /// Takes `session` out of use (it is dead, or a job on it did not end normally) and
+    /// out of host `index`'s slot when it is still there.
+    fn discard(&self, index: usize, session: &Arc<LiveSession>) {
+        if session.discarded.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(slot) = self.slots.get(index) else {
+            return;
+        };
+        // A busy slot (a job connecting or looking) finds it unusable and replaces it.
+        if let Ok(mut held) = slot.session.try_lock()
+            && held.as_ref().is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            held.take();
+            self.open.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn became_idle(self: &Arc<Self>, index: usize, session: &Arc<LiveSession>) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(index);
+        let Some(after) = self.idle_timeout else {
+            return;
+        };
+        let pool = Arc::downgrade(self);
+        let session = Arc::downgrade(session);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let (Some(pool), Some(session)) = (pool.upgrade(), session.upgrade()) else {
+                return;
+            };
+            let idle_since = *session
+                .released
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if session.in_use.load(Ordering::Acquire) == 0 && idle_since.elapsed() >= after {
+                pool.discard(index, &session);
+                if session.in_use.load(Ordering::Acquire) == 0 {
+                    close(session);
+                }
+            }
+        });
+    }
+
+    /// Closes every session (jobs still running on one lose their connection).
+    pub(crate) async fn disconnect(&self) {
+        let mut closing = Vec::new();
+        for slot in &self.slots {
+            if let Some(session) = slot.session.lock().await.take() {
+                self.open.fetch_sub(1, Ordering::AcqRel);
+                session.discarded.store(true, Ordering::Release);
+                closing.push(session);
+            }
+        }
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        futures::future::join_all(closing.into_iter().map(|session| async move {
+            let _ = session
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "", "en")
+                .await;
+        }))
+        .await;
+    }
+}
+
+/// Says goodbye to the server, in the background (the connection closes either way once
+/// the last reference to the session is gone).
+fn close(session: Arc<LiveSession>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = session
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "", "en")
+                .await;
+        });
+    }
+}
