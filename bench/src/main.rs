@@ -36,6 +36,10 @@ struct Args {
     /// Keep each host's whole output to group identical ones (`-b`); off for huge outputs.
     #[arg(long)]
     no_gather: bool,
+    /// Run the command this many times in a row on the same client (its sessions are
+    /// kept between runs); the counts are the last run's.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
     command: String,
 }
 
@@ -59,8 +63,30 @@ async fn main() -> anyhow::Result<()> {
         builder = builder.hosts(hosts.iter().copied())?;
     }
     let client = builder.build()?;
-    let (outputs, joiner) = client.run(args.command.as_str()).into_parts();
-    let gather = !args.no_gather;
+    let mut last = (0, 0, 0, 0);
+    for _ in 0..args.runs.max(1) {
+        last = run_once(&client, &args.command, !args.no_gather).await?;
+    }
+    let (ok, lines, bytes, distinct) = last;
+    let result = serde_json::json!({
+        "hosts": hosts.len() * args.repeat,
+        "ok": ok,
+        "lines": lines,
+        "bytes": bytes,
+        "distinct_outputs": distinct,
+    });
+    writeln!(std::io::stdout().lock(), "{result}")?;
+    Ok(())
+}
+
+/// Runs `command` once on every host, reading each host's lines as they stream; returns
+/// hosts ok, lines, bytes and distinct outputs.
+async fn run_once(
+    client: &sshfan::ParallelClient,
+    command: &str,
+    gather: bool,
+) -> anyhow::Result<(usize, u64, u64, usize)> {
+    let (outputs, joiner) = client.run(command).into_parts();
     let readers: Vec<_> = outputs
         .into_iter()
         .map(|mut host| {
@@ -89,13 +115,5 @@ async fn main() -> anyhow::Result<()> {
         distinct.insert(kept);
     }
     joiner.join(None).await.ok();
-    let result = serde_json::json!({
-        "hosts": hosts.len() * args.repeat,
-        "ok": ok,
-        "lines": lines,
-        "bytes": bytes,
-        "distinct_outputs": distinct.len(),
-    });
-    writeln!(std::io::stdout().lock(), "{result}")?;
-    Ok(())
+    Ok((ok, lines, bytes, distinct.len()))
 }

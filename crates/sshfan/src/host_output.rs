@@ -11,8 +11,9 @@ use crate::copy::CopyReport;
 use crate::error::{Error, ErrorKind};
 use crate::exec::StdinMessage;
 use crate::host::Host;
+use crate::host_state::{HostState, Timing};
 use crate::output::OutputReader;
-use crate::parallel::{HostState, Outcome, Timing};
+use crate::parallel::Outcome;
 
 /// One host's output streams and outcome.
 pub struct HostOutput {

@@ -1,33 +1,31 @@
-//! The parallel client: one command over many hosts, a handle per host.
+//! The parallel client: jobs (commands, shells, copies, connects) over many hosts, a
+//! handle per host.
 //!
-//! [`ParallelClient::run`] returns at once. One dispatcher task starts hosts as pool
-//! permits free up, so a run of 100,000 hosts holds at most `pool_size` host tasks and
-//! sessions at a time; hosts not yet started cost only their handle. Each host's task
-//! connects, runs the command, streams output into the host's buffers and publishes its
-//! outcome. A failure is that host's outcome, never the run's.
+//! [`ParallelClient::run`] and friends return at once with a [`Run`]: the data path is
+//! host list → [`prepare`](crate::prepare) (plans, credentials, known_hosts, once per
+//! client) → [`scheduler`](crate::scheduler) (dispatch and per-host driving) →
+//! [`sessions`](crate::sessions) (one connection per host, kept between jobs) → output
+//! events into each host's [`HostOutput`].
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use bytes::Bytes;
-
-use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc, watch};
-use tracing::debug;
 
 use crate::config::{ClientBuilder, ClientConfig};
-use crate::connect::Connector;
-use crate::copy::{CopyOptions, CopyReport, LocalTree, Transfer};
+use crate::copy::{CopyOptions, LocalTree, Transfer};
 use crate::error::{ConfigError, Error, ErrorKind};
-use crate::exec::{ChannelSetup, Sinks, StdinMessage, run_command};
+use crate::exec::ChannelSetup;
 use crate::host::Host;
-use crate::host_output::{Completions, HostOutput, HostStdin, StdinClosed};
+use crate::host_output::{Completions, HostOutput, HostStdin};
+use crate::host_state::{HostState, HostTiming};
 use crate::limits::raise_open_file_limit;
 use crate::output::{ExitStatus, OutputReader, StreamBuffer};
 use crate::prepare::Prepared;
-use crate::resolve::HostPlan;
 use crate::run_options::RunOptions;
-use crate::sessions::SessionPool;
+use crate::scheduler::{Job, RunContext, dispatch};
+
+pub use crate::host_state::Timing;
+pub use crate::run::{JoinTimeout, Joiner, Progress, Run};
 
 /// How one host's command ended: its exit status, or why it could not run.
 pub type Outcome = Result<ExitStatus, Error>;
@@ -122,7 +120,7 @@ impl ParallelClient {
     /// [`run`](Self::run) with options: stdin, PTY, environment, sudo, shell, …
     pub fn run_with(&self, command: impl Into<String>, options: RunOptions) -> Run {
         let command: Arc<str> = Arc::from(options.wrap(&command.into()));
-        self.start(|_| Some(command.clone()), options)
+        self.start(Job::Command, |_| Some(command.clone()), options)
     }
 
     /// Runs a command template with one argument set per host (parallel-ssh's
@@ -173,18 +171,14 @@ impl ParallelClient {
             .iter()
             .map(|command| Arc::from(options.wrap(command)))
             .collect();
-        Ok(self.start(|index| commands.get(index).cloned(), options))
+        Ok(self.start(Job::Command, |index| commands.get(index).cloned(), options))
     }
 
-    /// Connects to and authenticates with every host, then disconnects (parallel-ssh's
-    /// `connect_auth`): the sessions are kept for later jobs; each host's outcome is exit
-    /// status 0 or its connection error.
+    /// Connects to and authenticates with every host (parallel-ssh's `connect_auth`):
+    /// the sessions are kept for later jobs; each host's outcome is exit status 0 or its
+    /// connection error.
     pub fn connect_auth(&self) -> Run {
-        let options = RunOptions {
-            connect_only: true,
-            ..Default::default()
-        };
-        self.start(|_| None, options)
+        self.start(Job::Connect, |_| None, RunOptions::default())
     }
 
     /// Uploads a local file (or, with `recursive`, a directory tree) to `remote` on every
@@ -225,22 +219,25 @@ impl ParallelClient {
     }
 
     fn start_transfer(&self, transfer: Result<Transfer, ErrorKind>) -> Run {
-        let options = RunOptions {
-            transfer: Some(Arc::new(transfer)),
-            ..Default::default()
-        };
-        self.start(|_| None, options)
+        let job = Job::Transfer(Arc::new(transfer));
+        self.start(job, |_| None, RunOptions::default())
     }
 
     /// Opens an interactive shell on every host (parallel-ssh's `open_shell`): write
     /// commands with [`Run::run_shell_commands`], then [`Run::join_shells`] closes stdin,
     /// which ends the shells, and waits; output and exit codes are read as for commands.
     pub fn open_shells(&self, options: RunOptions) -> Run {
-        self.start(|_| None, options)
+        self.start(Job::Shell, |_| None, options)
     }
 
-    /// Starts one run; `command(index)` is the host's command line, `None` for a shell.
-    fn start(&self, command: impl Fn(usize) -> Option<Arc<str>>, options: RunOptions) -> Run {
+    /// Starts one run of `job`; `command(index)` is the host's command line (for
+    /// [`Job::Command`]).
+    fn start(
+        &self,
+        job: Job,
+        command: impl Fn(usize) -> Option<Arc<str>>,
+        options: RunOptions,
+    ) -> Run {
         let config = &self.config;
         let prepared = self.prepared();
         let (cancel, cancelled) = watch::channel(false);
@@ -251,7 +248,7 @@ impl ParallelClient {
         let stop = Arc::new(stop);
         let (completed, completions) = mpsc::unbounded_channel();
         let context = Arc::new(RunContext {
-            transfer: options.transfer.clone(),
+            job,
             moved: crate::copy::Moved::new(0),
             setup: ChannelSetup {
                 pty: options.pty,
@@ -262,7 +259,6 @@ impl ParallelClient {
             },
             completed,
             fail_fast: options.fail_fast,
-            connect_only: options.connect_only,
             stop: stop.clone(),
             connector: prepared.connector.clone(),
             sessions: prepared.sessions.clone(),
@@ -326,404 +322,3 @@ impl ParallelClient {
 
 /// Messages queued per host stdin before [`HostStdin::write`] waits.
 const STDIN_QUEUE: usize = 16;
-
-/// When a host started, connected and finished.
-#[derive(Default)]
-pub(crate) struct HostTiming {
-    started: OnceLock<Instant>,
-    connected: OnceLock<Instant>,
-    finished: OnceLock<Instant>,
-}
-
-/// How long a host took, as far as it got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    /// From the host's start to an authenticated session.
-    pub connect: Option<Duration>,
-    /// From the host's start to its outcome (or to now, if still running).
-    pub total: Duration,
-}
-
-/// What one run context holds for every host task.
-struct RunContext {
-    /// A file transfer instead of a command (`Err`: the local side failed for every host).
-    transfer: Option<Arc<Result<Transfer, ErrorKind>>>,
-    /// Bytes moved so far by transfers, all hosts together.
-    moved: crate::copy::Moved,
-    setup: ChannelSetup,
-    /// Host indexes, sent as hosts finish.
-    completed: mpsc::UnboundedSender<usize>,
-    fail_fast: bool,
-    /// Connect and authenticate, then disconnect (no command).
-    connect_only: bool,
-    stop: Arc<watch::Sender<bool>>,
-    connector: Arc<Connector>,
-    sessions: Arc<SessionPool>,
-    command_timeout: Option<Duration>,
-}
-
-/// One host's shared state: written by its task, read through its [`HostOutput`].
-pub(crate) struct HostState {
-    pub(crate) index: usize,
-    pub(crate) label: String,
-    pub(crate) stdout: Arc<StreamBuffer>,
-    pub(crate) stderr: Arc<StreamBuffer>,
-    pub(crate) outcome: watch::Sender<Option<Outcome>>,
-    /// Set once the host has an authenticated session, or has finished without one.
-    pub(crate) reached: watch::Sender<bool>,
-    pub(crate) timing: HostTiming,
-    /// How to reach the host, or why its settings do not work.
-    pub(crate) plan: Result<HostPlan, ErrorKind>,
-    /// The command line; `None` for an interactive shell.
-    pub(crate) command: Option<Arc<str>>,
-    /// The host's stdin, taken by its task when it starts.
-    pub(crate) stdin: Mutex<Option<mpsc::Receiver<StdinMessage>>>,
-    /// What a transfer moved.
-    pub(crate) copy_report: OnceLock<CopyReport>,
-}
-
-impl HostState {
-    /// Ends both streams, then publishes the outcome: a reader that sees the outcome
-    /// can rely on the streams being complete.
-    fn finish(&self, outcome: Outcome) {
-        let _ = self.timing.finished.set(Instant::now());
-        self.stdout.finish();
-        self.stderr.finish();
-        self.outcome.send_replace(Some(outcome));
-        self.reached.send_replace(true);
-    }
-
-    fn connected(&self) {
-        let _ = self.timing.connected.set(Instant::now());
-        self.reached.send_replace(true);
-    }
-
-    /// Whether the host got an authenticated session (so far).
-    pub(crate) fn was_connected(&self) -> bool {
-        self.timing.connected.get().is_some()
-    }
-
-    fn is_done(&self) -> bool {
-        self.outcome.borrow().is_some()
-    }
-
-    pub(crate) fn timing(&self) -> Option<Timing> {
-        let started = *self.timing.started.get()?;
-        let end = self
-            .timing
-            .finished
-            .get()
-            .copied()
-            .unwrap_or_else(Instant::now);
-        Some(Timing {
-            connect: self.timing.connected.get().map(|at| *at - started),
-            total: end - started,
-        })
-    }
-}
-
-async fn dispatch(
-    context: Arc<RunContext>,
-    states: Vec<Arc<HostState>>,
-    pool: Arc<Semaphore>,
-    mut cancelled: watch::Receiver<bool>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut hosts = states.into_iter();
-    while let Some(state) = hosts.next() {
-        let permit = tokio::select! {
-            permit = pool.clone().acquire_owned() => permit.ok(),
-            _ = cancelled.wait_for(|c| *c) => None,
-            _ = stopped.wait_for(|s| *s) => None,
-        };
-        // A failing host under fail-fast stops the run before it frees its permit.
-        let permit = permit.filter(|_| !*stopped.borrow() && !*cancelled.borrow());
-        let Some(permit) = permit else {
-            // Cancelled or stopped: every host not yet started ends here.
-            for state in std::iter::once(state).chain(hosts) {
-                state.finish(Err(Error::new(state.label.clone(), ErrorKind::Cancelled)));
-                let _ = context.completed.send(state.index);
-            }
-            return;
-        };
-        let _ = state.timing.started.set(Instant::now());
-        let context = context.clone();
-        let mut cancelled = cancelled.clone();
-        tokio::spawn(async move {
-            // A panic in one host's work (a bug, or a peer that found one) becomes that
-            // host's error: the other hosts, and the run, go on.
-            let driven = std::panic::AssertUnwindSafe(drive_host(&context, &state)).catch_unwind();
-            let outcome = tokio::select! {
-                outcome = driven => outcome.unwrap_or_else(|panic| Err(ErrorKind::Internal {
-                    message: panic_message(panic.as_ref()),
-                })),
-                _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
-            };
-            let failed = !matches!(outcome, Ok(ref status) if status.success());
-            state.finish(outcome.map_err(|kind| Error::new(state.label.clone(), kind)));
-            let _ = context.completed.send(state.index);
-            if failed && context.fail_fast {
-                context.stop.send_replace(true);
-            }
-            drop(permit);
-        });
-    }
-}
-
-/// The text a panic carried.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned());
-    format!("this host's task panicked ({text}); please report it")
-}
-
-async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatus, ErrorKind> {
-    let plan = state.plan.as_ref().map_err(Clone::clone)?;
-    // A local failure (missing file) fails every host before it connects.
-    let transfer = context
-        .transfer
-        .as_ref()
-        .map(|transfer| transfer.as_ref().as_ref().map_err(Clone::clone))
-        .transpose()?;
-    let lease = context
-        .sessions
-        .lease(state.index, plan, &context.connector)
-        .await?;
-    state.connected();
-    debug!(host = %state.label, "connected");
-    let session = &lease.session;
-    let result = if let Some(transfer) = transfer {
-        crate::copy::transfer_within(
-            &session.handle,
-            &session.notes,
-            transfer,
-            &state.label,
-            &context.moved,
-            context.command_timeout,
-        )
-        .await
-        .map(|report| {
-            let _ = state.copy_report.set(report);
-            ExitStatus::Code(0)
-        })
-    } else if context.connect_only {
-        Ok(ExitStatus::Code(0))
-    } else {
-        let sinks = Sinks {
-            stdout: state.stdout.clone(),
-            stderr: state.stderr.clone(),
-        };
-        let setup = ChannelSetup {
-            forward_agent: plan.forward_agent,
-            ..context.setup.clone()
-        };
-        let stdin = state
-            .stdin
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        run_command(
-            &session.handle,
-            &session.notes,
-            state.command.as_deref(),
-            &setup,
-            stdin,
-            &sinks,
-            context.command_timeout,
-        )
-        .await
-    };
-    // The session stays for the next job unless its connection is gone.
-    let lost = matches!(result, Err(ErrorKind::ConnectionLost { .. }));
-    lease.finish(!lost);
-    result
-}
-
-/// A running command over many hosts.
-pub struct Run {
-    outputs: Vec<HostOutput>,
-    completions: Option<Completions>,
-    joiner: Joiner,
-}
-
-impl Run {
-    /// The per-host handles, in host order.
-    pub fn outputs(&self) -> &[HostOutput] {
-        &self.outputs
-    }
-
-    /// The per-host handles, mutably (reading output needs `&mut`).
-    pub fn outputs_mut(&mut self) -> &mut [HostOutput] {
-        &mut self.outputs
-    }
-
-    /// Splits the run into its handles and a [`Joiner`], so that handles can move to
-    /// other tasks while the joiner still waits for all of them.
-    pub fn into_parts(self) -> (Vec<HostOutput>, Joiner) {
-        (self.outputs, self.joiner)
-    }
-
-    /// Waits for every host; see [`Joiner::join`].
-    pub async fn join(&self, timeout: Option<Duration>) -> Result<(), JoinTimeout> {
-        self.joiner.join(timeout).await
-    }
-
-    /// Stops the run; see [`Joiner::cancel`].
-    pub fn cancel(&self) {
-        self.joiner.cancel();
-    }
-
-    /// Host indexes as hosts finish (once per host, in completion order), without
-    /// polling. Available once per run.
-    pub fn completions(&mut self) -> Option<Completions> {
-        self.completions.take()
-    }
-
-    /// Writes each command, newline-terminated, to every host's stdin (for
-    /// [`ParallelClient::open_shells`]).
-    pub async fn run_shell_commands<S: AsRef<str>>(
-        &self,
-        commands: &[S],
-    ) -> Result<(), StdinClosed> {
-        let mut text = String::new();
-        for command in commands {
-            text.push_str(command.as_ref());
-            text.push('\n');
-        }
-        let data = Bytes::from(text);
-        for host in &self.outputs {
-            host.stdin.write(data.clone()).await?;
-        }
-        Ok(())
-    }
-
-    /// Closes every host's stdin, which ends their shells, and waits for all (see [`join`](Self::join)).
-    pub async fn join_shells(&self, timeout: Option<Duration>) -> Result<(), JoinTimeout> {
-        for host in &self.outputs {
-            host.stdin.close().await;
-        }
-        self.join(timeout).await
-    }
-
-    /// The run's [`Joiner`].
-    pub fn joiner(&self) -> &Joiner {
-        &self.joiner
-    }
-}
-
-/// Waits for or cancels every host of a run.
-#[derive(Clone)]
-pub struct Joiner {
-    context: Arc<RunContext>,
-    states: Vec<Arc<HostState>>,
-    cancel: Arc<watch::Sender<bool>>,
-    stop: Arc<watch::Sender<bool>>,
-}
-
-/// How far a run has got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Progress {
-    /// Hosts not started yet.
-    pub pending: usize,
-    /// Hosts connecting or running.
-    pub running: usize,
-    /// Hosts finished with exit status 0.
-    pub succeeded: usize,
-    /// Hosts finished otherwise (non-zero status, signal, error, cancelled).
-    pub failed: usize,
-    /// Bytes of file content moved so far (uploads and downloads).
-    pub bytes: u64,
-}
-
-impl Joiner {
-    /// Waits until every host has finished, or until `timeout` passes.
-    ///
-    /// Joining keeps all output: buffers stop applying flow control, so that the
-    /// parallel-ssh pattern (join, then read) works for any output size. On timeout the
-    /// hosts keep running, their output stays readable, and the error lists which hosts
-    /// finished and which did not.
-    pub async fn join(&self, timeout: Option<Duration>) -> Result<(), JoinTimeout> {
-        for state in &self.states {
-            state.stdout.unlimit();
-            state.stderr.unlimit();
-        }
-        let all = async {
-            for state in &self.states {
-                let mut outcome = state.outcome.subscribe();
-                let _ = outcome.wait_for(Option::is_some).await;
-            }
-        };
-        let Some(limit) = timeout else {
-            all.await;
-            return Ok(());
-        };
-        if tokio::time::timeout(limit, all).await.is_ok() {
-            return Ok(());
-        }
-        let (finished, unfinished): (Vec<&Arc<HostState>>, Vec<&Arc<HostState>>) =
-            self.states.iter().partition(|state| state.is_done());
-        let describe = |states: Vec<&Arc<HostState>>| {
-            states
-                .into_iter()
-                .map(|state| (state.index, state.label.clone()))
-                .collect()
-        };
-        Err(JoinTimeout {
-            timeout: limit,
-            finished: describe(finished),
-            unfinished: describe(unfinished),
-        })
-    }
-
-    /// Stops the run: hosts not yet started and hosts still running end with
-    /// [`ErrorKind::Cancelled`]; output received so far stays readable.
-    pub fn cancel(&self) {
-        self.cancel.send_replace(true);
-    }
-
-    /// Starts no more hosts (they end with [`ErrorKind::Cancelled`]); hosts already
-    /// running finish normally. For fail-fast runs.
-    pub fn stop_pending(&self) {
-        self.stop.send_replace(true);
-    }
-
-    /// Jump-host connections made so far (one per bastion, however many targets use it).
-    pub fn jump_connections(&self) -> usize {
-        self.context.connector.jumps.connections()
-    }
-
-    /// Counts hosts by state (a scan of every host: call it a few times a second, not per line).
-    pub fn progress(&self) -> Progress {
-        let mut progress = Progress {
-            bytes: self
-                .context
-                .moved
-                .load(std::sync::atomic::Ordering::Relaxed),
-            ..Progress::default()
-        };
-        for state in &self.states {
-            match &*state.outcome.borrow() {
-                Some(Ok(status)) if status.success() => progress.succeeded += 1,
-                Some(_) => progress.failed += 1,
-                None if state.timing.started.get().is_some() => progress.running += 1,
-                None => progress.pending += 1,
-            }
-        }
-        progress
-    }
-}
-
-/// A join that ran out of time, with the hosts that finished and those that did not.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{} of {} hosts still running after {timeout:?}", unfinished.len(), finished.len() + unfinished.len())]
-pub struct JoinTimeout {
-    /// The join's time limit.
-    pub timeout: Duration,
-    /// `(index, label)` of hosts that finished.
-    pub finished: Vec<(usize, String)>,
-    /// `(index, label)` of hosts still running.
-    pub unfinished: Vec<(usize, String)>,
-}

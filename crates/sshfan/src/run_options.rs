@@ -41,11 +41,6 @@ pub struct RunOptions {
     pub read_timeout: Option<Duration>,
     /// This job's command timeout, instead of the client's (`None`: the client's).
     pub command_timeout: Option<Duration>,
-    /// Set by uploads and downloads: the run moves files instead of running a command.
-    pub(crate) transfer:
-        Option<std::sync::Arc<Result<crate::copy::Transfer, crate::error::ErrorKind>>>,
-    /// Set by [`crate::ParallelClient::connect_auth`]: connect, authenticate, disconnect.
-    pub(crate) connect_only: bool,
 }
 
 impl RunOptions {
