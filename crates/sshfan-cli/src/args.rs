@@ -314,12 +314,14 @@ pub struct RunArgs {
     #[arg(short = 'S', help_heading = "Output")]
     pub max_exit: bool,
 
-    /// The command to run (after `--`, or as the remaining arguments).
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    /// Do not read stdin (by default, when stdin is not a terminal, it is read once and
+    /// sent to every host's command, as clush and `pssh -I` do).
+    #[arg(short = 'n', long = "no-stdin", help_heading = "Remote command")]
+    pub no_stdin: bool,
+
+    /// The command to run: after `--`, or from the first word that is not an option (an
+    /// option sshfan does not know is an error, never part of the command).
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
@@ -452,6 +454,35 @@ mod tests {
             Some(Command::Demo(demo)) => assert_eq!(demo.hosts, 10),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// An option sshfan does not know is an error with a suggestion, wherever it stands;
+    /// it never becomes part of the remote command.
+    #[test]
+    fn unknown_options_are_usage_errors_not_commands() {
+        for args in [
+            &["-w", "web01", "--fanuot", "3", "true"][..],
+            &["--fanuot", "3", "-w", "web01", "--", "true"],
+            &["-h", "hosts", "-P", "--", "echo", "ok"],
+            &["-w", "web01", "-o", "x", "true"],
+        ] {
+            let err = Cli::try_parse_from(std::iter::once("sshfan").chain(args.iter().copied()))
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{args:?}"
+            );
+        }
+        let err = Cli::try_parse_from(["sshfan", "-w", "web01", "--fanuot", "3", "true"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--fanout"), "a suggestion: {err}");
+        // After the command's first word, its own options are its own.
+        let cli = parse(&["-w", "a", "grep", "-v", "x", "--color=never"]);
+        assert_eq!(cli.run.command, ["grep", "-v", "x", "--color=never"]);
+        let cli = parse(&["-w", "a", "--", "-weird"]);
+        assert_eq!(cli.run.command, ["-weird"]);
     }
 
     #[test]

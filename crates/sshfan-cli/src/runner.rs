@@ -58,7 +58,10 @@ pub async fn execute(
     plan: Plan,
 ) -> anyhow::Result<(ExitStatus, crate::summary::Summary)> {
     for dir in plan.outdir.iter().chain(&plan.errdir) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // A local mistake: reported once, before any host is touched.
+        std::fs::create_dir_all(dir).map_err(|err| {
+            crate::exit::UsageError(format!("cannot create `{}`: {err}", dir.display()))
+        })?;
     }
     let mut options = plan.options.clone();
     options.stdin.get_or_insert_with(Bytes::new);

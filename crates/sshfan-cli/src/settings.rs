@@ -13,20 +13,114 @@ use crate::prompt::ask_secret;
 use crate::render::{Layout, RenderConfig, Style};
 use crate::runner::{Plan, Work, execute};
 
+/// sshfan's subcommands, which a remote command's first word must not be mistaken for.
+const SUBCOMMANDS: [&str; 5] = ["cp", "get", "nodeset", "merge", "demo"];
+
 /// Runs `args.command` on the selected hosts.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
-    if args.command.is_empty() {
-        return Err(UsageError(
-            "no command given: put it after the options, e.g. `sshfan -w web1 -- uptime`"
-                .to_owned(),
-        )
-        .into());
-    }
+    check_command_words(&args, std::env::args().any(|a| a == "--"))?;
     let command = args.command.join(" ");
-    run_work(&args, |options| {
+    run_work(&args, true, |options| {
         vec![(Work::Command(command), options.clone())]
     })
     .await
+}
+
+/// The command line's first word, checked before anything runs: no command; a word that
+/// is a misspelt subcommand while no hosts are given (`sshfan nodest -e n1`); a
+/// subcommand's name after host options without `--` (`sshfan -w web1 cp a /tmp` could
+/// mean either).
+fn check_command_words(args: &RunArgs, after_dashes: bool) -> Result<(), UsageError> {
+    let Some(first) = args.command.first() else {
+        return Err(UsageError(
+            "no command given: put it after the options, e.g. `sshfan -w web1 -- uptime`"
+                .to_owned(),
+        ));
+    };
+    let no_hosts = args.hosts.is_empty() && args.host_files.is_empty();
+    if no_hosts && !after_dashes {
+        let hint = SUBCOMMANDS
+            .iter()
+            .find(|name| edit_distance(name, first) <= 2)
+            .map(|name| format!(" (did you mean `{name}`?)"))
+            .unwrap_or_default();
+        return Err(UsageError(format!(
+            "unrecognized subcommand `{first}`{hint}; to run a command, give hosts with -w \
+             HOSTS or -h FILE"
+        )));
+    }
+    if SUBCOMMANDS.contains(&first.as_str()) && !after_dashes {
+        return Err(UsageError(format!(
+            "`{first}` is an sshfan subcommand: write `sshfan {first} -w HOSTS …` for it, or put \
+             the remote command after `--` (`sshfan -w HOSTS -- {first} …`)"
+        )));
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(previous + 1).min(row[j] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// `EBADF`: descriptor 0 is not open.
+const EBADF: i32 = 9;
+
+/// The bytes every host's command gets on stdin: stdin itself when it is not a terminal
+/// (read once, held once for all hosts, as clush does), unless `-n` or the host list
+/// came from stdin (`-w -`); nothing otherwise, so remote commands see end-of-file.
+fn broadcast_stdin(args: &RunArgs) -> anyhow::Result<bytes::Bytes> {
+    use std::io::Read;
+    let hosts_from_stdin = args.hosts.iter().any(|h| h == "-");
+    if args.no_stdin || hosts_from_stdin || std::io::stdin().is_terminal() {
+        return Ok(bytes::Bytes::new());
+    }
+    let mut data = Vec::new();
+    match std::io::stdin().lock().read_to_end(&mut data) {
+        Ok(_) => Ok(bytes::Bytes::from(data)),
+        // No stdin at all (descriptor 0 closed): nothing to send.
+        Err(err) if err.raw_os_error() == Some(EBADF) => Ok(bytes::Bytes::new()),
+        Err(err) => Err(anyhow::Error::new(err).context("reading stdin for the remote commands")),
+    }
+}
+
+/// A `-i` key, checked once before any host is touched: a missing or unreadable file, a
+/// wrong passphrase or an unknown format is one usage error (not one per host). An
+/// encrypted key without a passphrase is asked for once when it can be (a terminal or
+/// `SSHFAN_ASKPASS`), else the error says how to give one.
+fn usable_key(path: &std::path::Path, passphrase: Option<&str>) -> anyhow::Result<KeySource> {
+    let mut key = KeySource::file(path);
+    if let Some(passphrase) = passphrase {
+        key = key.with_passphrase(passphrase.to_owned());
+    }
+    if key.needs_passphrase() {
+        let prompt = format!("Enter passphrase for key '{}': ", path.display());
+        match ask_secret(&prompt) {
+            Ok(asked) => key = KeySource::file(path).with_passphrase(asked),
+            Err(_) => {
+                return Err(UsageError(format!(
+                    "key `{}` is encrypted and there is no terminal to ask for its \
+                     passphrase: give it with -A (asked once, or from SSHFAN_ASKPASS), or \
+                     load the key into ssh-agent",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+    }
+    key.check().map_err(|err| UsageError(err.to_string()))?;
+    Ok(key)
 }
 
 /// Longest line shown whole: longer lines (and lines that never end) are shown in pieces
@@ -46,6 +140,22 @@ pub async fn run_copy(copy: CopyArgs, upload: bool) -> anyhow::Result<ExitStatus
         )
         .into());
     }
+    if upload {
+        // A local mistake is reported once, before any host is touched.
+        for source in sources {
+            match std::fs::metadata(source) {
+                Err(err) => {
+                    return Err(UsageError(format!("cannot read `{source}`: {err}")).into());
+                }
+                Ok(meta) if meta.is_dir() && !copy.recursive => {
+                    return Err(
+                        UsageError(format!("`{source}` is a directory: copy it with -r")).into(),
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+    }
     let mut options = CopyOptions::new()
         .recursive(copy.recursive)
         .preserve(copy.preserve);
@@ -54,7 +164,7 @@ pub async fn run_copy(copy: CopyArgs, upload: bool) -> anyhow::Result<ExitStatus
     }
     let destination = destination.clone();
     let sources = sources.to_vec();
-    run_work(&copy.run, move |run_options| {
+    run_work(&copy.run, false, move |run_options| {
         sources
             .iter()
             .map(|source| {
@@ -89,6 +199,7 @@ pub async fn run_copy(copy: CopyArgs, upload: bool) -> anyhow::Result<ExitStatus
 /// Builds the client from `args` and runs each piece of work in turn.
 async fn run_work(
     args: &RunArgs,
+    command_stdin: bool,
     works: impl FnOnce(&RunOptions) -> Vec<(Work, RunOptions)>,
 ) -> anyhow::Result<ExitStatus> {
     let hosts = crate::hostlist::select(args, &mut std::io::stdin().lock())?;
@@ -98,6 +209,9 @@ async fn run_work(
         None
     };
     let mut options = RunOptions::default().fail_fast(args.fail_fast);
+    if command_stdin {
+        options = options.stdin(broadcast_stdin(args)?);
+    }
     if args.sudo {
         let sudo_password = ask_secret("[sudo] password: ")?;
         options = options.sudo(None, Some(&sudo_password));
@@ -158,11 +272,7 @@ async fn run_work(
         builder = builder.user(user);
     }
     for identity in &args.identities {
-        let mut key = KeySource::file(identity);
-        if let Some(password) = &password {
-            key = key.with_passphrase(password.clone());
-        }
-        builder = builder.key(key);
+        builder = builder.key(usable_key(identity, password.as_deref())?);
     }
     if let Some(password) = password {
         builder = builder.password(password);

@@ -105,6 +105,28 @@ impl KeySource {
         }
     }
 
+    /// Reads and decrypts the key, to report a missing file, a wrong passphrase or an
+    /// unreadable format once, before any host is touched (the client loads it again).
+    pub fn check(&self) -> Result<(), ErrorKind> {
+        self.load().map(drop)
+    }
+
+    /// Whether the key is encrypted and no passphrase was given for it (so a caller can
+    /// ask for one).
+    pub fn needs_passphrase(&self) -> bool {
+        let text = match self {
+            KeySource::File { path, .. } => std::fs::read_to_string(expand_home(path)).ok(),
+            KeySource::Memory { data, .. } => Some(data.expose().to_owned()),
+        };
+        self.passphrase().is_none()
+            && text.is_some_and(|text| {
+                matches!(
+                    russh::keys::decode_secret_key(&text, None),
+                    Err(russh::keys::Error::KeyIsEncrypted)
+                )
+            })
+    }
+
     /// Reads and decrypts the key.
     pub(crate) fn load(&self) -> Result<LoadedKey, ErrorKind> {
         let fail = |message: String| ErrorKind::Key {

@@ -22,5 +22,7 @@ mod run;
 mod secrets;
 /// `--shard K/N` and `sshfan merge`.
 mod shard;
+/// No surprises: unknown options, stdin broadcast, local mistakes once.
+mod usage;
 /// Shared: a command builder pointed at a fleet.
 mod util;
