@@ -26,11 +26,11 @@ def expand_key(pkey):
 # sshfan's error kinds (`ErrorKind::code`) as parallel-ssh exceptions; the others
 # (handshake, channel, connection_lost, cancelled) are SessionError.
 _EXCEPTIONS = {
-    "refused": exc.ConnectionError,
-    "unreachable": exc.ConnectionError,
-    "connect_timeout": exc.ConnectionError,
-    "io": exc.ConnectionError,
-    "too_many_open_files": exc.ConnectionError,
+    "refused": exc._ConnectionRefused,
+    "unreachable": exc._ConnectionFailed,
+    "io": exc._ConnectionFailed,
+    "too_many_open_files": exc._ConnectionFailed,
+    "connect_timeout": exc.Timeout,
     "auth": exc.AuthenticationError,
     "key": exc.PKeyFileError,
     "host_key": exc.HostKeyError,
@@ -41,15 +41,40 @@ _EXCEPTIONS = {
 }
 
 
-def exception_for(kind, message, host, transfer=None):
-    """The parallel-ssh exception for one of sshfan's error kinds."""
+def _cause(message, host):
+    """The error's own text, without a leading ``host:`` label."""
+    prefix = "%s: " % host
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def exception_for(kind, message, host, transfer=None, port=None, num_retries=1):
+    """The parallel-ssh exception for one of sshfan's error kinds, with parallel-ssh's
+    positional ``args`` (see ``sshfan.exceptions``)."""
+    cause = _cause(message, host)
+    retries = num_retries or 1
     if kind == "resolve":
-        cls = exc.NoIPv6AddressFoundError if _native.NO_IPV6 in message else exc.UnknownHostError
+        if _native.NO_IPV6 in message:
+            error = exc.NoIPv6AddressFoundError(
+                "Requested IPv6 only and no IPv6 addresses found for host %s from "
+                "address list %s", host, [(host, port)])
+        else:
+            error = exc.UnknownHostError(
+                "Unknown host %s - %s - retry %s/%s", host, cause, retries, retries)
     elif kind == "transfer":
         cls = exc.SCPError if transfer == "scp" else exc.SFTPIOError
+        path, _, why = cause.partition(": ")
+        error = cls("Error copying %s on host %s - %s", path, host, why or cause)
+    elif kind in ("refused", "unreachable", "io", "too_many_open_files"):
+        error = _EXCEPTIONS[kind](
+            "Error connecting to host '%s:%s' - %s - retry %s/%s",
+            host, port, cause, retries, retries)
+    elif kind == "auth":
+        error = exc.AuthenticationError(
+            "Authentication error while connecting to %s:%s - %s - retries %s/%s",
+            host, port, cause, retries, retries)
     else:
         cls = _EXCEPTIONS.get(kind, exc.SessionError)
-    error = cls("%s: %s" % (host, message) if not message.startswith(host) else message)
+        error = cls("%s: %s", host, cause)
     error.host = host
     error.kind = kind
     return error
@@ -151,6 +176,10 @@ class Fleet:
         self.labels = []
         #: The HostConfig alias of each host, or None.
         self.aliases = []
+        #: Each host's port as parallel-ssh reports it in errors.
+        self.ports = []
+        #: Connection attempts per host (parallel-ssh's ``num_retries``).
+        self.num_retries = settings.values.get("num_retries") or 1
         client_port = settings.values.get("port")
         groups = {}
         for index, name in enumerate(hosts):
@@ -161,6 +190,7 @@ class Fleet:
             self.labels.append(alias or name)
             self.aliases.append(alias)
             port = cfg.port if cfg is not None and cfg.port is not None else client_port
+            self.ports.append(port or 22)
             host = (
                 name,
                 # 22 is parallel-ssh's default: leave it to ssh_config's Port.
@@ -217,6 +247,12 @@ class Fleet:
                 self._clients[cache_key] = client
             out.append((client, [indexes[p] for p in positions]))
         return out
+
+    def place(self, obj, index):
+        """Gives a per-host object what its errors name: the port and the retry count."""
+        obj._port = self.ports[index]
+        obj._num_retries = self.num_retries
+        return obj
 
     def start(self, starter, subset=None):
         """Starts one native run per group (``starter(client, indexes)``) → ``Runs``."""

@@ -1,16 +1,60 @@
-"""Exceptions, named as parallel-ssh names them.
+"""Exceptions, named and laid out as parallel-ssh's are.
 
-Every exception raised for a host carries ``host`` (its name or alias) and ``kind``
-(sshfan's stable error code, e.g. ``"auth"``, ``"connect_timeout"``), besides its
-message in ``args[0]``.
+As in parallel-ssh, an exception's ``args`` are a printf-style format and its values
+(``str(exc)`` is ``args[0] % args[1:]``), in parallel-ssh's positions, which programs
+index: ``ConnectionError`` and ``AuthenticationError`` ``(fmt, host, port, cause, retry,
+num_retries)``; ``UnknownHostError`` ``(fmt, host, reason, retry, num_retries)``;
+``Timeout`` from ``join(timeout=)`` ``(fmt, timeout, finished_outputs,
+unfinished_outputs)``; ``SFTPIOError``/``SCPError`` ``(fmt, path, host, cause)``;
+``NoIPv6AddressFoundError`` ``(fmt, host, [(host, port)])``. ``ConnectionError`` is the
+builtin ``ConnectionError`` (a refused connection is a ``ConnectionRefusedError``).
+Every exception raised for a host also carries ``host`` (its name or alias) and ``kind``
+(sshfan's stable error code, e.g. ``"auth"``, ``"connect_timeout"``).
 """
+
+import builtins
+
+
+def _formatted(error):
+    args = error.args
+    if len(args) < 2 or not isinstance(args[0], str):
+        return None
+    try:
+        return args[0] % args[1:]
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class _HostError(Exception):
-    """Base of the errors sshfan raises for one host."""
+    """Base of the errors sshfan raises for one host (parallel-ssh's ``_PSSHError``)."""
 
     host = None
     kind = None
+
+    def __str__(self):
+        text = _formatted(self)
+        return super().__str__() if text is None else text
+
+
+#: The builtin ``ConnectionError``, as in parallel-ssh.
+ConnectionError = builtins.ConnectionError
+
+
+class _ConnectionFailed(builtins.ConnectionError):
+    """A ``ConnectionError`` raised by sshfan, formatted as parallel-ssh's."""
+
+    host = None
+    kind = None
+
+    def __str__(self):
+        text = _formatted(self)
+        return super().__str__() if text is None else text
+
+
+class _ConnectionRefused(builtins.ConnectionRefusedError, _ConnectionFailed):
+    """A refused connection: a ``ConnectionRefusedError`` (and so a ``ConnectionError``)."""
+
+    __str__ = _ConnectionFailed.__str__
 
 
 class NoIPv6AddressFoundError(_HostError):
@@ -19,10 +63,6 @@ class NoIPv6AddressFoundError(_HostError):
 
 class UnknownHostError(_HostError):
     """The host name did not resolve."""
-
-
-class ConnectionError(_HostError):
-    """The host could not be reached: refused, unreachable, timed out."""
 
 
 class AuthenticationError(_HostError):
@@ -84,7 +124,7 @@ class InvalidAPIUseError(_HostError):
 
 # parallel-ssh 1.x names, still exported by 2.x.
 UnknownHostException = UnknownHostError
-ConnectionErrorException = ConnectionError
+ConnectionErrorException = builtins.ConnectionError
 AuthenticationException = AuthenticationError
 SSHException = SSHError
 HostArgumentException = HostArgumentError

@@ -99,7 +99,7 @@ class HostOutput:
     """
 
     __slots__ = ("host", "alias", "channel", "stdin", "client", "exception", "encoding",
-                 "read_timeout", "buffers", "_native", "_transfer")
+                 "read_timeout", "buffers", "_native", "_transfer", "_port", "_num_retries")
 
     def __init__(self, host, channel=None, stdin=None, client=None, alias=None,
                  exception=None, encoding="utf-8", read_timeout=None, buffers=None,
@@ -179,7 +179,8 @@ class HostOutput:
         outcome = self._native.outcome() if self._native is not None else None
         if outcome is not None and outcome[0] == "error":
             return exception_for(outcome[1], outcome[2], self.alias or self.host,
-                                 self._transfer)
+                                 self._transfer, getattr(self, "_port", None),
+                                 getattr(self, "_num_retries", 1))
         return None
 
     def __repr__(self):

@@ -13,7 +13,7 @@ import time
 class Task:
     """One host's share of a background operation (a copy, a connect_auth)."""
 
-    __slots__ = ("host", "alias", "_native", "_transfer", "_value")
+    __slots__ = ("host", "alias", "_native", "_transfer", "_value", "_port", "_num_retries")
 
     def __init__(self, host, alias, native, transfer=None, value=None):
         self.host = host
@@ -41,7 +41,8 @@ class Task:
         outcome = self._native.outcome()
         if outcome is None or outcome[0] != "error":
             return None
-        return exception_for(outcome[1], outcome[2], self.alias or self.host, self._transfer)
+        return exception_for(outcome[1], outcome[2], self.alias or self.host, self._transfer,
+                             getattr(self, "_port", None), getattr(self, "_num_retries", 1))
 
     @property
     def value(self):

@@ -91,7 +91,7 @@ class ParallelSSHClient:
             output = HostOutput(self._fleet.names[index], client=self,
                                 alias=self._fleet.aliases[index], encoding=encoding, read_timeout=read_timeout, native=native)
             output._transfer = transfer
-            outputs.append(output)
+            outputs.append(self._fleet.place(output, index))
         return outputs
 
     def _wait_started(self, runs, outputs, stop_on_errors):
@@ -99,7 +99,9 @@ class ParallelSSHClient:
         run_command; raises the first failure, or records each in `exception`."""
         for position, kind, message in runs.wait_connected(stop_on_errors):
             output = outputs[position]
-            error = exception_for(kind, message, output.alias or output.host)
+            error = exception_for(kind, message, output.alias or output.host,
+                                  port=self._fleet.ports[position],
+                                  num_retries=self._fleet.num_retries)
             if stop_on_errors:
                 raise error
             output.exception = error
@@ -177,11 +179,10 @@ class ParallelSSHClient:
             native.join_run(left)
         unfinished = [o for o in outputs if not o._native.wait(0)]
         if unfinished:
-            error = exc.Timeout(
-                "Timeout of %s sec(s) reached on hosts: %s" % (
-                    timeout, ", ".join(o.alias or o.host for o in unfinished)),
-                [o.alias or o.host for o in unfinished])
-            raise error
+            finished = [o for o in outputs if o not in unfinished]
+            # parallel-ssh's layout: (fmt, timeout, finished outputs, unfinished outputs).
+            raise exc.Timeout("Timeout of %s sec(s) reached with commands still running",
+                              timeout, finished, unfinished)
         if consume_output:
             for host_output in outputs:
                 for stream in (1, 2):
@@ -199,7 +200,7 @@ class ParallelSSHClient:
         first failure). The connections are kept: later calls use them, as in
         parallel-ssh."""
         runs = self._fleet.start(lambda client, indexes: client.connect_auth())
-        return [Task(self._fleet.names[i], self._fleet.labels[i], native)
+        return [self._fleet.place(Task(self._fleet.names[i], self._fleet.labels[i], native), i)
                 for i, native in enumerate(runs.hosts)]
 
     def disconnect(self):
@@ -256,7 +257,7 @@ class ParallelSSHClient:
             runs = self._fleet.start(lambda client, indexes: starter(client, *pair), subset)
             for index, native in runs.pairs:
                 natives[index] = native
-        return [Task(self._fleet.names[i], self._fleet.labels[i], natives[i], transfer)
+        return [self._fleet.place(Task(self._fleet.names[i], self._fleet.labels[i], natives[i], transfer), i)
                 for i in range(count)]
 
     def copy_file(self, local_file, remote_file, recurse=False, copy_args=None):

@@ -96,8 +96,8 @@ class SSHClient:
         runs = fleet.start(lambda client, indexes: client.download(
             os.fspath(remote_file), os.fspath(local_file), recursive=recurse, scp=scp,
             exact=True))
-        return [Task(fleet.names[0], fleet.labels[0], runs.hosts[0],
-                     "scp" if scp else "sftp")]
+        return [fleet.place(Task(fleet.names[0], fleet.labels[0], runs.hosts[0],
+                                 "scp" if scp else "sftp"), 0)]
 
     def disconnect(self):
         """Closes the connection (made in the constructor and used by every call)."""

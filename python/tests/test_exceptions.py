@@ -1,0 +1,60 @@
+"""Exceptions as parallel-ssh raises them: classes, positional args, formatting."""
+
+import builtins
+
+import pytest
+
+from sshfan import exceptions
+
+from conftest import free_port
+
+
+def test_connection_error_is_the_builtin_and_refused_is_connection_refused(fleet):
+    assert exceptions.ConnectionError is builtins.ConnectionError
+    port = free_port()
+    client = fleet.client(hosts=["127.0.0.1"], port=port, num_retries=2, retry_delay=0.01)
+    with pytest.raises(ConnectionRefusedError) as raised:
+        client.run_command("true")
+    error = raised.value
+    assert isinstance(error, ConnectionError)
+    fmt, host, got_port, cause, retry, num_retries = error.args
+    assert (host, got_port, retry, num_retries) == ("127.0.0.1", port, 2, 2)
+    assert str(error) == fmt % error.args[1:]
+    assert "Error connecting to host '127.0.0.1:%d'" % port in str(error)
+    assert "refused" in str(cause)
+
+
+def test_authentication_error_args(make_fleet):
+    fleet = make_fleet(hosts=2, faults={1: "reject-auth"})
+    with pytest.raises(exceptions.AuthenticationError) as raised:
+        fleet.client().run_command("true")
+    fmt, host, port, cause, retry, num_retries = raised.value.args
+    assert (host, port) == (fleet.names[1], fleet.port)
+    assert (retry, num_retries) == (1, 1)
+    assert str(raised.value).startswith(
+        "Authentication error while connecting to %s:%s - " % (fleet.names[1], fleet.port))
+
+
+def test_join_timeout_carries_finished_and_unfinished_outputs(fleet):
+    client = fleet.client()
+    output = client.run_command("sleep 1", stop_on_errors=False)
+    with pytest.raises(exceptions.Timeout) as raised:
+        client.join(output, timeout=0.1)
+    fmt, timeout, finished, unfinished = raised.value.args
+    assert timeout == 0.1
+    assert finished == [] and unfinished == output
+    # As in parallel-ssh, the format takes only the timeout, so str() shows the args.
+    assert "reached with commands still running" in str(raised.value)
+    client.join(output)
+    assert [o.exit_code for o in output] == [0] * len(output)
+
+
+def test_copy_errors_name_the_host_at_args_2(fleet, tmp_path):
+    from sshfan.utils import joinall
+    client = fleet.client()
+    tasks = client.copy_remote_file("no/such/file", str(tmp_path / "out"))
+    joinall(tasks)
+    error = tasks[0].exception
+    assert isinstance(error, exceptions.SFTPIOError)
+    assert error.args[2] == fleet.names[0]
+    assert "no/such/file" in str(error)
