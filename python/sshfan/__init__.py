@@ -8,8 +8,17 @@ Commands run on one shared Rust (Tokio) runtime on its own threads; no gevent, n
 per host. Waiting calls (reading output, joins) release the GIL.
 """
 
+import logging
+
 from .clients import ParallelSSHClient, SSHClient
 from .config import HostConfig
 from .output import HostOutput
 
-__all__ = ["ParallelSSHClient", "SSHClient", "HostConfig", "HostOutput"]
+#: The package's logger (parallel-ssh's ``pssh.logger``); like parallel-ssh's, the
+#: library's loggers carry a ``NullHandler``: nothing is printed unless the program
+#: configures logging or calls ``sshfan.utils.enable_logger``.
+logger = logging.getLogger("sshfan")
+logger.addHandler(logging.NullHandler())
+logging.getLogger("sshfan.host_logger").addHandler(logging.NullHandler())
+
+__all__ = ["ParallelSSHClient", "SSHClient", "HostConfig", "HostOutput", "logger"]

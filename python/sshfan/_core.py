@@ -100,8 +100,6 @@ class Settings:
 
     def native_kwargs(self, hosts_in_group):
         v = self.values
-        if v.get("gssapi_auth"):
-            raise exc.HostConfigError("GSS-API authentication is not supported by sshfan")
         pkey = expand_key(v.get("pkey"))
         keys = [pkey] if pkey is not None else []
         cert = v.get("cert_file")
@@ -220,6 +218,8 @@ class Fleet:
             for position, index in enumerate(indexes):
                 self._place[index] = (gi, position)
         self._clients = {}
+        #: GSS-API asked for: accepted and kept, refused when connecting.
+        self.gssapi = bool(settings.values.get("gssapi_auth"))
 
     def __len__(self):
         return len(self.names)
@@ -227,6 +227,15 @@ class Fleet:
     def clients(self, subset=None):
         """``(native client, host indexes)`` per group, optionally for a subset of hosts
         (host indexes, in order)."""
+        if self.gssapi:
+            host = self.labels[0] if self.labels else None
+            error = exc.AuthenticationError(
+                "Authentication error while connecting to %s:%s - %s - retries %s/%s",
+                host, self.ports[0] if self.ports else None,
+                "GSS-API authentication is not supported by sshfan (gssapi_auth=True)",
+                1, self.num_retries)
+            error.host, error.kind = host, "auth"
+            raise error
         if subset is None:
             chosen = {gi: list(range(len(group[0]))) for gi, group in enumerate(self.groups)}
         else:

@@ -58,3 +58,47 @@ def test_copy_errors_name_the_host_at_args_2(fleet, tmp_path):
     assert isinstance(error, exceptions.SFTPIOError)
     assert error.args[2] == fleet.names[0]
     assert "no/such/file" in str(error)
+
+
+def test_the_libssh_client_module_and_gssapi_refused_at_connect(fleet):
+    from sshfan.clients.ssh import ParallelSSHClient, SSHClient
+    from sshfan.clients.ssh.parallel import ParallelSSHClient as Same
+    assert ParallelSSHClient is Same
+    args = fleet.client_args()
+    client = ParallelSSHClient(fleet.names, gssapi_auth=True, gssapi_server_identity="srv",
+                               gssapi_client_identity="me", gssapi_delegate_credentials=True,
+                               **args)
+    assert client.gssapi_server_identity == "srv"
+    with pytest.raises(exceptions.AuthenticationError) as raised:
+        client.run_command("true")
+    assert "GSS-API" in str(raised.value) and "not supported" in str(raised.value)
+    plain = ParallelSSHClient(fleet.names, **args)
+    output = plain.run_command("echo libssh")
+    plain.join()
+    assert [list(o.stdout) for o in output] == [["libssh"]] * len(fleet.names)
+    single = SSHClient(fleet.names[0], **args)
+    host_output = single.run_command("echo one")
+    single.wait_finished(host_output)
+    assert list(host_output.stdout) == ["one"]
+
+
+def test_loggers_are_silent_by_default_and_the_host_logger_gets_one_handler():
+    import logging
+
+    import sshfan
+    from sshfan import constants, utils
+    assert constants.DEFAULT_RETRIES == 3 and constants.RETRY_DELAY == 5
+    assert sshfan.logger is logging.getLogger("sshfan")
+    assert any(isinstance(h, logging.NullHandler) for h in sshfan.logger.handlers)
+    saved = (list(utils.host_logger.handlers), utils.host_logger.level,
+             utils.host_logger.propagate)
+    try:
+        for _ in range(3):
+            utils.enable_host_logger()
+        streams = [h for h in utils.host_logger.handlers
+                   if isinstance(h, logging.StreamHandler)]
+        assert len(streams) == 1
+    finally:
+        utils.host_logger.handlers[:] = saved[0]
+        utils.host_logger.setLevel(saved[1])
+        utils.host_logger.propagate = saved[2]

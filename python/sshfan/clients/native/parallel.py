@@ -13,6 +13,8 @@ _CLIENT_DEFAULTS = dict(
     proxy_port=None, proxy_user=None, proxy_password=None, proxy_pkey=None,
     forward_ssh_agent=False, keepalive_seconds=60, ipv6_only=False, compress=False,
     keyboard_interactive=False, cert_file=None, gssapi_auth=False,
+    gssapi_server_identity=None, gssapi_client_identity=None,
+    gssapi_delegate_credentials=False,
     # sshfan's own settings.
     host_key_policy="strict", known_hosts=None, ssh_config=None, command_timeout=None,
     proxy_command=None, post_quantum_kex=False,
