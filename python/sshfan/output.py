@@ -8,6 +8,7 @@ made it is gone.
 """
 
 import collections
+import time
 import logging
 
 from . import _native
@@ -69,14 +70,19 @@ class _Stream:
         self.pending = collections.deque()
 
     def lines(self, text, timeout):
+        """Lines as they come. ``timeout`` is one timer for the whole iteration, as
+        parallel-ssh's ``read_timeout`` is: ``Timeout`` once it runs out; lines read so
+        far are kept, and a new iteration goes on from there."""
         pending = self.pending
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             while pending:
                 yield pending.popleft()
             if self.ended:
                 return
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             try:
-                batch = self.native.read_lines(self.number, text, timeout)
+                batch = self.native.read_lines(self.number, text, left)
             except _native.ReadTimeoutError as error:
                 timeout_error = exc.Timeout(
                     "%s: %s (read_timeout)" % (self.native.label, error))

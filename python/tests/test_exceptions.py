@@ -102,3 +102,43 @@ def test_loggers_are_silent_by_default_and_the_host_logger_gets_one_handler():
         utils.host_logger.handlers[:] = saved[0]
         utils.host_logger.setLevel(saved[1])
         utils.host_logger.propagate = saved[2]
+
+
+def test_a_command_timeout_is_the_hosts_exception_never_a_silent_cut(fleet):
+    client = fleet.client()
+    output = client.run_command("echo started; sleep 5", command_timeout=0.5)
+    client.join(output)
+    for host_output in output:
+        assert list(host_output.stdout) == ["started"]
+        assert isinstance(host_output.exception, exceptions.Timeout)
+        assert host_output.exception.kind == "command_timeout"
+        assert host_output.exit_code is None
+
+
+def test_read_timeout_is_one_timer_for_the_whole_iteration(fleet):
+    import time
+    client = fleet.client(hosts=fleet.names[:1])
+    # A line every 0.2 s: a timer per read would never fire; one for the iteration does.
+    output = client.run_command("trickle 20 200", read_timeout=0.7)
+    started = time.monotonic()
+    lines = []
+    with pytest.raises(exceptions.Timeout):
+        for line in output[0].stdout:
+            lines.append(line)
+    assert time.monotonic() - started < 2
+    assert 1 <= len(lines) <= 5
+    output[0].read_timeout = None
+    rest = list(output[0].stdout)
+    assert len(lines) + len(rest) == 20, "nothing lost across the timeout"
+
+
+def test_single_client_timeout_is_the_deprecated_read_timeout(fleet):
+    from sshfan.clients import SSHClient
+    client = SSHClient(fleet.names[0], **fleet.client_args())
+    with pytest.warns(DeprecationWarning):
+        host_output = client.run_command("echo a; sleep 3; echo b", timeout=0.3)
+    assert host_output.read_timeout == 0.3
+    with pytest.raises(exceptions.Timeout):
+        list(host_output.stdout)
+    with pytest.raises(ValueError):
+        client.wait_finished(None)

@@ -19,7 +19,7 @@ def test_ssh_client_makes_one_connection_for_all_its_calls(make_fleet, tmp_path)
     with client.open_shell() as shell:
         shell.run("echo from-shell")
     assert list(shell.stdout) == ["from-shell"]
-    output = client.run_command("echo with-timeout", timeout=30)
+    output = client.run_command("echo with-timeout", command_timeout=30)
     client.wait_finished(output)
     assert fleet.connections()[0] == (1, 1), "every call used the constructor's connection"
     client.disconnect()
@@ -33,7 +33,7 @@ def test_parallel_client_keeps_one_connection_per_host(make_fleet):
         output = client.run_command("echo %d" % n)
         client.join()
         assert [list(o.stdout) for o in output] == [[str(n)]] * 4
-    output = client.run_command("echo t", timeout=30)
+    output = client.run_command("echo t", command_timeout=30)
     client.join()
     assert fleet.connections() == [(1, 1)] * 4
     assert client._open_sessions() == 4

@@ -111,7 +111,8 @@ class ParallelSSHClient:
 
     def run_command(self, command, sudo=False, user=None, stop_on_errors=True,
                     use_pty=False, host_args=None, shell=None, encoding="utf-8",
-                    read_timeout=None, timeout=None, env=None, sudo_password=None):
+                    read_timeout=None, timeout=None, env=None, sudo_password=None,
+                    command_timeout=None):
         """Runs ``command`` on every host; returns a ``HostOutput`` per host, in host order.
 
         Returns once every host has started the command or failed to connect. With
@@ -119,10 +120,14 @@ class ParallelSSHClient:
         it is set as that host's ``HostOutput.exception``. ``host_args`` gives one argument
         tuple (or dict) per host for ``command % args``. ``user`` runs the command as
         that user through sudo; ``sudo=True`` runs it as root. The command is quoted
-        correctly whatever it contains. sshfan only: ``env`` (a dict sent with the
-        request), ``sudo_password`` (fed to ``sudo -S`` once, never logged), ``timeout``
-        (per-host command timeout, seconds).
+        correctly whatever it contains. ``timeout`` is parallel-ssh's deprecated name of
+        ``read_timeout``. sshfan only: ``env`` (a dict sent with the request),
+        ``sudo_password`` (written when sudo asks for it, never logged),
+        ``command_timeout`` (seconds a host's command may run: then its channel is
+        closed and its ``exception`` is a ``Timeout``).
         """
+        if read_timeout is None and timeout is not None:
+            read_timeout = timeout
         count = len(self._hosts)
         commands = command
         if host_args is not None:
@@ -144,7 +149,7 @@ class ParallelSSHClient:
             # A per-call timeout is the job's own: the same client and connections.
             return client.run(per_host, pty=use_pty, sudo=bool(sudo), sudo_user=user,
                               sudo_password=sudo_password, shell=shell, env=env_pairs,
-                              command_timeout=timeout)
+                              command_timeout=command_timeout)
 
         runs = self._fleet.start(start)
         outputs = self._outputs(runs, encoding, read_timeout)
@@ -180,6 +185,11 @@ class ParallelSSHClient:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             native.join_run(left)
         unfinished = [o for o in outputs if not o._native.wait(0)]
+        for host_output in outputs:
+            # A host that failed while running (its command timeout, a lost connection)
+            # says so: output is never cut short silently.
+            if host_output.exception is None and host_output not in unfinished:
+                host_output.exception = host_output._error()
         if unfinished:
             finished = [o for o in outputs if o not in unfinished]
             # parallel-ssh's layout: (fmt, timeout, finished outputs, unfinished outputs).

@@ -39,20 +39,32 @@ class SSHClient:
 
     def run_command(self, command, sudo=False, user=None, use_pty=False, shell=None,
                     encoding="utf-8", timeout=None, read_timeout=None, env=None,
-                    sudo_password=None):
-        """Runs ``command``; returns its ``HostOutput`` once it has started."""
+                    sudo_password=None, command_timeout=None):
+        """Runs ``command``; returns its ``HostOutput`` once it has started.
+        ``timeout`` is parallel-ssh's deprecated alias of ``read_timeout``."""
+        if timeout is not None:
+            import warnings
+            warnings.warn("run_command(timeout=) is deprecated: use read_timeout",
+                          DeprecationWarning, stacklevel=2)
+            if read_timeout is None:
+                read_timeout = timeout
         return self._client.run_command(
             command, sudo=sudo, user=user, use_pty=use_pty, shell=shell, encoding=encoding,
-            read_timeout=read_timeout, timeout=timeout, env=env,
-            sudo_password=sudo_password)[0]
+            read_timeout=read_timeout, env=env, sudo_password=sudo_password,
+            command_timeout=command_timeout)[0]
 
     def wait_finished(self, host_output, timeout=None):
         """Waits for the command of ``host_output`` to finish; ``Timeout`` after
         ``timeout`` seconds."""
+        from ...output import HostOutput
+        if not isinstance(host_output, HostOutput):
+            raise ValueError("wait_finished takes a HostOutput, not %r" % (host_output,))
         native = host_output._native
         if native is not None and not native.wait(timeout):
             raise exc.Timeout("Timeout of %s sec(s) reached on host %s"
                               % (timeout, host_output.alias or host_output.host))
+        if host_output.exception is None:
+            host_output.exception = host_output._error()
 
     def read_output(self, stdout_buffer, timeout=None):
         """Lines (``bytes``) from a buffer, ``host_output.buffers.stdout``."""
