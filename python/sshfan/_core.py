@@ -72,6 +72,10 @@ def exception_for(kind, message, host, transfer=None, port=None, num_retries=1):
         error = exc.AuthenticationError(
             "Authentication error while connecting to %s:%s - %s - retries %s/%s",
             host, port, cause, retries, retries)
+    elif kind == "host_key" and "is not known" in cause:
+        error = exc.HostKeyError(
+            "%s: %s (or pass host_key_policy='accept-new' to record unknown host keys)",
+            host, cause)
     else:
         cls = _EXCEPTIONS.get(kind, exc.SessionError)
         error = cls("%s: %s", host, cause)
@@ -166,8 +170,12 @@ class Fleet:
 
     def __init__(self, hosts, settings, host_config=None):
         hosts = list(hosts)
-        if host_config is not None and len(host_config) != len(hosts):
+        if host_config is not None and not isinstance(host_config, (list, tuple)):
             raise exc.HostConfigError(
+                "Host configuration of type %s is invalid - valid types are "
+                "list[HostConfig]" % type(host_config))
+        if host_config is not None and len(host_config) != len(hosts):
+            raise exc._HostConfigValueError(
                 "host_config has %d entries for %d hosts: give one per host"
                 % (len(host_config), len(hosts)))
         self.names = []

@@ -5,7 +5,7 @@ A field left ``None`` takes the client's value; any other value, including ``Fal
 ``allow_agent``; sshfan can).
 """
 
-from .exceptions import HostConfigError
+from .exceptions import HostConfigError, _HostConfigValueError
 
 _FIELDS = (
     "user", "port", "password", "private_key", "allow_agent", "alias", "num_retries",
@@ -40,7 +40,7 @@ class HostConfig:
         def check(name, types):
             value = getattr(self, name)
             if value is not None and not isinstance(value, types):
-                raise HostConfigError(
+                raise _HostConfigValueError(
                     "HostConfig.%s must be %s, not %r" % (
                         name, " or ".join(t.__name__ for t in types), value))
         for name in ("user", "password", "alias", "proxy_host", "proxy_user",

@@ -118,6 +118,11 @@ class HostConfigError(_HostError):
     """A ``HostConfig`` (or other setting) is invalid."""
 
 
+class _HostConfigValueError(HostConfigError, ValueError):
+    """A ``HostConfig`` value of the wrong type, or a ``host_config`` list whose length
+    is not the host count: parallel-ssh raises ``ValueError`` for these."""
+
+
 class InvalidAPIUseError(_HostError):
     """The API was used in a way it does not support."""
 

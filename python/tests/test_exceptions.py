@@ -142,3 +142,40 @@ def test_single_client_timeout_is_the_deprecated_read_timeout(fleet):
         list(host_output.stdout)
     with pytest.raises(ValueError):
         client.wait_finished(None)
+
+
+def test_bad_arguments_raise_what_parallel_ssh_raises(fleet):
+    from sshfan.clients import ParallelSSHClient
+    from sshfan.config import HostConfig
+    args = fleet.client_args()
+    for hosts in ("web1", b"web1"):
+        with pytest.raises(TypeError):
+            ParallelSSHClient(hosts, **args)
+    with pytest.raises(ValueError):
+        HostConfig(port="22")
+    with pytest.raises(ValueError):
+        ParallelSSHClient(fleet.names, host_config=[HostConfig()], **args)
+    with pytest.raises(exceptions.HostConfigError):
+        ParallelSSHClient(fleet.names, host_config=HostConfig(), **args)
+    with pytest.raises(exceptions.InvalidAPIUseError):
+        ParallelSSHClient(fleet.names, **dict(args, keyboard_interactive=True))
+    client = ParallelSSHClient(fleet.names, **args)
+    client.join()  # nothing run yet: returns at once
+    assert client.finished()
+    with pytest.raises(TypeError):
+        client.run_command("echo %s %s", host_args=[("a",)] * len(fleet.names))
+    with pytest.raises(KeyError):
+        client.run_command("echo %(x)s", host_args=[{"y": 1}] * len(fleet.names))
+    output = client.run_command("true")
+    with pytest.raises(ValueError):
+        client.join(["not a HostOutput"])
+    client.join(output)
+
+
+def test_an_unknown_host_key_says_how_to_accept_it(fleet, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    client = fleet.client(known_hosts=str(empty))
+    with pytest.raises(exceptions.HostKeyError) as raised:
+        client.run_command("true")
+    assert "host_key_policy='accept-new'" in str(raised.value)

@@ -51,8 +51,11 @@ class ParallelSSHClient:
         unknown = set(extras) - set(_CLIENT_DEFAULTS)
         if unknown:
             raise TypeError("unexpected keyword argument(s): %s" % ", ".join(sorted(unknown)))
-        if isinstance(hosts, str):
+        if isinstance(hosts, (str, bytes)):
             raise TypeError("hosts must be a list of host names, not a string")
+        if keyboard_interactive and not password:
+            raise exc.InvalidAPIUseError(
+                "keyboard_interactive=True needs a password to answer with")
         values = dict(_CLIENT_DEFAULTS)
         values.update(
             user=user, password=password, port=port, pkey=pkey, num_retries=num_retries,
@@ -82,7 +85,7 @@ class ParallelSSHClient:
 
     @hosts.setter
     def hosts(self, hosts):
-        if isinstance(hosts, str):
+        if isinstance(hosts, (str, bytes)):
             raise TypeError("hosts must be a list of host names, not a string")
         self._hosts = list(hosts)
         self._fleet = Fleet(self._hosts, self._settings, self.host_config)
@@ -136,10 +139,9 @@ class ParallelSSHClient:
                 raise exc.HostArgumentError(
                     "Number of host arguments provided (%d) does not match number of hosts "
                     "(%d)" % (len(host_args), count))
-            try:
-                commands = [command % args for args in host_args]
-            except (TypeError, KeyError, ValueError) as error:
-                raise exc.HostArgumentError("host_args do not fit the command: %s" % error) from None
+            # As parallel-ssh: a tuple or dict that does not fit raises `cmd % args`'s own
+            # TypeError or KeyError.
+            commands = [command % args for args in host_args]
         elif not isinstance(command, str):
             raise TypeError("command must be a string")
         env_pairs = sorted((str(k), str(v)) for k, v in (env or {}).items())
@@ -165,7 +167,11 @@ class ParallelSSHClient:
         if output is None:
             output = self._last_output
         if output is None:
-            raise exc.InvalidAPIUseError("no output to join: run a command first")
+            return []  # nothing run yet: nothing to wait for
+        if not isinstance(output, (list, tuple)) or not all(
+                isinstance(o, HostOutput) for o in output):
+            raise ValueError("Unexpected output object type: give run_command's list of "
+                             "HostOutput")
         return [o for o in output if o._native is not None]
 
     def join(self, output=None, consume_output=False, timeout=None):
