@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use sshfan::{ExitStatus, HostOutput, HostStdin, Joiner, OutputReader, Run};
@@ -182,25 +181,20 @@ impl PyHost {
         let limit = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
         let batch = wait(py, async move {
             let mut reader = cell.reader(stream).lock().await;
-            // `next_line` is cancel-safe: a partial line waits in the reader.
-            let first = match limit {
-                None => reader.next_line().await,
-                Some(limit) => tokio::time::timeout(limit, reader.next_line())
+            // `next_lines` is cancel-safe: a partial line waits in the reader.
+            let batch = match limit {
+                None => reader.next_lines(BATCH, usize::MAX).await,
+                Some(limit) => tokio::time::timeout(limit, reader.next_lines(BATCH, usize::MAX))
                     .await
                     .map_err(|_| limit)?,
             };
-            let Some(first) = first else {
-                return Ok((Vec::new(), true));
-            };
-            let mut lines = vec![first];
-            while lines.len() < BATCH {
-                match reader.next_line().now_or_never() {
-                    Some(Some(line)) => lines.push(line),
-                    Some(None) => return Ok((lines, true)),
-                    None => break,
+            Ok(match batch {
+                None => (Vec::new(), true),
+                Some(batch) => {
+                    let ended = batch.ended;
+                    (batch.lines().map(|(line, _)| line).collect(), ended)
                 }
-            }
-            Ok((lines, false))
+            })
         })?;
         let (lines, ended) = batch.map_err(|limit: Duration| {
             ReadTimeoutError::new_err(format!("no output for {:.3} s", limit.as_secs_f64()))

@@ -52,14 +52,13 @@ def exception_for(kind, message, host, transfer=None, port=None, num_retries=1):
     positional ``args`` (see ``sshfan.exceptions``)."""
     cause = _cause(message, host)
     retries = num_retries or 1
-    if kind == "resolve":
-        if _native.NO_IPV6 in message:
-            error = exc.NoIPv6AddressFoundError(
-                "Requested IPv6 only and no IPv6 addresses found for host %s from "
-                "address list %s", host, [(host, port)])
-        else:
-            error = exc.UnknownHostError(
-                "Unknown host %s - %s - retry %s/%s", host, cause, retries, retries)
+    if kind == "no_ipv6":
+        error = exc.NoIPv6AddressFoundError(
+            "Requested IPv6 only and no IPv6 addresses found for host %s from "
+            "address list %s", host, [(host, port)])
+    elif kind == "resolve":
+        error = exc.UnknownHostError(
+            "Unknown host %s - %s - retry %s/%s", host, cause, retries, retries)
     elif kind == "transfer":
         cls = exc.SCPError if transfer == "scp" else exc.SFTPIOError
         path, _, why = cause.partition(": ")

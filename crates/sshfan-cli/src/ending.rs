@@ -36,7 +36,8 @@ impl Ending {
 
     /// Whether the host was cancelled (by `-k` or Ctrl-C) before it finished.
     pub fn cancelled(&self) -> bool {
-        matches!(self, Ending::Failed { code, .. } if code == "cancelled")
+        matches!(self, Ending::Failed { code, .. }
+            if code.parse() == Ok(sshfan::ErrorCode::Cancelled))
     }
 
     /// The category shown in summaries and gather headers, e.g. `exit 3`.
@@ -46,24 +47,31 @@ impl Ending {
             Ending::Remote(RemoteStatus::Code(code)) => format!("exit {code}"),
             Ending::Remote(RemoteStatus::Signal { name, .. }) => format!("signal {name}"),
             Ending::Remote(RemoteStatus::NoStatus) => "no exit status".to_owned(),
-            Ending::Failed { code, .. } => match code.as_str() {
-                "connect_timeout" => "connect timeout",
-                "command_timeout" => "command timeout",
-                "idle_timeout" => "idle timeout",
-                "resolve" | "refused" | "unreachable" => "unreachable",
-                "auth" | "key" => "auth failed",
-                "host_key" => "host key",
-                "connection_lost" => "connection lost",
-                "cancelled" => "cancelled",
-                _ => "error",
+            Ending::Failed { code, .. } => {
+                use sshfan::ErrorCode as C;
+                match code.parse::<C>() {
+                    Ok(C::ConnectTimeout) => "connect timeout",
+                    Ok(C::CommandTimeout) => "command timeout",
+                    Ok(C::IdleTimeout) => "idle timeout",
+                    Ok(C::Resolve | C::NoIpv6Address | C::Refused | C::Unreachable) => {
+                        "unreachable"
+                    }
+                    Ok(C::Auth | C::Key) => "auth failed",
+                    Ok(C::HostKey) => "host key",
+                    Ok(C::ConnectionLost) => "connection lost",
+                    Ok(C::Cancelled) => "cancelled",
+                    // Other codes, and a merged shard's `incomplete`.
+                    _ => "error",
+                }
+                .to_owned()
             }
-            .to_owned(),
         }
     }
 
     /// Whether the failure is a timeout (exit code 4 rather than 3).
     pub fn timed_out(&self) -> bool {
-        matches!(self, Ending::Failed { code, .. } if matches!(code.as_str(), "connect_timeout" | "command_timeout" | "idle_timeout"))
+        matches!(self, Ending::Failed { code, .. }
+            if code.parse::<sshfan::ErrorCode>().is_ok_and(sshfan::ErrorCode::is_timeout))
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use sshfan::copy::CopyOptions;
 use sshfan::{HostOutput, Outcome, ParallelClient, RunOptions};
 use tokio::sync::mpsc;
@@ -165,19 +165,27 @@ async fn stream_host(mut host: HostOutput, sender: LineSender, files: HostFiles)
     let mut stdout_file = files.open(index, Stream::Stdout);
     let mut stderr_file = files.open(index, Stream::Stderr);
     let stdout = async {
-        while let Some(lines) = next_lines(&mut host.stdout).await {
+        while let Some(batch) = host
+            .stdout
+            .next_lines(LINES_PER_EVENT, BYTES_PER_EVENT)
+            .await
+        {
             if let Some(file) = &mut stdout_file {
-                lines.iter().for_each(|raw| file.write(raw));
+                batch.raw().for_each(|raw| file.write(&raw));
             }
-            sender.send(index, Stream::Stdout, lines).await;
+            sender.send(index, Stream::Stdout, batch).await;
         }
     };
     let stderr = async {
-        while let Some(lines) = next_lines(&mut host.stderr).await {
+        while let Some(batch) = host
+            .stderr
+            .next_lines(LINES_PER_EVENT, BYTES_PER_EVENT)
+            .await
+        {
             if let Some(file) = &mut stderr_file {
-                lines.iter().for_each(|raw| file.write(raw));
+                batch.raw().for_each(|raw| file.write(&raw));
             }
-            sender.send(index, Stream::Stderr, lines).await;
+            sender.send(index, Stream::Stderr, batch).await;
         }
     };
     tokio::join!(stdout, stderr);
@@ -202,36 +210,6 @@ const LINES_PER_EVENT: usize = 256;
 /// Bytes of lines per event at most (a single longer line still makes one event).
 const BYTES_PER_EVENT: usize = 256 * 1024;
 
-/// The next line (raw, with its terminator), waiting for it, then any more already
-/// buffered: one event per batch rather than per line. `None` at the end.
-///
-/// The batch's lines are copied into one buffer of their own: lines sliced from the
-/// received packets would keep whole packets alive while events wait for the writer.
-async fn next_lines(reader: &mut sshfan::OutputReader) -> Option<Vec<Bytes>> {
-    use futures::FutureExt;
-    let first = reader.next_line_raw().await?;
-    let mut batch = BytesMut::from(&first[..]);
-    let mut ends = vec![batch.len()];
-    while ends.len() < LINES_PER_EVENT && batch.len() < BYTES_PER_EVENT {
-        // `next_line_raw` is cancel-safe: a line not complete yet stays in the reader.
-        match reader.next_line_raw().now_or_never() {
-            Some(Some(line)) => {
-                batch.extend_from_slice(&line);
-                ends.push(batch.len());
-            }
-            _ => break,
-        }
-    }
-    let batch = batch.freeze();
-    let mut start = 0;
-    let lines = ends.into_iter().map(|end| {
-        let line = batch.slice(start..end);
-        start = end;
-        line
-    });
-    Some(lines.collect())
-}
-
 /// Sends batches of lines to the writer, each holding its bytes of the shared budget
 /// until the writer has handled it.
 struct LineSender {
@@ -240,25 +218,13 @@ struct LineSender {
 }
 
 impl LineSender {
-    async fn send(&self, host: usize, stream: Stream, raw: Vec<Bytes>) {
-        let bytes: usize = raw.iter().map(Bytes::len).sum();
+    async fn send(&self, host: usize, stream: Stream, batch: sshfan::LineBatch) {
+        let bytes: usize = batch.raw().map(|line| line.len()).sum();
         let share = u32::try_from(bytes.clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
         let Ok(held) = self.budget.clone().acquire_many_owned(share).await else {
             return;
         };
-        let lines = raw
-            .into_iter()
-            .map(|mut line| {
-                let eol = line.last() == Some(&b'\n');
-                if eol {
-                    line.truncate(line.len() - 1);
-                    if line.last() == Some(&b'\r') {
-                        line.truncate(line.len() - 1);
-                    }
-                }
-                (line, eol)
-            })
-            .collect();
+        let lines = batch.lines().collect();
         let _ = self
             .events
             .send(Event::Lines {

@@ -168,7 +168,7 @@ impl Connector {
         chain: &'a [Hop],
         target: &HostPlan,
     ) -> Result<(Arc<JumpSession>, &'a Hop), ErrorKind> {
-        let Some((hop, before)) = chain.split_last() else {
+        let (Some(hop), Some(plan)) = (chain.last(), target.for_hop(chain)) else {
             return Err(ErrorKind::Proxy {
                 hop: "(none)".to_owned(),
                 message: "empty jump chain".to_owned(),
@@ -177,18 +177,6 @@ impl Connector {
         let cell = self.jumps.cell(chain);
         let session = cell
             .get_or_init(|| async {
-                let mut plan = target.clone();
-                plan.name = hop.name.clone();
-                plan.port = hop.port;
-                plan.user = hop.user.clone();
-                plan.key = None;
-                plan.identity_files = hop.identity_files.clone();
-                plan.forward_agent = false;
-                plan.proxy = if before.is_empty() {
-                    Proxy::Direct
-                } else {
-                    Proxy::Jump(before.to_vec())
-                };
                 let deadline = Instant::now() + plan.connect_timeout;
                 let result = match self.open_stream(&plan, deadline).await {
                     Ok(stream) => self.handshake(stream, &plan, deadline).await,

@@ -64,6 +64,13 @@ pub enum ErrorKind {
         /// The resolver's message.
         message: String,
     },
+    /// Only IPv6 was asked for ([`crate::Ipv6TcpTransport`]) and the name has no IPv6
+    /// address.
+    #[error("{}: {host}", crate::transport::NO_IPV6_ADDRESS)]
+    NoIpv6Address {
+        /// The host name.
+        host: String,
+    },
     /// The host actively refused the connection (nothing listens on the port).
     #[error("connection refused")]
     Refused,
@@ -207,28 +214,35 @@ impl ErrorKind {
         )
     }
 
-    /// A short stable identifier for the kind, for logs and machine-readable output.
+    /// A short stable identifier for the kind, for logs and machine-readable output
+    /// (`ErrorKind::error_code().as_str()`).
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The kind as a value, without its details: for summaries, exit codes and bindings.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            ErrorKind::Resolve { .. } => "resolve",
-            ErrorKind::Refused => "refused",
-            ErrorKind::Unreachable { .. } => "unreachable",
-            ErrorKind::ConnectTimeout { .. } => "connect_timeout",
-            ErrorKind::Handshake { .. } => "handshake",
-            ErrorKind::Proxy { .. } => "proxy",
-            ErrorKind::Config { .. } => "config",
-            ErrorKind::Transfer { .. } => "transfer",
-            ErrorKind::HostKey { .. } => "host_key",
-            ErrorKind::Auth { .. } => "auth",
-            ErrorKind::Key { .. } => "key",
-            ErrorKind::CommandTimeout { .. } => "command_timeout",
-            ErrorKind::IdleTimeout { .. } => "idle_timeout",
-            ErrorKind::Internal { .. } => "internal",
-            ErrorKind::ConnectionLost { .. } => "connection_lost",
-            ErrorKind::Channel { .. } => "channel",
-            ErrorKind::TooManyOpenFiles => "too_many_open_files",
-            ErrorKind::Io { .. } => "io",
-            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Resolve { .. } => ErrorCode::Resolve,
+            ErrorKind::NoIpv6Address { .. } => ErrorCode::NoIpv6Address,
+            ErrorKind::Refused => ErrorCode::Refused,
+            ErrorKind::Unreachable { .. } => ErrorCode::Unreachable,
+            ErrorKind::ConnectTimeout { .. } => ErrorCode::ConnectTimeout,
+            ErrorKind::Handshake { .. } => ErrorCode::Handshake,
+            ErrorKind::Proxy { .. } => ErrorCode::Proxy,
+            ErrorKind::Config { .. } => ErrorCode::Config,
+            ErrorKind::Transfer { .. } => ErrorCode::Transfer,
+            ErrorKind::HostKey { .. } => ErrorCode::HostKey,
+            ErrorKind::Auth { .. } => ErrorCode::Auth,
+            ErrorKind::Key { .. } => ErrorCode::Key,
+            ErrorKind::CommandTimeout { .. } => ErrorCode::CommandTimeout,
+            ErrorKind::IdleTimeout { .. } => ErrorCode::IdleTimeout,
+            ErrorKind::Internal { .. } => ErrorCode::Internal,
+            ErrorKind::ConnectionLost { .. } => ErrorCode::ConnectionLost,
+            ErrorKind::Channel { .. } => ErrorCode::Channel,
+            ErrorKind::TooManyOpenFiles => ErrorCode::TooManyOpenFiles,
+            ErrorKind::Io { .. } => ErrorCode::Io,
+            ErrorKind::Cancelled => ErrorCode::Cancelled,
         }
     }
 
@@ -252,6 +266,136 @@ impl ErrorKind {
     }
 }
 
+/// The kind of a failure as a value: [`ErrorKind::error_code`]. Its text form
+/// ([`as_str`](ErrorCode::as_str), [`FromStr`](std::str::FromStr)) is the stable code of
+/// `--json` output and the Python bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `resolve`
+    Resolve,
+    /// `no_ipv6`
+    NoIpv6Address,
+    /// `refused`
+    Refused,
+    /// `unreachable`
+    Unreachable,
+    /// `connect_timeout`
+    ConnectTimeout,
+    /// `handshake`
+    Handshake,
+    /// `proxy`
+    Proxy,
+    /// `config`
+    Config,
+    /// `transfer`
+    Transfer,
+    /// `host_key`
+    HostKey,
+    /// `auth`
+    Auth,
+    /// `key`
+    Key,
+    /// `command_timeout`
+    CommandTimeout,
+    /// `idle_timeout`
+    IdleTimeout,
+    /// `internal`
+    Internal,
+    /// `connection_lost`
+    ConnectionLost,
+    /// `channel`
+    Channel,
+    /// `too_many_open_files`
+    TooManyOpenFiles,
+    /// `io`
+    Io,
+    /// `cancelled`
+    Cancelled,
+}
+
+impl ErrorCode {
+    /// Every code.
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::Resolve,
+        ErrorCode::NoIpv6Address,
+        ErrorCode::Refused,
+        ErrorCode::Unreachable,
+        ErrorCode::ConnectTimeout,
+        ErrorCode::Handshake,
+        ErrorCode::Proxy,
+        ErrorCode::Config,
+        ErrorCode::Transfer,
+        ErrorCode::HostKey,
+        ErrorCode::Auth,
+        ErrorCode::Key,
+        ErrorCode::CommandTimeout,
+        ErrorCode::IdleTimeout,
+        ErrorCode::Internal,
+        ErrorCode::ConnectionLost,
+        ErrorCode::Channel,
+        ErrorCode::TooManyOpenFiles,
+        ErrorCode::Io,
+        ErrorCode::Cancelled,
+    ];
+
+    /// The stable text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Resolve => "resolve",
+            ErrorCode::NoIpv6Address => "no_ipv6",
+            ErrorCode::Refused => "refused",
+            ErrorCode::Unreachable => "unreachable",
+            ErrorCode::ConnectTimeout => "connect_timeout",
+            ErrorCode::Handshake => "handshake",
+            ErrorCode::Proxy => "proxy",
+            ErrorCode::Config => "config",
+            ErrorCode::Transfer => "transfer",
+            ErrorCode::HostKey => "host_key",
+            ErrorCode::Auth => "auth",
+            ErrorCode::Key => "key",
+            ErrorCode::CommandTimeout => "command_timeout",
+            ErrorCode::IdleTimeout => "idle_timeout",
+            ErrorCode::Internal => "internal",
+            ErrorCode::ConnectionLost => "connection_lost",
+            ErrorCode::Channel => "channel",
+            ErrorCode::TooManyOpenFiles => "too_many_open_files",
+            ErrorCode::Io => "io",
+            ErrorCode::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the failure is a timeout (connecting, the command, or a stalled transfer).
+    pub fn is_timeout(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::ConnectTimeout | ErrorCode::CommandTimeout | ErrorCode::IdleTimeout
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A text that is not one of [`ErrorCode`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code `{0}`")]
+pub struct UnknownErrorCode(pub String);
+
+impl std::str::FromStr for ErrorCode {
+    type Err = UnknownErrorCode;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == text)
+            .ok_or_else(|| UnknownErrorCode(text.to_owned()))
+    }
+}
+
 /// An invalid argument to the client builder or a host specification.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -272,4 +416,25 @@ pub enum ConfigError {
         /// Why the value cannot work.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_round_trip_and_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            assert!(seen.insert(code.as_str()), "{code} twice");
+        }
+        assert!("incomplete".parse::<ErrorCode>().is_err());
+        assert!(ErrorCode::IdleTimeout.is_timeout() && !ErrorCode::Refused.is_timeout());
+        let kind = ErrorKind::NoIpv6Address {
+            host: "web1".into(),
+        };
+        assert_eq!(kind.code(), "no_ipv6");
+        assert_eq!(kind.to_string(), "no IPv6 address found: web1");
+    }
 }

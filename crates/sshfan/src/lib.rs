@@ -84,12 +84,12 @@ pub mod transport;
 
 pub use auth::{AgentSocket, AuthMethods, KeySource, Secret};
 pub use config::{ClientBuilder, ClientConfig, SshConfigSource};
-pub use error::{ConfigError, ConnectStage, Error, ErrorKind};
+pub use error::{ConfigError, ConnectStage, Error, ErrorCode, ErrorKind, UnknownErrorCode};
 pub use host::Host;
 pub use host_output::{Completions, HostOutput, HostStdin, StdinClosed};
 pub use known_hosts::{HostKeyConfig, HostKeyPolicy};
 pub use limits::raise_open_file_limit;
-pub use output::{ExitStatus, OutputReader, ReadTimeout};
+pub use output::{ExitStatus, LineBatch, OutputReader, ReadTimeout};
 pub use parallel::{JoinTimeout, Joiner, Outcome, ParallelClient, Progress, Run, Timing};
 pub use run_options::{RunOptions, Sudo};
 pub use transport::{

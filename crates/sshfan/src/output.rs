@@ -330,6 +330,39 @@ impl OutputReader {
         }
     }
 
+    /// The next line, waiting for it, then more lines already received (up to
+    /// `max_lines` and about `max_bytes` in all): one call per batch rather than per line,
+    /// for consumers that move lines on (a terminal writer, Python). The lines are copied
+    /// into one buffer of their own, so batches waiting in a queue never keep whole
+    /// received packets alive. `None` at the end of the stream.
+    ///
+    /// Cancel-safe: the only wait is for the first line, which stays in the reader.
+    pub async fn next_lines(&mut self, max_lines: usize, max_bytes: usize) -> Option<LineBatch> {
+        use futures::FutureExt;
+        let first = self.next_line_raw().await?;
+        let mut data = BytesMut::from(&first[..]);
+        let mut ends = vec![data.len()];
+        let mut ended = false;
+        while ends.len() < max_lines.max(1) && data.len() < max_bytes {
+            match self.next_line_raw().now_or_never() {
+                Some(Some(line)) => {
+                    data.extend_from_slice(&line);
+                    ends.push(data.len());
+                }
+                Some(None) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        Some(LineBatch {
+            data: data.freeze(),
+            ends,
+            ended,
+        })
+    }
+
     /// Every remaining line, decoded lossily as UTF-8 (for display and tests).
     pub async fn lines_lossy(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
@@ -346,6 +379,51 @@ impl OutputReader {
             all.extend_from_slice(&chunk);
         }
         all
+    }
+}
+
+/// Lines taken at once by [`OutputReader::next_lines`], in one buffer.
+#[derive(Debug, Clone)]
+pub struct LineBatch {
+    data: Bytes,
+    /// Where each line (with its terminator) ends in `data`.
+    ends: Vec<usize>,
+    /// The stream ended right after these lines.
+    pub ended: bool,
+}
+
+impl LineBatch {
+    /// Lines in the batch.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the batch holds no line (never, for a batch `next_lines` returned).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Each line as received, with its terminator (`\n`, `\r\n`, or none for a last
+    /// line without newline or a piece of an over-long line).
+    pub fn raw(&self) -> impl Iterator<Item = Bytes> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| self.data.slice(start..end))
+    }
+
+    /// Each line without its terminator, and whether it had a newline.
+    pub fn lines(&self) -> impl Iterator<Item = (Bytes, bool)> + '_ {
+        self.raw().map(|mut line| {
+            let eol = line.last() == Some(&b'\n');
+            if eol {
+                line.truncate(line.len() - 1);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(line.len() - 1);
+                }
+            }
+            (line, eol)
+        })
     }
 }
 
@@ -418,6 +496,22 @@ mod tests {
         reader.set_max_line(4);
         assert_eq!(reader.next_line_raw().await.unwrap(), &b"abcd\n"[..]);
         assert_eq!(reader.next_line_raw().await.unwrap(), &b"ef"[..]);
+    }
+
+    #[tokio::test]
+    async fn lines_come_in_batches_of_what_is_already_there() {
+        let mut reader = reader_with(&[b"a\nb\r\n", b"c\nd"]);
+        let batch = reader.next_lines(2, usize::MAX).await.unwrap();
+        assert_eq!(batch.raw().collect::<Vec<_>>(), [&b"a\n"[..], b"b\r\n"]);
+        assert!(!batch.ended);
+        let batch = reader.next_lines(10, usize::MAX).await.unwrap();
+        let lines: Vec<_> = batch.lines().collect();
+        assert_eq!(lines, [(Bytes::from("c"), true), (Bytes::from("d"), false)]);
+        assert!(batch.ended, "the end is seen with the last lines");
+        assert!(reader.next_lines(10, usize::MAX).await.is_none());
+        // The byte bound: a batch stops once it holds max_bytes.
+        let mut reader = reader_with(&[b"aaaa\nbbbb\ncccc\n"]);
+        assert_eq!(reader.next_lines(10, 5).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

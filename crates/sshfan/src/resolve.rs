@@ -70,6 +70,41 @@ pub(crate) struct HostPlan {
     pub post_quantum_kex: bool,
 }
 
+impl HostPlan {
+    /// The plan for the last hop of `chain` on the way to this host: the hop's own
+    /// address, user and identity files, reached through the hops before it; the
+    /// client-wide settings (timeouts, keepalive, host-key files and policy, password,
+    /// algorithms) are this host's. The target's own key and agent forwarding never
+    /// reach a bastion.
+    pub(crate) fn for_hop(&self, chain: &[Hop]) -> Option<HostPlan> {
+        let (hop, before) = chain.split_last()?;
+        Some(HostPlan {
+            name: hop.name.clone(),
+            port: hop.port,
+            user: hop.user.clone(),
+            key: None,
+            identity_files: hop.identity_files.clone(),
+            certificate_files: self.certificate_files.clone(),
+            identities_only: self.identities_only,
+            agent: self.agent.clone(),
+            password: self.password.clone(),
+            proxy: if before.is_empty() {
+                Proxy::Direct
+            } else {
+                Proxy::Jump(before.to_vec())
+            },
+            connect_timeout: self.connect_timeout,
+            keepalive: self.keepalive,
+            known_hosts_files: self.known_hosts_files.clone(),
+            policy: self.policy,
+            forward_agent: false,
+            compression: self.compression,
+            legacy_algorithms: self.legacy_algorithms,
+            post_quantum_kex: self.post_quantum_kex,
+        })
+    }
+}
+
 fn local_user() -> String {
     ["USER", "LOGNAME"]
         .iter()
@@ -370,5 +405,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.proxy, Proxy::Command("nc ::1 2222".into()));
+    }
+
+    #[test]
+    fn a_hop_plan_takes_the_hops_own_address_user_and_keys() {
+        let ssh = SshConfig::parse(
+            "Host bastion\n  HostName 192.0.2.10\n  User jump\n  IdentityFile /keys/jump\n",
+        )
+        .unwrap();
+        let mut config = config();
+        config.proxy_jump = Some("ops@hop1:2201,bastion".into());
+        config.forward_agent = Some(true);
+        let mut target = plan(&Host::parse("root@web1").unwrap(), &config, &ssh).unwrap();
+        target.key = Some(KeySource::file("/keys/target"));
+        let Proxy::Jump(chain) = target.proxy.clone() else {
+            panic!("{:?}", target.proxy)
+        };
+        let last = target.for_hop(&chain).unwrap();
+        assert_eq!(
+            (last.name.as_str(), last.port, last.user.as_str()),
+            ("192.0.2.10", 22, "jump")
+        );
+        assert_eq!(last.identity_files, [PathBuf::from("/keys/jump")]);
+        assert!(
+            last.key.is_none() && !last.forward_agent,
+            "the target's key and agent stay"
+        );
+        assert_eq!(last.proxy, Proxy::Jump(chain[..1].to_vec()));
+        let first = target.for_hop(&chain[..1]).unwrap();
+        assert_eq!(
+            (first.user.as_str(), first.port, &first.proxy),
+            ("ops", 2201, &Proxy::Direct)
+        );
+        assert!(target.for_hop(&[]).is_none());
     }
 }

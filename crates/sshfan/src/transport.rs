@@ -45,11 +45,11 @@ impl Transport for TcpTransport {
 }
 
 /// [`TcpTransport`] over IPv6 addresses only (parallel-ssh's `ipv6_only`). A name without
-/// one fails with [`ErrorKind::Resolve`] whose message starts with [`NO_IPV6_ADDRESS`].
+/// one fails with [`ErrorKind::NoIpv6Address`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Ipv6TcpTransport;
 
-/// How [`Ipv6TcpTransport`]'s error for a name without an IPv6 address begins.
+/// The text of [`ErrorKind::NoIpv6Address`].
 pub const NO_IPV6_ADDRESS: &str = "no IPv6 address found";
 
 impl Transport for Ipv6TcpTransport {
@@ -66,12 +66,14 @@ async fn connect_tcp(host: &str, port: u16, ipv6_only: bool) -> Result<BoxedStre
             .map_err(|err| resolve_error(&err))?
             .collect(),
     };
-    let mut last = ErrorKind::Resolve {
-        message: if ipv6_only {
-            format!("{NO_IPV6_ADDRESS} for {host}")
-        } else {
-            "no addresses found".to_owned()
-        },
+    let mut last = if ipv6_only {
+        ErrorKind::NoIpv6Address {
+            host: host.to_owned(),
+        }
+    } else {
+        ErrorKind::Resolve {
+            message: "no addresses found".to_owned(),
+        }
     };
     for addr in addrs
         .into_iter()

@@ -80,7 +80,12 @@ async fn cp_and_get_over_sftp_and_scp() {
             .unwrap();
         // A local mistake: once, exit 2, before any host is touched.
         assert_eq!(out.status.code(), Some(2));
-        assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr).lines().count(),
+            1,
+            "{}",
+            text(&out.stderr)
+        );
         assert!(
             text(&out.stderr).contains("cannot read `/nonexistent/file`"),
             "{}",

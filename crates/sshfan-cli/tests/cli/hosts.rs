@@ -164,6 +164,12 @@ fn malformed_host_lists_point_at_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     // No hosts: the first word is taken for a mistyped subcommand, with the way out.
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("unrecognized subcommand `true`"), "{stderr}");
-    assert!(stderr.contains("give hosts with -w HOSTS or -h FILE"), "{stderr}");
+    assert!(
+        stderr.contains("unrecognized subcommand `true`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("give hosts with -w HOSTS or -h FILE"),
+        "{stderr}"
+    );
 }
