@@ -17,7 +17,7 @@ use tracing::debug;
 use crate::connect::Connector;
 use crate::copy::Transfer;
 use crate::error::{Error, ErrorKind};
-use crate::exec::{ChannelSetup, Sinks, run_command};
+use crate::exec::{ChannelSetup, Sinks};
 use crate::host_state::HostState;
 use crate::output::ExitStatus;
 use crate::sessions::SessionPool;
@@ -122,19 +122,18 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
     let session = &lease.session;
     let result = match &context.job {
         Job::Transfer(transfer) => match transfer.as_ref() {
-            Ok(transfer) => crate::copy::transfer_within(
-                &session.handle,
-                &session.notes,
-                transfer,
-                &state.label,
-                &context.moved,
-                context.command_timeout,
-            )
-            .await
-            .map(|report| {
-                let _ = state.copy_report.set(report);
-                ExitStatus::Code(0)
-            }),
+            Ok(transfer) => session
+                .transfer(
+                    transfer,
+                    &state.label,
+                    &context.moved,
+                    context.command_timeout,
+                )
+                .await
+                .map(|report| {
+                    let _ = state.copy_report.set(report);
+                    ExitStatus::Code(0)
+                }),
             Err(err) => Err(err.clone()),
         },
         Job::Connect => Ok(ExitStatus::Code(0)),
@@ -152,16 +151,15 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
-            run_command(
-                &session.handle,
-                &session.notes,
-                state.command.as_deref(),
-                &setup,
-                stdin,
-                &sinks,
-                context.command_timeout,
-            )
-            .await
+            session
+                .exec(
+                    state.command.as_deref(),
+                    &setup,
+                    stdin,
+                    &sinks,
+                    context.command_timeout,
+                )
+                .await
         }
     };
     // The session stays for the next job unless its connection is gone.

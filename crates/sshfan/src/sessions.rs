@@ -27,9 +27,14 @@ use russh::client::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use tokio::sync::mpsc;
+
 use crate::connect::{Connected, Connector};
+use crate::copy::{CopyReport, Moved, Transfer};
 use crate::error::ErrorKind;
+use crate::exec::{ChannelSetup, Sinks, StdinMessage};
 use crate::handler::{HostHandler, Notes};
+use crate::output::ExitStatus;
 use crate::resolve::HostPlan;
 
 /// Default number of jobs sharing one connection at once (OpenSSH's `MaxSessions`).
@@ -52,6 +57,40 @@ pub(crate) struct LiveSession {
 impl LiveSession {
     fn is_usable(&self) -> bool {
         !self.handle.is_closed() && !self.discarded.load(Ordering::Acquire)
+    }
+
+    /// Runs `command` (an interactive shell when `None`) on a new channel, streaming its
+    /// output into `sinks`, within `timeout`.
+    pub(crate) async fn exec(
+        &self,
+        command: Option<&str>,
+        setup: &ChannelSetup,
+        stdin: Option<mpsc::Receiver<StdinMessage>>,
+        sinks: &Sinks,
+        timeout: Option<Duration>,
+    ) -> Result<ExitStatus, ErrorKind> {
+        crate::exec::run_command(
+            &self.handle,
+            &self.notes,
+            command,
+            setup,
+            stdin,
+            sinks,
+            timeout,
+        )
+        .await
+    }
+
+    /// Moves files over SFTP or SCP on a new channel, within `timeout`.
+    pub(crate) async fn transfer(
+        &self,
+        transfer: &Transfer,
+        label: &str,
+        moved: &Moved,
+        timeout: Option<Duration>,
+    ) -> Result<CopyReport, ErrorKind> {
+        crate::copy::transfer_within(&self.handle, &self.notes, transfer, label, moved, timeout)
+            .await
     }
 }
 
