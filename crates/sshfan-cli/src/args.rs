@@ -13,10 +13,15 @@ Exit codes:
   1    some remote command exited non-zero, was killed by a signal, or gave no status
   2    usage error (bad option, malformed host list, no hosts)
   3    some host could not run the command: unreachable, refused, DNS, host key, auth, lost connection
-  4    some host timed out (connect or command timeout)
+  4    some host timed out (connect, command or transfer idle timeout)
   130  interrupted (Ctrl-C)
 When several apply, the highest wins. With -S, the exit code is instead the largest remote
 exit code (128+N for signal N, 255 for a host that could not run the command).
+
+Coming from pdsh, clush or pssh: pssh -p N is -f N, pssh -t is -u, pssh -H is -w,
+pssh -o/-e are --outdir/--errdir, pssh -I is the default (stdin is sent when it is not a
+terminal; -n turns it off), dshbak -c is -b; pdcp/pscp are `sshfan cp`, rpdcp/pslurp
+`sshfan get`. Completions: `sshfan completions bash|zsh|fish`; manual: `sshfan man`.
 
 Environment: SSHFAN_USER, SSHFAN_PORT, SSHFAN_FANOUT, SSHFAN_CONNECT_TIMEOUT,
 SSHFAN_COMMAND_TIMEOUT, SSHFAN_COLOR; NO_COLOR turns colour off; SSHFAN_LOG=debug logs.";
@@ -56,6 +61,17 @@ pub enum Command {
     /// Combine the --json output of several runs (shards of one job, say) into the
     /// gathered output, summary and exit code one run would have given.
     Merge(MergeArgs),
+    /// Print a shell completion script: `sshfan completions bash > /etc/bash_completion.d/sshfan`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `sshfan man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +159,16 @@ pub struct RunArgs {
     /// combine their --json output with `sshfan merge`.
     #[arg(long, value_name = "K/N", value_parser = crate::hostlist::Shard::parse, help_heading = "Hosts")]
     pub shard: Option<crate::hostlist::Shard>,
+
+    /// Run on N hosts picked at random from the selection (after exclusions), as clush's
+    /// --pick.
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with = "shard",
+        help_heading = "Hosts"
+    )]
+    pub pick: Option<usize>,
 
     /// Remote user (default: the local user).
     #[arg(

@@ -46,6 +46,9 @@ pub fn select(args: &RunArgs, stdin: &mut dyn Read) -> anyhow::Result<Vec<Host>>
     {
         return Ok(shard.select(hosts));
     }
+    if let Some(count) = args.pick {
+        hosts = pick(hosts, count, random_seed());
+    }
     if hosts.is_empty() {
         let why = if args.hosts.is_empty() && args.host_files.is_empty() {
             "no hosts given: use -w HOSTS or -h FILE"
@@ -101,6 +104,49 @@ impl Shard {
             .map(|(_, host)| host)
             .collect()
     }
+}
+
+/// `count` of `hosts` chosen at random (all of them when there are no more), kept in
+/// their order: a partial Fisher-Yates shuffle of the positions, driven by `seed`.
+fn pick<T>(hosts: Vec<T>, count: usize, seed: u64) -> Vec<T> {
+    if count >= hosts.len() {
+        return hosts;
+    }
+    let mut state = seed | 1;
+    let mut next = move || {
+        // xorshift64*: plenty for choosing hosts.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut positions: Vec<usize> = (0..hosts.len()).collect();
+    for i in 0..count {
+        let span = (positions.len() - i) as u64;
+        let j = i + (next() % span) as usize;
+        positions.swap(i, j);
+    }
+    let mut chosen = vec![false; hosts.len()];
+    for &position in &positions[..count] {
+        chosen[position] = true;
+    }
+    hosts
+        .into_iter()
+        .zip(chosen)
+        .filter_map(|(host, keep)| keep.then_some(host))
+        .collect()
+}
+
+/// A seed that differs between runs (the standard library's per-process hash keys).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
 }
 
 /// `^FILE`, `-` or an expression.

@@ -12,6 +12,7 @@ mod demo;
 pub mod ending;
 pub mod exit;
 mod files;
+mod generated;
 mod hostlist;
 mod merge;
 mod nodeset_cmd;
@@ -41,6 +42,11 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging();
+    match &cli.subcommand {
+        Some(Command::Completions(args)) => return finish(generated::completions(args.shell)),
+        Some(Command::Man) => return finish(generated::man()),
+        _ => {}
+    }
     if let Some(Command::Nodeset(args)) = cli.subcommand {
         let result = nodeset_cmd::nodeset(
             args,

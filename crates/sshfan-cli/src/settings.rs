@@ -14,7 +14,15 @@ use crate::render::{Layout, RenderConfig, Style};
 use crate::runner::{Plan, Work, execute};
 
 /// sshfan's subcommands, which a remote command's first word must not be mistaken for.
-const SUBCOMMANDS: [&str; 5] = ["cp", "get", "nodeset", "merge", "demo"];
+const SUBCOMMANDS: [&str; 7] = [
+    "cp",
+    "get",
+    "nodeset",
+    "merge",
+    "demo",
+    "completions",
+    "man",
+];
 
 /// Runs `args.command` on the selected hosts.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
@@ -319,6 +327,16 @@ async fn run_work(
         };
         let (status, _) = execute(&client, plan).await?;
         worst = worst.max(status);
+    }
+    if !args.quiet {
+        use std::io::Write;
+        for (file, count) in client.added_host_keys() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "sshfan: added {count} host keys to {}",
+                file.display()
+            );
+        }
     }
     // Each source of `cp` reused the connections; say goodbye to the servers cleanly.
     client.disconnect().await;

@@ -16,6 +16,10 @@ pub struct Summary {
     pub ok: usize,
     pub status: Option<ExitStatus>,
     largest_remote: Option<u8>,
+    /// Hosts whose host key was not known (for the hint at the end).
+    pub unknown_host_keys: usize,
+    /// Hosts whose host key changed.
+    pub changed_host_keys: usize,
 }
 
 impl Summary {
@@ -29,6 +33,15 @@ impl Summary {
             .entry(category)
             .or_default()
             .push(label.to_owned());
+        if let Ending::Failed { code, message } = ending
+            && code == "host_key"
+        {
+            if message.contains("is not known") {
+                self.unknown_host_keys += 1;
+            } else if message.contains("CHANGED") {
+                self.changed_host_keys += 1;
+            }
+        }
         let status = ExitStatus::of(ending);
         self.status = Some(self.status.map_or(status, |s| s.max(status)));
         if let Some(code) = ExitStatus::remote_code(ending) {

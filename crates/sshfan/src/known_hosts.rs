@@ -155,6 +155,13 @@ impl KnownHosts {
         self.verify(host, port, Offered::Key(key.key_data()), policy)
     }
 
+    /// The file new keys go to, and how many were added to it by this index (accept-new).
+    pub fn added(&self) -> Option<(PathBuf, usize)> {
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let (path, added) = &*writer;
+        path.clone().map(|path| (path, added.len()))
+    }
+
     /// Whether any `@cert-authority` line was read (then host certificates are asked for).
     pub fn has_cert_authorities(&self) -> bool {
         self.has_authorities

@@ -92,6 +92,20 @@ impl ParallelClient {
         }
     }
 
+    /// Host keys recorded under the accept-new policy so far, per known_hosts file.
+    pub fn added_host_keys(&self) -> Vec<(std::path::PathBuf, usize)> {
+        let Some(prepared) = self.prepared.get() else {
+            return Vec::new();
+        };
+        prepared
+            .connector
+            .known_hosts
+            .values()
+            .filter_map(|known| known.added())
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    }
+
     /// SSH connections this client holds open now.
     pub fn open_sessions(&self) -> usize {
         self.prepared

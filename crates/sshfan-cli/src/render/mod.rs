@@ -339,6 +339,21 @@ impl Renderer {
                 self.copied.1 as f64 / (1 << 20) as f64
             ));
         }
+        if self.summary.unknown_host_keys > 0 {
+            text.push_str(&format!(
+                "sshfan: {} hosts have host keys not in known_hosts: check them, then run \
+                 again with --strict-host-key-checking accept-new to record them (or add them \
+                 with ssh-keyscan to known_hosts)\n",
+                self.summary.unknown_host_keys
+            ));
+        }
+        if self.summary.changed_host_keys > 0 {
+            text.push_str(&format!(
+                "sshfan: {} hosts offered a key that differs from the one recorded: if the \
+                 change is expected, remove the old one with `ssh-keygen -R HOST` and run again\n",
+                self.summary.changed_host_keys
+            ));
+        }
         text.push_str(&format!(
             "sshfan: {} hosts, {} ok, {} failed in {:.2} s\n",
             self.summary.hosts,

@@ -198,3 +198,74 @@ async fn local_mistakes_are_reported_once_before_any_host() {
         nothing_reached(&fleet);
     }
 }
+
+/// Unknown host keys end with one line saying how to proceed; accept-new says what it
+/// recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_key_hints_say_how_to_proceed() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let hosts = fleet.host_specs().join(",");
+    let empty = fleet.dir().join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    // The fleet's user and key, and only the empty known_hosts file.
+    let bare = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sshfan"));
+        command
+            .args(["-l", sshfan_testkit::FLEET_USER, "-i"])
+            .arg(fleet.client_key_path())
+            .arg("--known-hosts")
+            .arg(&empty)
+            .env("SSH_AUTH_SOCK", "/nonexistent")
+            .env("HOME", fleet.dir());
+        command
+    };
+    let out = run(bare().args(["-w", &hosts, "--", "true"]));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr.contains("3 hosts have host keys not in known_hosts")
+            && stderr.contains("--strict-host-key-checking accept-new"),
+        "{stderr}"
+    );
+    let out = run(bare().args([
+        "-w",
+        &hosts,
+        "--strict-host-key-checking",
+        "accept-new",
+        "--",
+        "true",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("added 3 host keys to {}", empty.display())),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pick_runs_on_that_many_hosts_completions_and_man_are_generated() {
+    let fleet = Fleet::start(10).await.unwrap();
+    let out = run(sshfan(&fleet).args([
+        "-w",
+        &fleet.host_specs().join(","),
+        "--pick",
+        "3",
+        "-N",
+        "--",
+        "hostname",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut names: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    names.dedup();
+    assert_eq!(names.len(), 3);
+    let ran: usize = (0..10).map(|i| fleet.execs(i)).sum();
+    assert_eq!(ran, 3);
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(Command::new(env!("CARGO_BIN_EXE_sshfan")).args(["completions", shell]));
+        assert_eq!(out.status.code(), Some(0));
+        assert!(text(&out.stdout).contains("fanout"), "{shell}");
+    }
+    let out = run(Command::new(env!("CARGO_BIN_EXE_sshfan")).arg("man"));
+    assert!(text(&out.stdout).starts_with(".ie") || text(&out.stdout).contains(".TH sshfan"));
+}
