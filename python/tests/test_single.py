@@ -72,3 +72,21 @@ def test_scp_on_one_host(make_fleet, tmp_path):
     client.scp_send(str(local), "s.bin")
     client.scp_recv("s.bin", str(tmp_path / "s-back.bin"))
     assert (tmp_path / "s-back.bin").read_bytes() == b"\x00\xffscp"
+
+
+def test_copies_to_a_directory_go_into_it_under_the_source_name(make_fleet, tmp_path):
+    fleet = make_fleet(hosts=1, real_shell=True)
+    client = single(fleet)
+    local = tmp_path / "app.conf"
+    local.write_text("conf\n")
+    client.wait_finished(client.run_command("mkdir -p into"))
+    client.scp_send(str(local), "into")
+    client.copy_file(str(local), "fresh/")
+    output = client.run_command("cat into/app.conf fresh/app.conf")
+    client.wait_finished(output)
+    assert list(output.stdout) == ["conf", "conf"]
+    target = tmp_path / "down"
+    target.mkdir()
+    client.scp_recv("into/app.conf", str(target))
+    client.copy_remote_file("fresh/app.conf", str(target) + "/")
+    assert (target / "app.conf").read_text() == "conf\n"

@@ -172,6 +172,9 @@ pub(crate) enum LocalEntry {
 #[derive(Debug)]
 pub(crate) struct LocalTree {
     pub entries: Vec<LocalEntry>,
+    /// The local file's (or directory's) own name: a file copied into a remote
+    /// directory keeps it.
+    pub name: String,
 }
 
 impl LocalTree {
@@ -196,7 +199,11 @@ impl LocalTree {
                     .map_err(|err| fail(format!("cannot read: {err}")))?,
             );
         }
-        Ok(LocalTree { entries })
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "upload".to_owned());
+        Ok(LocalTree { entries, name })
     }
 }
 
@@ -269,6 +276,13 @@ pub(crate) fn download_target(
             PathBuf::from(name)
         }
         DownloadLayout::PerHostDir => local.join(safe).join(remote_base_name(remote)),
+        // An existing directory, or a path ending in `/`: into it, under the remote name
+        // (as parallel-ssh's single-host copies do).
+        DownloadLayout::Exact
+            if local.is_dir() || local.as_os_str().to_string_lossy().ends_with('/') =>
+        {
+            local.join(remote_base_name(remote))
+        }
         DownloadLayout::Exact => local.to_owned(),
     }
 }

@@ -48,13 +48,20 @@ pub(crate) async fn scp_send(
     options: &CopyOptions,
     moved: &Moved,
 ) -> Result<CopyReport, ErrorKind> {
+    let into_dir = remote.ends_with('/');
     let remote = remote.trim_end_matches('/');
+    let is_tree = matches!(tree.entries.first(), Some(LocalEntry::Dir { .. }));
     let (parent, name) = match remote.rsplit_once('/') {
+        // `dir/`: the file goes into `dir` (made if missing) under its own name.
+        _ if into_dir && !is_tree => (remote.to_owned(), tree.name.clone()),
         Some(("", name)) => ("/".to_owned(), name.to_owned()),
         Some((parent, name)) => (parent.to_owned(), name.to_owned()),
         None => (".".to_owned(), remote.to_owned()),
     };
-    let is_tree = matches!(tree.entries.first(), Some(LocalEntry::Dir { .. }));
+    // A single file is sent under its own name: `scp -t` writes it to the target path,
+    // or into the target when that is a directory (parallel-ssh's `scp_send` into a
+    // directory).
+    let name = if is_tree { name } else { tree.name.clone() };
     let flags = format!(
         "{}{}",
         if is_tree { " -r" } else { "" },

@@ -159,6 +159,22 @@ async fn upload(
 ) -> Result<CopyReport, ErrorKind> {
     let (sftp, chunk) = open(session, options).await?;
     let mut report = CopyReport::default();
+    // A single file to an existing directory, or to a path ending in `/`, goes into it
+    // under its own name (as parallel-ssh's copies do).
+    let is_file = matches!(tree.entries.first(), Some(LocalEntry::File { .. }));
+    let into_dir = is_file
+        && (remote.ends_with('/')
+            || sftp
+                .stat(remote)
+                .await
+                .is_ok_and(|attrs| is_dir(&attrs.attrs)));
+    let joined;
+    let remote = if into_dir {
+        joined = format!("{}/{}", remote.trim_end_matches('/'), tree.name);
+        joined.as_str()
+    } else {
+        remote
+    };
     if let Some((parent, _)) = remote.trim_end_matches('/').rsplit_once('/')
         && !parent.is_empty()
     {

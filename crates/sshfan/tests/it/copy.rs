@@ -261,21 +261,46 @@ async fn transfer_errors_are_clear_per_host() {
             );
         }
     }
-    // Uploading a file onto a directory (SFTP refuses; SCP would write inside it).
+    // A file to a directory (existing, or a path ending in `/`) goes into it under its
+    // own name, both ways and over both protocols, as parallel-ssh's copies do.
+    for protocol in [Protocol::Sftp, Protocol::Scp] {
+        let fleet = fleet_for(protocol, 1).await;
+        std::fs::create_dir_all(fleet.host_root(0).join("target")).unwrap();
+        let local = fleet.dir().join("f");
+        std::fs::write(&local, "x").unwrap();
+        let client = fleet.client().build().unwrap();
+        for remote in ["target", "target/", "fresh/"] {
+            let hosts = collect(client.upload(&local, remote, options(protocol))).await;
+            assert!(
+                hosts[0].outcome.is_ok(),
+                "{protocol:?} {remote}: {:?}",
+                hosts[0].outcome
+            );
+            let written = fleet
+                .host_root(0)
+                .join(remote.trim_end_matches('/'))
+                .join("f");
+            assert_eq!(
+                std::fs::read_to_string(&written).unwrap(),
+                "x",
+                "{protocol:?} {remote}"
+            );
+        }
+        let into = fleet.dir().join("into");
+        std::fs::create_dir_all(&into).unwrap();
+        let exact = options(protocol).layout(DownloadLayout::Exact);
+        let hosts = collect(client.download("target/f", &into, exact)).await;
+        assert!(
+            hosts[0].outcome.is_ok(),
+            "{protocol:?}: {:?}",
+            hosts[0].outcome
+        );
+        assert_eq!(std::fs::read_to_string(into.join("f")).unwrap(), "x");
+    }
     let fleet = fleet_for(Protocol::Sftp, 1).await;
-    std::fs::create_dir_all(fleet.host_root(0).join("target")).unwrap();
     let local = fleet.dir().join("f");
     std::fs::write(&local, "x").unwrap();
     let client = fleet.client().build().unwrap();
-    let hosts = collect(client.upload(&local, "target", CopyOptions::new())).await;
-    assert!(
-        hosts[0]
-            .outcome
-            .as_ref()
-            .unwrap_err()
-            .to_string()
-            .contains("is a directory")
-    );
     // Overwrite off: an existing file is kept.
     std::fs::write(fleet.host_root(0).join("keep"), "old").unwrap();
     let hosts = collect(client.upload(&local, "keep", CopyOptions::new().overwrite(false))).await;
