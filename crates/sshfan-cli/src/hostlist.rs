@@ -178,12 +178,13 @@ fn expand_lines(text: &str, origin: &str) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default().trim();
-        if line.is_empty() {
-            continue;
+        // Several hosts on a line, separated by spaces or tabs (or commas, as in -w).
+        for word in line.split_whitespace() {
+            names.extend(
+                expand(word)
+                    .map_err(|err| UsageError(format!("{origin}:{}: {err:#}", number + 1)))?,
+            );
         }
-        names.extend(
-            expand(line).map_err(|err| UsageError(format!("{origin}:{}: {err:#}", number + 1)))?,
-        );
     }
     Ok(names)
 }
@@ -200,6 +201,12 @@ pub fn describe(err: &NodeSetError) -> String {
 #[cfg(test)]
 mod shard_tests {
     use super::*;
+
+    #[test]
+    fn host_lines_split_on_whitespace_and_commas() {
+        let names = expand_lines("a b,c\n\td[1-2]  # comment\n\n", "test").unwrap();
+        assert_eq!(names, ["a", "b", "c", "d1", "d2"]);
+    }
 
     #[test]
     fn shards_are_disjoint_even_and_cover_everything() {

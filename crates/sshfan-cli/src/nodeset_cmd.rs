@@ -41,7 +41,7 @@ pub fn nodeset(
     let text = if args.count {
         set.len().to_string()
     } else if args.expand {
-        set.sorted().join(&args.separator)
+        set.sorted().join(&unescape(&args.separator))
     } else {
         set.fold()
     };
@@ -96,5 +96,38 @@ mod tests {
         let err = run(&["-f", "n[1-"], "").unwrap_err();
         assert!(err.downcast_ref::<UsageError>().is_some());
         assert!(format!("{err}").contains("missing `]`"), "{err}");
+    }
+}
+
+/// `-S` separators take ClusterShell's escapes: `\\n`, `\\t`, `\\\\`.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod unescape_tests {
+    #[test]
+    fn separators_take_escapes() {
+        assert_eq!(super::unescape("\\n"), "\n");
+        assert_eq!(super::unescape(",\\t"), ",\t");
+        assert_eq!(super::unescape("a\\\\b\\x"), "a\\b\\x");
     }
 }
