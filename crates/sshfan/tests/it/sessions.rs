@@ -117,6 +117,26 @@ async fn a_host_down_in_one_run_and_up_in_the_next_succeeds() {
     assert_eq!(fleet.connections(1), 1, "the healthy host kept its session");
 }
 
+/// Runs `sleep 0.2; echo N` 30 times at once on `client`'s one host, each its own run;
+/// checks each got its own output.
+async fn thirty_concurrent_runs(client: &std::sync::Arc<ParallelClient>) {
+    let runs: Vec<_> = (0..30)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { collect(client.run(format!("sleep 0.2; echo {i}"))).await })
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        let hosts = run.await.unwrap();
+        assert_eq!(
+            hosts[0].stdout_text(),
+            format!("{i}\n"),
+            "{:?}",
+            hosts[0].outcome
+        );
+    }
+}
+
 /// Many jobs on one host at once share its one connection, at most 10 channels at a time
 /// by default; the rest wait their turn and all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,21 +154,7 @@ async fn thirty_concurrent_jobs_on_one_host_share_one_connection() {
             }
         })
     };
-    let runs: Vec<_> = (0..30)
-        .map(|i| {
-            let client = client.clone();
-            tokio::spawn(async move { collect(client.run(format!("sleep 0.2; echo {i}"))).await })
-        })
-        .collect();
-    for (i, run) in runs.into_iter().enumerate() {
-        let hosts = run.await.unwrap();
-        assert_eq!(
-            hosts[0].stdout_text(),
-            format!("{i}\n"),
-            "{:?}",
-            hosts[0].outcome
-        );
-    }
+    thirty_concurrent_runs(&client).await;
     watching.abort();
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     assert!((1..=10).contains(&peak), "{peak} channels at once");
@@ -226,13 +232,16 @@ async fn sessions_persist_against_openssh() {
         return;
     };
     let key = sshd.client_key_file(None).unwrap();
-    let mut builder = ParallelClient::builder()
-        .user("root")
-        .known_hosts_files(vec![sshd.known_hosts_path().to_owned()])
-        .agent(sshfan::AgentSocket::Off)
-        .default_identities(false)
-        .ssh_config(sshfan::SshConfigSource::Off)
-        .key_file(&key);
+    let as_root = || {
+        ParallelClient::builder()
+            .user("root")
+            .known_hosts_files(vec![sshd.known_hosts_path().to_owned()])
+            .agent(sshfan::AgentSocket::Off)
+            .default_identities(false)
+            .ssh_config(sshfan::SshConfigSource::Off)
+            .key_file(&key)
+    };
+    let mut builder = as_root();
     for i in 0..200 {
         builder = builder.host(
             Host::new("127.0.0.1")
@@ -263,33 +272,13 @@ async fn sessions_persist_against_openssh() {
     );
 
     let one = std::sync::Arc::new(
-        ParallelClient::builder()
+        as_root()
             .hosts([sshd.host_spec()])
             .unwrap()
-            .user("root")
-            .known_hosts_files(vec![sshd.known_hosts_path().to_owned()])
-            .agent(sshfan::AgentSocket::Off)
-            .default_identities(false)
-            .ssh_config(sshfan::SshConfigSource::Off)
-            .key_file(&key)
             .build()
             .unwrap(),
     );
-    let runs: Vec<_> = (0..30)
-        .map(|i| {
-            let one = one.clone();
-            tokio::spawn(async move { collect(one.run(format!("sleep 0.2; echo {i}"))).await })
-        })
-        .collect();
-    for (i, run) in runs.into_iter().enumerate() {
-        let hosts = run.await.unwrap();
-        assert_eq!(
-            hosts[0].stdout_text(),
-            format!("{i}\n"),
-            "{:?}",
-            hosts[0].outcome
-        );
-    }
+    thirty_concurrent_runs(&one).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         sshd.log().matches("Accepted publickey for root").count(),
