@@ -72,6 +72,9 @@ pub struct CopyOptions {
     /// A transfer that hears nothing from the server for this long fails with
     /// [`ErrorKind::IdleTimeout`] (the client's command timeout bounds it as a whole).
     pub idle_timeout: Duration,
+    /// Follow remote symlinks in recursive SFTP downloads (off: they are skipped, so a
+    /// link cannot pull files from elsewhere on the host into the download).
+    pub follow_symlinks: bool,
 }
 
 impl Default for CopyOptions {
@@ -83,6 +86,7 @@ impl Default for CopyOptions {
             protocol: Protocol::default(),
             layout: DownloadLayout::default(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            follow_symlinks: false,
         }
     }
 }
@@ -123,6 +127,12 @@ impl CopyOptions {
     /// Download naming.
     pub fn layout(mut self, layout: DownloadLayout) -> Self {
         self.layout = layout;
+        self
+    }
+
+    /// Follows remote symlinks in recursive SFTP downloads (off by default).
+    pub fn follow_symlinks(mut self, on: bool) -> Self {
+        self.follow_symlinks = on;
         self
     }
 

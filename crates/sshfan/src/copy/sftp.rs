@@ -413,12 +413,22 @@ impl Download<'_> {
                     message,
                 })?;
             let remote_path = format!("{}/{}", remote.trim_end_matches('/'), entry.filename);
-            if is_dir(&entry.attrs) {
+            // READDIR reports symlinks unfollowed: followed only when asked (what they
+            // point to is then judged as any entry; loops end at the entry caps).
+            let attrs = if is_symlink(&entry.attrs) && self.options.follow_symlinks {
+                match self.sftp.stat(remote_path.as_str()).await {
+                    Ok(target) => target.attrs,
+                    Err(_) => continue, // a dangling link
+                }
+            } else {
+                entry.attrs
+            };
+            if is_dir(&attrs) {
                 Box::pin(self.dir(&remote_path, &local_path)).await?;
-            } else if is_regular(&entry.attrs) {
-                self.file(&remote_path, &local_path, &entry.attrs).await?;
+            } else if is_regular(&attrs) {
+                self.file(&remote_path, &local_path, &attrs).await?;
             }
-            // Symlinks (READDIR reports them unfollowed), devices, sockets: not copied.
+            // Symlinks not followed, devices, sockets: not copied.
         }
         Ok(())
     }
@@ -495,6 +505,12 @@ impl Download<'_> {
         self.report.bytes = self.report.bytes.saturating_add(size);
         Ok(())
     }
+}
+
+fn is_symlink(attrs: &FileAttributes) -> bool {
+    attrs
+        .permissions
+        .is_some_and(|mode| mode & 0o170000 == 0o120000)
 }
 
 fn is_regular(attrs: &FileAttributes) -> bool {

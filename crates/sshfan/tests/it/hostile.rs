@@ -683,3 +683,40 @@ async fn a_message_injected_into_the_key_exchange_is_refused() {
     }
     assert_eq!(fleet.execs(0), 0);
 }
+
+/// Remote symlinks are not followed into a recursive download unless asked: a link
+/// cannot pull other files of the host into it.
+#[tokio::test]
+async fn remote_symlinks_are_followed_only_when_asked() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let root = fleet.host_root(0);
+    std::fs::create_dir_all(root.join("tree")).unwrap();
+    std::fs::create_dir_all(root.join("outside")).unwrap();
+    std::fs::write(root.join("tree/f.txt"), "f\n").unwrap();
+    std::fs::write(root.join("outside/secret.txt"), "secret\n").unwrap();
+    std::os::unix::fs::symlink("../outside/secret.txt", root.join("tree/link")).unwrap();
+    std::os::unix::fs::symlink("../outside", root.join("tree/dirlink")).unwrap();
+    std::os::unix::fs::symlink("../nowhere", root.join("tree/dangling")).unwrap();
+    let client = fleet.client().build().unwrap();
+    for follow in [false, true] {
+        let out = tempfile::tempdir().unwrap();
+        let options = CopyOptions::new()
+            .recursive(true)
+            .follow_symlinks(follow)
+            .layout(DownloadLayout::Exact);
+        let target = out.path().join("tree");
+        let hosts = collect(client.download("tree", &target, options)).await;
+        assert!(hosts[0].outcome.is_ok(), "{follow}: {:?}", hosts[0].outcome);
+        let mut names: Vec<String> = files_under(&target)
+            .iter()
+            .map(|p| p.strip_prefix(&target).unwrap().display().to_string())
+            .collect();
+        names.sort();
+        let expected: &[&str] = if follow {
+            &["dirlink/secret.txt", "f.txt", "link"]
+        } else {
+            &["f.txt"]
+        };
+        assert_eq!(names, expected, "follow_symlinks({follow})");
+    }
+}
