@@ -93,6 +93,8 @@ pub enum SftpTrick {
     Stall,
     /// Directory listings never end: each READDIR brings 1,000 new names.
     EndlessReaddir,
+    /// Every WRITE request is answered only after this long (a slow disk or link).
+    SlowWrites(Duration),
 }
 
 /// How a command ended, as the channel will report it.

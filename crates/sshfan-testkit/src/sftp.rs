@@ -228,6 +228,9 @@ impl russh_sftp::server::Handler for SftpSession {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
+        if let Some(SftpTrick::SlowWrites(delay)) = &self.trick {
+            tokio::time::sleep(*delay).await;
+        }
         let Some(Open::File(file)) = self.handles.get_mut(&handle) else {
             return Err(StatusCode::Failure.with_message("bad handle"));
         };

@@ -3,6 +3,7 @@
 //! once, so throughput is not bound by round trips.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use russh::client::Handle;
@@ -65,7 +66,7 @@ fn with_idle_timeout<T>(
 async fn open(
     session: &Handle<HostHandler>,
     options: &CopyOptions,
-) -> Result<(RawSftpSession, u64), ErrorKind> {
+) -> Result<(Arc<RawSftpSession>, u64), ErrorKind> {
     let channel = super::open_channel(session, "SFTP").await?;
     channel
         .request_subsystem(true, "sftp")
@@ -73,7 +74,7 @@ async fn open(
         .map_err(|err| ErrorKind::Channel {
             message: format!("the server has no SFTP subsystem: {err}"),
         })?;
-    let sftp = RawSftpSession::new(channel.into_stream());
+    let sftp = Arc::new(RawSftpSession::new(channel.into_stream()));
     // Every request is bounded by the idle timeout: a stalled server ends the transfer.
     sftp.set_timeout(options.idle_timeout.as_secs().max(1));
     sftp.init().await.map_err(|err| ErrorKind::Channel {
@@ -205,7 +206,7 @@ async fn upload(
 
 #[allow(clippy::too_many_arguments)]
 async fn upload_file(
-    sftp: &RawSftpSession,
+    sftp: &Arc<RawSftpSession>,
     path: &str,
     data: &bytes::Bytes,
     mode: u32,
@@ -240,6 +241,11 @@ async fn upload_file(
         .await
         .map_err(|err| failed(path, err))?
         .handle;
+    // From here on the temporary file exists on the host: it goes unless renamed.
+    let guard = RemoteTemporary {
+        sftp: sftp.clone(),
+        path: Some(temporary.clone()),
+    };
     let offsets: Vec<u64> = (0..data.len() as u64)
         .step_by(chunk.max(1) as usize)
         .collect();
@@ -282,14 +288,43 @@ async fn upload_file(
     }
     .await;
     if finished.is_err() {
-        // Leave no temporary file behind on the host, when the session still answers.
-        let _ = tokio::time::timeout(CLEANUP_TIMEOUT, sftp.remove(temporary.as_str())).await;
+        // A failure (not a cancel): remove the temporary file before reporting it.
+        let _ = sftp.remove(temporary.as_str()).await;
     }
+    // Renamed or removed: nothing left for the guard, which is for cancels and timeouts.
+    guard.renamed();
     finished.map(|_| ())
 }
 
-/// How long removing a failed upload's temporary file may take.
-const CLEANUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// A temporary file an upload wrote on the host: removed in the background unless it was
+/// renamed into place, whether the upload failed, was cancelled or timed out (as long as
+/// the session still answers).
+struct RemoteTemporary {
+    sftp: Arc<RawSftpSession>,
+    path: Option<String>,
+}
+
+impl RemoteTemporary {
+    fn renamed(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for RemoteTemporary {
+    fn drop(&mut self) {
+        let Some(path) = self.path.take() else {
+            return;
+        };
+        let sftp = self.sftp.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // Bounded by the session's request timeout (the idle timeout); it is answered
+            // after the writes still queued on the host.
+            runtime.spawn(async move {
+                let _ = sftp.remove(path).await;
+            });
+        }
+    }
+}
 
 /// Downloads `remote` (a file, or with `recursive` a directory) to `target`.
 pub(crate) async fn sftp_download(

@@ -720,3 +720,35 @@ async fn remote_symlinks_are_followed_only_when_asked() {
         assert_eq!(names, expected, "follow_symlinks({follow})");
     }
 }
+
+/// An upload cut by the command timeout leaves no temporary file on the host: it is
+/// removed while the session still answers.
+#[tokio::test]
+async fn an_upload_cut_by_the_command_timeout_removes_its_temporary_file() {
+    let fleet = Fleet::builder(2)
+        .fault(
+            0,
+            Fault::HostileSftp(SftpTrick::SlowWrites(Duration::from_millis(1000))),
+        )
+        .start()
+        .await
+        .unwrap();
+    let local = fleet.dir().join("f.bin");
+    // Two write requests (32 KiB each), each answered after a second.
+    std::fs::write(&local, vec![7u8; 40 * 1024]).unwrap();
+    let client = fleet
+        .client()
+        .command_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let hosts = collect(client.upload(&local, "f.bin", CopyOptions::new())).await;
+    assert_eq!(hosts[0].error_code(), "command_timeout");
+    assert!(hosts[1].outcome.is_ok(), "{:?}", hosts[1].outcome);
+    let leftover = fleet.host_root(0).join(".f.bin.sshfan-tmp");
+    let until = Instant::now() + Duration::from_secs(10);
+    while leftover.exists() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!leftover.exists(), "the temporary file stayed");
+    assert!(!fleet.host_root(0).join("f.bin").exists());
+}
