@@ -752,3 +752,27 @@ async fn an_upload_cut_by_the_command_timeout_removes_its_temporary_file() {
     assert!(!leftover.exists(), "the temporary file stayed");
     assert!(!fleet.host_root(0).join("f.bin").exists());
 }
+
+/// A zlib bomb under `-C`: the client's decompressor (russh's, the one every compressed
+/// packet goes through) refuses a packet that inflates past its cap instead of growing
+/// memory. 64 MiB of zeros compress to about 64 KiB.
+#[test]
+fn a_zlib_bomb_is_refused_by_the_decompressor() {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let bomb = encoder.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let mut decompressor = russh::compression::Decompress::Zlib(flate2::Decompress::new(true));
+    let mut output = Vec::new();
+    let result = decompressor.decompress(&bomb, &mut output).map(<[u8]>::len);
+    assert!(
+        matches!(result, Err(russh::Error::PacketSize(_))),
+        "{result:?}"
+    );
+    assert!(
+        output.capacity() < 1 << 20,
+        "{} bytes kept",
+        output.capacity()
+    );
+}
