@@ -24,6 +24,7 @@
 //! | `hang` | never finish |
 //! | `drop` | cut the connection at once |
 //! | `freeze` | stop reading and writing, keeping the connection open |
+//! | `chanreq N` | send N `xon-xoff` channel requests on the command's channel |
 //! | `globalreq N` | send N `tcpip-forward` global requests to the client and print how many it refused |
 //! | `opench N` | open N channels to the client (x11, forwarded-tcpip, session) and print how many it accepted |
 //!
@@ -462,6 +463,17 @@ async fn run_builtin(
                     false,
                 )
                 .await;
+        }
+        // A hostile server: send N channel requests (`xon-xoff`) the client never asked
+        // for on the command's channel.
+        "chanreq" => {
+            let wanted = number(0).unwrap_or(1);
+            let id = terminal.channel.id();
+            for _ in 0..wanted {
+                if terminal.session.xon_xoff_request(id, true).await.is_err() {
+                    break;
+                }
+            }
         }
         // A hostile server: send N global requests (`tcpip-forward`) the client never
         // asked for, and say how many it refused.

@@ -207,3 +207,41 @@ async fn announced_sizes_fail_one_host_in_bounded_memory() {
         assert_eq!(received, 20, "{size}");
     }
 }
+
+/// 4 MiB lines while nobody reads sshfan's stdout: the writer blocks, and every queue
+/// before it is bounded in bytes, so the client's memory stays bounded (it reached 9 GB
+/// before), and the host is slowed down by flow control instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn long_lines_into_an_unread_stdout_keep_memory_bounded() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let command = (0..100)
+        .map(|_| "line 4194304")
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut child = sshfan(&fleet)
+        .arg("-w")
+        .arg(fleet.host_specs().join(","))
+        .args(["--", &command])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped()) // never read
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        if let Some(kib) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(peak_kib > 0, "the client was measured");
+    assert!(peak_kib < 256 * 1024, "peak RSS {peak_kib} KiB");
+}

@@ -776,3 +776,25 @@ fn a_zlib_bomb_is_refused_by_the_decompressor() {
         output.capacity()
     );
 }
+
+/// A flood of channel requests the client never asked for (`xon-xoff`) is absorbed: the
+/// command's output and exit status arrive, beside 20 healthy hosts.
+#[tokio::test]
+async fn a_channel_request_flood_is_absorbed() {
+    let fleet = Fleet::start(HOSTS).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let commands: Vec<String> = (0..HOSTS)
+        .map(|i| {
+            if i == 0 {
+                "chanreq 20000; echo done"
+            } else {
+                "echo done"
+            }
+            .to_owned()
+        })
+        .collect();
+    for host in collect(client.run_commands(&commands, Default::default()).unwrap()).await {
+        assert_eq!(host.stdout_text(), "done\n", "{:?}", host.outcome);
+        assert!(host.status().success());
+    }
+}
