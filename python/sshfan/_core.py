@@ -117,8 +117,10 @@ class Settings:
             proxy_jump = v["proxy_host"]
             if v.get("proxy_user"):
                 proxy_jump = "%s@%s" % (v["proxy_user"], proxy_jump)
-            if v.get("proxy_port"):
-                proxy_jump = "%s:%s" % (proxy_jump, v["proxy_port"])
+            # As parallel-ssh: the proxy's port defaults to the destination's.
+            proxy_port = v.get("proxy_port") or v.get("port")
+            if proxy_port and proxy_port != 22:
+                proxy_jump = "%s:%s" % (proxy_jump, proxy_port)
             proxy_pkey = expand_key(v.get("proxy_pkey"))
             if proxy_pkey is not None and proxy_pkey not in keys:
                 keys.append(proxy_pkey)

@@ -369,6 +369,11 @@ def test_proxy_host_carries_the_connection(make_fleet):
                           proxy_port=fleet.port, proxy_user="fleet", proxy_pkey=fleet.key)
     output = client.run_command("hostname")
     assert [list(o.stdout) for o in output] == [["host1"], ["host2"]]
+    # Without proxy_port, the proxy is reached on the destination's port (parallel-ssh's).
+    same_port = fleet.client(hosts=fleet.names[1:], proxy_host=fleet.names[0],
+                             proxy_user="fleet", proxy_pkey=fleet.key)
+    output = same_port.run_command("hostname")
+    assert [list(o.stdout) for o in output] == [["host1"], ["host2"]]
     dead = fleet.client(hosts=fleet.names[1:2], proxy_host="127.0.0.1", proxy_port=1,
                         timeout=2)
     with pytest.raises(exceptions.ProxyError):
