@@ -219,8 +219,7 @@ struct LineSender {
 
 impl LineSender {
     async fn send(&self, host: usize, stream: Stream, batch: sshfan::LineBatch) {
-        let bytes: usize = batch.raw().map(|line| line.len()).sum();
-        let share = u32::try_from(bytes.clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let share = u32::try_from(batch.bytes().clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
         let Ok(held) = self.budget.clone().acquire_many_owned(share).await else {
             return;
         };

@@ -398,6 +398,11 @@ impl LineBatch {
         self.ends.len()
     }
 
+    /// Bytes of the lines, terminators included.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
     /// Whether the batch holds no line (never, for a batch `next_lines` returned).
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()

@@ -247,17 +247,21 @@ impl Drop for Incoming {
     }
 }
 
-/// The process's umask (read without changing it, through `/proc`; 022 when unknown).
+/// The process's umask, read once (through `/proc`, without changing it; 022 when
+/// unknown): every downloaded file gets `0666 & !umask`, as a newly created file would.
 fn umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("Umask:"))
-                .and_then(|mask| u32::from_str_radix(mask.trim(), 8).ok())
-        })
-        .unwrap_or(0o022)
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("Umask:"))
+                    .and_then(|mask| u32::from_str_radix(mask.trim(), 8).ok())
+            })
+            .unwrap_or(0o022)
+    })
 }
 
 #[cfg(test)]

@@ -178,8 +178,7 @@ impl Idle<'_> {
     async fn line(&mut self, remote: &str) -> Result<Option<Vec<u8>>, ErrorKind> {
         let mut line = Vec::new();
         let after = self.after;
-        let limited = (&mut *self.stream).take(MAX_LINE as u64);
-        let mut limited = limited;
+        let mut limited = (&mut *self.stream).take(MAX_LINE as u64);
         let n = Self::within(after, limited.read_until(b'\n', &mut line)).await?;
         if n == 0 {
             return Ok(None);

@@ -9,6 +9,20 @@ use sshfan_testkit::{Fleet, Sshd, SshdOptions, require};
 
 use crate::util::collect;
 
+/// Runs `echo N` 10 times in a row on every host; checks every host's output each time.
+async fn ten_echo_runs(client: &ParallelClient) {
+    for round in 0..10 {
+        for host in collect(client.run(format!("echo {round}"))).await {
+            assert_eq!(
+                host.stdout_text(),
+                format!("{round}\n"),
+                "{:?}",
+                host.outcome
+            );
+        }
+    }
+}
+
 /// Waits up to 5 s for `done`.
 async fn eventually(mut done: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + Duration::from_secs(5);
@@ -25,16 +39,7 @@ async fn eventually(mut done: impl FnMut() -> bool) -> bool {
 async fn ten_runs_on_200_hosts_open_200_connections() {
     let fleet = Fleet::start(200).await.unwrap();
     let client = fleet.client().build().unwrap();
-    for round in 0..10 {
-        for host in collect(client.run(format!("echo {round}"))).await {
-            assert_eq!(
-                host.stdout_text(),
-                format!("{round}\n"),
-                "{:?}",
-                host.outcome
-            );
-        }
-    }
+    ten_echo_runs(&client).await;
     // Copies and connect_auth use the same sessions.
     let local = fleet.dir().join("f.txt");
     std::fs::write(&local, "x").unwrap();
@@ -250,16 +255,7 @@ async fn sessions_persist_against_openssh() {
         );
     }
     let client = std::sync::Arc::new(builder.build().unwrap());
-    for round in 0..10 {
-        for host in collect(client.run(format!("echo {round}"))).await {
-            assert_eq!(
-                host.stdout_text(),
-                format!("{round}\n"),
-                "{:?}",
-                host.outcome
-            );
-        }
-    }
+    ten_echo_runs(&client).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = sshd.log();
     let accepted = log.matches("Accepted publickey for root").count();
