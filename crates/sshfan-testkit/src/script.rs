@@ -78,6 +78,8 @@ pub enum Fault {
     /// The host sends an authentication banner of this many bytes (escape sequences
     /// included) before the login.
     HugeBanner(usize),
+    /// The host refuses the SFTP subsystem (as an sshd without `Subsystem sftp` does).
+    NoSftp,
     /// The host's SFTP server lies in this way (a hostile server).
     HostileSftp(SftpTrick),
 }

@@ -238,8 +238,9 @@ impl russh::server::Handler for FleetSession {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        let refuses = self.host.fault == Some(Fault::NoSftp);
         let open = match (name, self.channels.remove(&channel)) {
-            ("sftp", Some(open)) => open,
+            ("sftp", Some(open)) if !refuses => open,
             _ => {
                 session.channel_failure(channel)?;
                 return Ok(());

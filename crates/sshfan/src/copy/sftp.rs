@@ -67,13 +67,35 @@ async fn open(
     session: &Handle<HostHandler>,
     options: &CopyOptions,
 ) -> Result<(Arc<RawSftpSession>, u64), ErrorKind> {
-    let channel = super::open_channel(session, "SFTP").await?;
+    let mut channel = super::open_channel(session, "SFTP").await?;
+    let no_sftp = || ErrorKind::Channel {
+        message: "the server has no SFTP subsystem (copy with SCP instead: --scp)".to_owned(),
+    };
     channel
         .request_subsystem(true, "sftp")
         .await
-        .map_err(|err| ErrorKind::Channel {
-            message: format!("the server has no SFTP subsystem: {err}"),
-        })?;
+        .map_err(|_| no_sftp())?;
+    // Wait for the server's answer: a refusal would otherwise only show as an SFTP
+    // handshake that never answers (until the idle timeout).
+    let answer = tokio::time::timeout(options.idle_timeout, async {
+        loop {
+            match channel.wait().await {
+                Some(russh::ChannelMsg::Success) => return true,
+                Some(russh::ChannelMsg::Failure) | None => return false,
+                Some(_) => {}
+            }
+        }
+    })
+    .await;
+    match answer {
+        Ok(true) => {}
+        Ok(false) => return Err(no_sftp()),
+        Err(_) => {
+            return Err(ErrorKind::IdleTimeout {
+                after: options.idle_timeout,
+            });
+        }
+    }
     let sftp = Arc::new(RawSftpSession::new(channel.into_stream()));
     // Every request is bounded by the idle timeout: a stalled server ends the transfer.
     sftp.set_timeout(options.idle_timeout.as_secs().max(1));

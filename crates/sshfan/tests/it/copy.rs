@@ -362,3 +362,30 @@ async fn a_connection_lost_mid_file_leaves_no_complete_looking_file() {
         }
     }
 }
+
+/// A server without SFTP refuses the subsystem: the copy fails at once saying so (and
+/// how to copy anyway), instead of waiting out the idle timeout.
+#[tokio::test]
+async fn a_server_without_sftp_fails_at_once_with_a_hint() {
+    let fleet = Fleet::builder(2)
+        .fault(0, Fault::NoSftp)
+        .start()
+        .await
+        .unwrap();
+    std::fs::write(fleet.host_root(1).join("f"), "x").unwrap();
+    let client = fleet.client().build().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let hosts = collect(client.download("f", out.path().join("f"), CopyOptions::new())).await;
+    let message = hosts[0].outcome.as_ref().unwrap_err().to_string();
+    assert!(
+        message.contains("no SFTP subsystem") && message.contains("--scp"),
+        "{message}"
+    );
+    assert!(hosts[1].outcome.is_ok(), "{:?}", hosts[1].outcome);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
