@@ -10,99 +10,193 @@
 //!
 //! Timing fields: `connect_ms` (absent when the host never connected) and `total_ms`.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 use sshfan::{ExitStatus, Timing};
 
 use super::Stream;
 use crate::ending::Ending;
 use crate::summary::Summary;
 
-fn millis(duration: Duration) -> Value {
-    json!((duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0)
+/// One `--json` line. Field order is the wire order (serde writes fields as declared, the
+/// `event` tag first).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Event<'a> {
+    Line {
+        host: Cow<'a, str>,
+        index: usize,
+        stream: StreamName,
+        #[serde(flatten)]
+        body: LineBody<'a>,
+        eol: bool,
+    },
+    Exit {
+        host: Cow<'a, str>,
+        index: usize,
+        #[serde(flatten)]
+        status: StatusFields<'a>,
+        #[serde(flatten)]
+        timing: TimingFields,
+    },
+    Error {
+        host: Cow<'a, str>,
+        index: usize,
+        kind: Cow<'a, str>,
+        message: Cow<'a, str>,
+        #[serde(flatten)]
+        timing: TimingFields,
+    },
+    Summary {
+        #[serde(default)]
+        hosts: usize,
+        #[serde(default)]
+        ok: usize,
+        #[serde(default)]
+        failed: usize,
+        #[serde(default)]
+        elapsed_ms: f64,
+        interrupted: bool,
+        #[serde(default)]
+        outcomes: Cow<'a, BTreeMap<String, Vec<String>>>,
+    },
 }
 
-fn encode(object: Value) -> String {
-    let mut text = object.to_string();
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StreamName {
+    Stdout,
+    Stderr,
+}
+
+/// A line's bytes: `"text"` when they are UTF-8, `"base64"` otherwise.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LineBody<'a> {
+    Text(Cow<'a, str>),
+    Base64(String),
+}
+
+/// An exit event's `"status"` and the fields that go with it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum StatusFields<'a> {
+    Exited {
+        code: u32,
+    },
+    Signal {
+        signal: Cow<'a, str>,
+        core_dumped: bool,
+    },
+    NoStatus,
+}
+
+/// `connect_ms` (absent when the host never connected) and `total_ms`, in milliseconds
+/// rounded to the microsecond.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TimingFields {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    connect_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    total_ms: Option<f64>,
+}
+
+impl From<Option<Timing>> for TimingFields {
+    fn from(timing: Option<Timing>) -> TimingFields {
+        let Some(timing) = timing else {
+            return TimingFields::default();
+        };
+        TimingFields {
+            connect_ms: timing.connect.map(millis),
+            total_ms: Some(millis(timing.total)),
+        }
+    }
+}
+
+impl TimingFields {
+    fn timing(&self) -> Option<Timing> {
+        Some(Timing {
+            connect: self.connect_ms.and_then(duration),
+            total: duration(self.total_ms?)?,
+        })
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}
+
+/// A duration written by [`millis`].
+fn duration(ms: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(ms / 1000.0).ok()
+}
+
+fn encode(event: &Event<'_>) -> String {
+    let mut text = serde_json::to_string(event).expect("an event always serializes");
     text.push('\n');
     text
 }
 
 pub fn line(index: usize, host: &str, stream: Stream, line: &[u8], eol: bool) -> String {
     let stream = match stream {
-        Stream::Stdout => "stdout",
-        Stream::Stderr => "stderr",
+        Stream::Stdout => StreamName::Stdout,
+        Stream::Stderr => StreamName::Stderr,
     };
-    let mut object = json!({"event": "line", "host": host, "index": index, "stream": stream});
-    if let Value::Object(map) = &mut object {
-        match std::str::from_utf8(line) {
-            Ok(text) => map.insert("text".into(), json!(text)),
-            Err(_) => map.insert(
-                "base64".into(),
-                json!(base64::engine::general_purpose::STANDARD.encode(line)),
-            ),
-        };
-        map.insert("eol".into(), json!(eol));
-    }
-    encode(object)
+    let body = match std::str::from_utf8(line) {
+        Ok(text) => LineBody::Text(text.into()),
+        Err(_) => LineBody::Base64(base64::engine::general_purpose::STANDARD.encode(line)),
+    };
+    encode(&Event::Line {
+        host: host.into(),
+        index,
+        stream,
+        body,
+        eol,
+    })
 }
 
 pub fn done(index: usize, host: &str, ending: &Ending, timing: Option<Timing>) -> String {
-    let mut map = Map::new();
-    let event = match ending {
-        Ending::Remote(_) => "exit",
-        Ending::Failed { .. } => "error",
-    };
-    map.insert("event".into(), json!(event));
-    map.insert("host".into(), json!(host));
-    map.insert("index".into(), json!(index));
-    match ending {
-        Ending::Remote(status) => match status {
-            ExitStatus::Code(code) => {
-                map.insert("status".into(), json!("exited"));
-                map.insert("code".into(), json!(code));
-            }
-            ExitStatus::Signal {
-                name, core_dumped, ..
-            } => {
-                map.insert("status".into(), json!("signal"));
-                map.insert("signal".into(), json!(name));
-                map.insert("core_dumped".into(), json!(core_dumped));
-            }
-            ExitStatus::NoStatus => {
-                map.insert("status".into(), json!("no_status"));
-            }
+    let host = host.into();
+    let timing = TimingFields::from(timing);
+    encode(&match ending {
+        Ending::Remote(status) => Event::Exit {
+            host,
+            index,
+            status: match status {
+                ExitStatus::Code(code) => StatusFields::Exited { code: *code },
+                ExitStatus::Signal {
+                    name, core_dumped, ..
+                } => StatusFields::Signal {
+                    signal: name.into(),
+                    core_dumped: *core_dumped,
+                },
+                ExitStatus::NoStatus => StatusFields::NoStatus,
+            },
+            timing,
         },
-        Ending::Failed { code, message } => {
-            map.insert("kind".into(), json!(code));
-            map.insert("message".into(), json!(message));
-        }
-    }
-    if let Some(timing) = timing {
-        if let Some(connect) = timing.connect {
-            map.insert("connect_ms".into(), millis(connect));
-        }
-        map.insert("total_ms".into(), millis(timing.total));
-    }
-    encode(Value::Object(map))
+        Ending::Failed { code, message } => Event::Error {
+            host,
+            index,
+            kind: code.into(),
+            message: message.into(),
+            timing,
+        },
+    })
 }
 
 pub fn summary(summary: &Summary, elapsed: Duration, interrupted: bool) -> String {
-    let mut outcomes = Map::new();
-    for (category, hosts) in summary.groups() {
-        outcomes.insert(category.clone(), json!(hosts));
-    }
-    encode(json!({
-        "event": "summary",
-        "hosts": summary.hosts,
-        "ok": summary.ok,
-        "failed": summary.hosts - summary.ok,
-        "elapsed_ms": millis(elapsed),
-        "interrupted": interrupted,
-        "outcomes": outcomes,
-    }))
+    encode(&Event::Summary {
+        hosts: summary.hosts,
+        ok: summary.ok,
+        failed: summary.hosts - summary.ok,
+        elapsed_ms: millis(elapsed),
+        interrupted,
+        outcomes: Cow::Borrowed(summary.groups()),
+    })
 }
 
 /// One event read back from `--json` output (what `sshfan merge` reads).
@@ -128,12 +222,6 @@ pub enum Decoded {
     },
 }
 
-/// A duration written by [`millis`].
-fn millis_field(value: &Value, name: &str) -> Option<Duration> {
-    let ms = value.get(name)?.as_f64()?;
-    Duration::try_from_secs_f64(ms / 1000.0).ok()
-}
-
 /// A line that is not a `--json` event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not an sshfan --json event: {0}")]
@@ -141,96 +229,126 @@ pub struct DecodeError(String);
 
 /// Decodes one line of `--json` output (with or without its newline).
 pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| DecodeError(e.to_string()))?;
-    let field = |name: &str| {
-        value
-            .get(name)
-            .ok_or_else(|| DecodeError(format!("no `{name}` field")))
-    };
-    let string = |name: &str| {
-        field(name)?
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| DecodeError(format!("`{name}` is not a string")))
-    };
-    let number = |name: &str| {
-        field(name)?
-            .as_u64()
-            .ok_or_else(|| DecodeError(format!("`{name}` is not a whole number")))
-    };
-    let boolean = |name: &str| {
-        field(name)?
-            .as_bool()
-            .ok_or_else(|| DecodeError(format!("`{name}` is not true or false")))
-    };
-    let index =
-        || usize::try_from(number("index")?).map_err(|_| DecodeError("index out of range".into()));
-    match string("event")?.as_str() {
-        "line" => {
-            let stream = match string("stream")?.as_str() {
-                "stdout" => Stream::Stdout,
-                "stderr" => Stream::Stderr,
-                other => return Err(DecodeError(format!("unknown stream `{other}`"))),
-            };
-            let line = match value.get("base64") {
-                Some(_) => base64::engine::general_purpose::STANDARD
-                    .decode(string("base64")?)
+    let event: Event<'_> = serde_json::from_str(text).map_err(|e| DecodeError(e.to_string()))?;
+    Ok(match event {
+        Event::Line {
+            host,
+            index,
+            stream,
+            body,
+            eol,
+        } => Decoded::Line {
+            index,
+            host: host.into_owned(),
+            stream: match stream {
+                StreamName::Stdout => Stream::Stdout,
+                StreamName::Stderr => Stream::Stderr,
+            },
+            line: match body {
+                LineBody::Text(text) => text.into_owned().into_bytes(),
+                LineBody::Base64(encoded) => base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
                     .map_err(|e| DecodeError(format!("bad base64: {e}")))?,
-                None => string("text")?.into_bytes(),
-            };
-            Ok(Decoded::Line {
-                index: index()?,
-                host: string("host")?,
-                stream,
-                line,
-                eol: boolean("eol")?,
-            })
-        }
-        event @ ("exit" | "error") => {
-            let ending = if event == "error" {
-                Ending::Failed {
-                    code: string("kind")?,
-                    message: string("message")?,
-                }
-            } else {
-                Ending::Remote(match string("status")?.as_str() {
-                    "exited" => ExitStatus::Code(
-                        u32::try_from(number("code")?)
-                            .map_err(|_| DecodeError("exit code out of range".into()))?,
-                    ),
-                    "signal" => ExitStatus::Signal {
-                        name: string("signal")?,
-                        core_dumped: boolean("core_dumped")?,
-                        message: String::new(),
-                    },
-                    "no_status" => ExitStatus::NoStatus,
-                    other => return Err(DecodeError(format!("unknown status `{other}`"))),
-                })
-            };
-            let timing = millis_field(&value, "total_ms").map(|total| Timing {
-                connect: millis_field(&value, "connect_ms"),
-                total,
-            });
-            Ok(Decoded::Done {
-                index: index()?,
-                host: string("host")?,
-                ending,
-                timing,
-            })
-        }
-        "summary" => Ok(Decoded::Summary {
-            elapsed: millis_field(&value, "elapsed_ms").unwrap_or_default(),
-            interrupted: boolean("interrupted")?,
-        }),
-        other => Err(DecodeError(format!("unknown event `{other}`"))),
-    }
+            },
+            eol,
+        },
+        Event::Exit {
+            host,
+            index,
+            status,
+            timing,
+        } => Decoded::Done {
+            index,
+            host: host.into_owned(),
+            ending: Ending::Remote(match status {
+                StatusFields::Exited { code } => ExitStatus::Code(code),
+                StatusFields::Signal {
+                    signal,
+                    core_dumped,
+                } => ExitStatus::Signal {
+                    name: signal.into_owned(),
+                    core_dumped,
+                    message: String::new(),
+                },
+                StatusFields::NoStatus => ExitStatus::NoStatus,
+            }),
+            timing: timing.timing(),
+        },
+        Event::Error {
+            host,
+            index,
+            kind,
+            message,
+            timing,
+        } => Decoded::Done {
+            index,
+            host: host.into_owned(),
+            ending: Ending::Failed {
+                code: kind.into_owned(),
+                message: message.into_owned(),
+            },
+            timing: timing.timing(),
+        },
+        Event::Summary {
+            elapsed_ms,
+            interrupted,
+            ..
+        } => Decoded::Summary {
+            elapsed: duration(elapsed_ms).unwrap_or_default(),
+            interrupted,
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
     use sshfan::{Error, ErrorKind};
 
     use super::*;
+
+    /// The wire format, byte for byte, as scripts and `merge` have read it since it began.
+    #[test]
+    fn events_keep_their_byte_layout() {
+        let timing = Some(Timing {
+            connect: Some(Duration::from_micros(1500)),
+            total: Duration::from_millis(20),
+        });
+        assert_eq!(
+            done(0, "a", &Ending::Remote(ExitStatus::Code(3)), timing),
+            "{\"event\":\"exit\",\"host\":\"a\",\"index\":0,\"status\":\"exited\",\"code\":3,\"connect_ms\":1.5,\"total_ms\":20.0}\n"
+        );
+        let signal = Ending::Remote(ExitStatus::Signal {
+            name: "TERM".into(),
+            core_dumped: false,
+            message: "ignored".into(),
+        });
+        assert_eq!(
+            done(1, "b", &signal, None),
+            "{\"event\":\"exit\",\"host\":\"b\",\"index\":1,\"status\":\"signal\",\"signal\":\"TERM\",\"core_dumped\":false}\n"
+        );
+        assert_eq!(
+            done(2, "c", &Ending::Remote(ExitStatus::NoStatus), None),
+            "{\"event\":\"exit\",\"host\":\"c\",\"index\":2,\"status\":\"no_status\"}\n"
+        );
+        let refused = Ending::from(&Err(Error::new("d", ErrorKind::Refused)));
+        let no_connect = Some(Timing {
+            connect: None,
+            total: Duration::from_micros(2_000_250),
+        });
+        assert_eq!(
+            done(3, "d", &refused, no_connect),
+            "{\"event\":\"error\",\"host\":\"d\",\"index\":3,\"kind\":\"refused\",\"message\":\"connection refused\",\"total_ms\":2000.25}\n"
+        );
+        let mut summary = Summary::default();
+        summary.record("web2", &Ending::Remote(ExitStatus::Code(0)));
+        summary.record("web1", &Ending::Remote(ExitStatus::Code(0)));
+        summary.record("db1", &refused);
+        assert_eq!(
+            super::summary(&summary, Duration::from_millis(1234), false),
+            "{\"event\":\"summary\",\"hosts\":3,\"ok\":2,\"failed\":1,\"elapsed_ms\":1234.0,\"interrupted\":false,\"outcomes\":{\"ok\":[\"web2\",\"web1\"],\"unreachable\":[\"db1\"]}}\n"
+        );
+    }
 
     #[test]
     fn lines_are_text_or_base64() {
