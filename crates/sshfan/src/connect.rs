@@ -23,8 +23,7 @@ use tracing::debug;
 use crate::auth::{AgentSocket, Credentials, HostAuth};
 use crate::error::{ConnectStage, ErrorKind};
 use crate::handler::{HostHandler, Notes, read_notes};
-use crate::known_hosts::KeyFamily;
-use crate::known_hosts::KnownHosts;
+use crate::known_hosts::{HostKeys, KeyFamily, KnownHosts};
 use crate::proxy::{CommandStream, JumpPool, JumpSession};
 use crate::resolve::{Hop, HostPlan, Proxy};
 use crate::transport::{BoxedStream, Transport};
@@ -200,14 +199,19 @@ impl Connector {
         Ok((session, hop))
     }
 
-    fn ssh_config(&self, plan: &HostPlan, known_hosts: &KnownHosts) -> Arc<russh::client::Config> {
+    fn ssh_config(
+        &self,
+        plan: &HostPlan,
+        known_hosts: &KnownHosts,
+        host_keys: &HostKeys,
+    ) -> Arc<russh::client::Config> {
         let key = (
             plan.keepalive,
             known_hosts.has_cert_authorities(),
             plan.compression,
             plan.legacy_algorithms,
             plan.post_quantum_kex,
-            known_hosts.known_families(&plan.name, plan.port),
+            host_keys.families(),
         );
         let mut configs = self
             .ssh_configs
@@ -301,15 +305,14 @@ impl Connector {
             Some(AgentSocket::Path(path)) => Some(path.clone()),
             Some(AgentSocket::FromEnv) | None => self.credentials.agent_socket().map(PathBuf::from),
         };
+        let host_keys = known_hosts.lookup(&plan.name, plan.port, plan.policy);
+        let config = self.ssh_config(plan, &known_hosts, &host_keys);
         let handler = HostHandler::new(
             known_hosts.clone(),
-            plan.policy,
-            plan.name.clone(),
-            plan.port,
+            host_keys,
             notes.clone(),
             agent.clone().filter(|_| plan.forward_agent),
         );
-        let config = self.ssh_config(plan, &known_hosts);
         // russh reads each packet's length, then its body, as separate reads: a small
         // buffer turns the ~30 receive calls of a connection into a few.
         let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use tracing::debug;
 
-use crate::known_hosts::{HostKeyPolicy, KnownHosts, Offered};
+use crate::known_hosts::{HostKeys, KnownHosts, Offered};
 
 /// Facts the handler learns that the caller reads after russh returns.
 #[derive(Default)]
@@ -39,9 +39,8 @@ pub(crate) fn read_notes<T>(notes: &Notes, read: impl FnOnce(&mut SessionNotes) 
 /// russh handler for one host session.
 pub struct HostHandler {
     known_hosts: Arc<KnownHosts>,
-    policy: HostKeyPolicy,
-    host: String,
-    port: u16,
+    /// What `known_hosts` says of this host, looked up before the handshake.
+    host_keys: HostKeys,
     notes: Notes,
     /// Where forwarded agent channels go, when agent forwarding is on.
     agent: Option<PathBuf>,
@@ -50,17 +49,13 @@ pub struct HostHandler {
 impl HostHandler {
     pub(crate) fn new(
         known_hosts: Arc<KnownHosts>,
-        policy: HostKeyPolicy,
-        host: String,
-        port: u16,
+        host_keys: HostKeys,
         notes: Notes,
         agent: Option<PathBuf>,
     ) -> Self {
         HostHandler {
             known_hosts,
-            policy,
-            host,
-            port,
+            host_keys,
             notes,
             agent,
         }
@@ -84,10 +79,7 @@ impl Handler for HostHandler {
             PublicKeyOrCertificate::PublicKey { key, .. } => Offered::Key(key.key_data()),
             PublicKeyOrCertificate::Certificate(cert) => Offered::Certificate(cert),
         };
-        match self
-            .known_hosts
-            .verify(&self.host, self.port, offered, self.policy)
-        {
+        match self.known_hosts.verify_known(&self.host_keys, offered) {
             Ok(()) => Ok(true),
             Err(err) => {
                 read_notes(&self.notes, |notes| notes.host_key_error = Some(err));
@@ -134,7 +126,7 @@ impl Handler for HostHandler {
         _reply: russh::client::ChannelOpenHandle,
         _session: &mut russh::client::Session,
     ) -> Result<(), Self::Error> {
-        debug!(host = %self.host, "refused a session channel the server opened");
+        debug!(host = %self.host_keys.host(), "refused a session channel the server opened");
         Ok(())
     }
 
@@ -146,7 +138,7 @@ impl Handler for HostHandler {
         _reply: russh::client::ChannelOpenHandle,
         _session: &mut russh::client::Session,
     ) -> Result<(), Self::Error> {
-        debug!(host = %self.host, "refused an X11 channel (no X11 forwarding asked for)");
+        debug!(host = %self.host_keys.host(), "refused an X11 channel (no X11 forwarding asked for)");
         Ok(())
     }
 
@@ -160,7 +152,7 @@ impl Handler for HostHandler {
         _reply: russh::client::ChannelOpenHandle,
         _session: &mut russh::client::Session,
     ) -> Result<(), Self::Error> {
-        debug!(host = %self.host, "refused a forwarded-tcpip channel (no forwarding asked for)");
+        debug!(host = %self.host_keys.host(), "refused a forwarded-tcpip channel (no forwarding asked for)");
         Ok(())
     }
 
@@ -171,7 +163,7 @@ impl Handler for HostHandler {
         _reply: russh::client::ChannelOpenHandle,
         _session: &mut russh::client::Session,
     ) -> Result<(), Self::Error> {
-        debug!(host = %self.host, "refused a forwarded-streamlocal channel");
+        debug!(host = %self.host_keys.host(), "refused a forwarded-streamlocal channel");
         Ok(())
     }
 
@@ -185,7 +177,7 @@ impl Handler for HostHandler {
         _reply: russh::client::ChannelOpenHandle,
         _session: &mut russh::client::Session,
     ) -> Result<(), Self::Error> {
-        debug!(host = %self.host, "refused a direct-tcpip channel the server opened");
+        debug!(host = %self.host_keys.host(), "refused a direct-tcpip channel the server opened");
         Ok(())
     }
 
@@ -196,7 +188,7 @@ impl Handler for HostHandler {
         _reply: russh::client::ChannelOpenHandle,
         _session: &mut russh::client::Session,
     ) -> Result<(), Self::Error> {
-        debug!(host = %self.host, "refused a direct-streamlocal channel the server opened");
+        debug!(host = %self.host_keys.host(), "refused a direct-streamlocal channel the server opened");
         Ok(())
     }
 

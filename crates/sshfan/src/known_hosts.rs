@@ -235,6 +235,24 @@ impl KnownHosts {
         entries
     }
 
+    /// What the files say about `host`:`port`, looked up once per connection: before the
+    /// handshake (to ask for a known key type first) and when the server's key arrives.
+    /// Nothing is looked up when host keys are not checked.
+    pub(crate) fn lookup(&self, host: &str, port: u16, policy: HostKeyPolicy) -> HostKeys {
+        let name = lookup_name(host, port);
+        let entries = if policy == HostKeyPolicy::Off {
+            Vec::new()
+        } else {
+            self.entries_for(&name).into_iter().cloned().collect()
+        };
+        HostKeys {
+            host: host.to_owned(),
+            name,
+            entries,
+            policy,
+        }
+    }
+
     /// Checks a server's key or certificate for `host`:`port` under the policy.
     pub(crate) fn verify(
         &self,
@@ -243,10 +261,20 @@ impl KnownHosts {
         offered: Offered<'_>,
         policy: HostKeyPolicy,
     ) -> Result<(), ErrorKind> {
+        self.verify_known(&self.lookup(host, port, policy), offered)
+    }
+
+    /// Checks a server's key or certificate against what [`KnownHosts::lookup`] found.
+    pub(crate) fn verify_known(
+        &self,
+        known: &HostKeys,
+        offered: Offered<'_>,
+    ) -> Result<(), ErrorKind> {
+        let policy = known.policy;
         if policy == HostKeyPolicy::Off {
             return Ok(());
         }
-        let name = lookup_name(host, port);
+        let (host, name) = (known.host.as_str(), &known.name);
         if let Some(unreadable) = self.unreadable.first() {
             return Err(ErrorKind::HostKey {
                 message: format!(
@@ -254,7 +282,7 @@ impl KnownHosts {
                 ),
             });
         }
-        let entries = self.entries_for(&name);
+        let entries: Vec<&Entry> = known.entries.iter().collect();
         let key = offered.key();
         let refuse = |message: String| Err(ErrorKind::HostKey { message });
         // Only error messages need the fingerprint: compute it only for them.
@@ -325,18 +353,6 @@ impl KnownHosts {
         }
     }
 
-    /// The key families known for `host`:`port` (a bit per [`KeyFamily`]; 0 when none),
-    /// so that the handshake can ask for a type known here first.
-    pub(crate) fn known_families(&self, host: &str, port: u16) -> u8 {
-        if self.exact.is_empty() && self.patterned.is_empty() && self.hashed.is_empty() {
-            return 0;
-        }
-        self.entries_for(&lookup_name(host, port))
-            .iter()
-            .filter(|e| e.marker == Marker::None)
-            .fold(0, |bits, e| bits | KeyFamily::of(&e.key).bit())
-    }
-
     /// Records a new key once per name; a second, different key for the same name in the
     /// same run is refused like a changed key.
     fn accept_new(&self, name: &str, key: &KeyData, fingerprint: &str) -> Result<(), ErrorKind> {
@@ -369,6 +385,31 @@ impl KnownHosts {
             Err(err) => warn!("cannot add host key to {}: {err}", path.display()),
         }
         Ok(())
+    }
+}
+
+/// The known_hosts entries that apply to one host, under the policy it is checked with.
+pub(crate) struct HostKeys {
+    host: String,
+    /// The name looked up: `host`, or `[host]:port` off port 22.
+    name: String,
+    entries: Vec<Entry>,
+    policy: HostKeyPolicy,
+}
+
+impl HostKeys {
+    /// The host as the connection names it.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The key families known (a bit per [`KeyFamily`]; 0 when none), so that the
+    /// handshake can ask for a type known here first.
+    pub(crate) fn families(&self) -> u8 {
+        self.entries
+            .iter()
+            .filter(|e| e.marker == Marker::None)
+            .fold(0, |bits, e| bits | KeyFamily::of(&e.key).bit())
     }
 }
 
@@ -611,10 +652,15 @@ mod tests {
         let accept_new = known(&text, HostKeyPolicy::AcceptNew);
         assert!(check(&accept_new, "web1", 22, KEY_A).is_ok());
         assert_eq!(
-            strict.0.known_families("web1", 22),
+            strict.0.lookup("web1", 22, strict.1).families(),
             KeyFamily::Ecdsa256.bit()
         );
-        assert_eq!(strict.0.known_families("web2", 22), 0);
+        assert_eq!(strict.0.lookup("web2", 22, strict.1).families(), 0);
+        assert_eq!(
+            strict.0.lookup("web1", 22, HostKeyPolicy::Off).families(),
+            0,
+            "nothing is looked up when host keys are not checked"
+        );
     }
 
     #[test]
