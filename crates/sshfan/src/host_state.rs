@@ -32,7 +32,10 @@ pub struct Timing {
 
 /// One host's shared state: written by its task, read through its [`HostOutput`].
 pub(crate) struct HostState {
+    /// Position in the run.
     pub(crate) index: usize,
+    /// Position in the client's host list: the host's session slot.
+    pub(crate) slot: usize,
     pub(crate) label: String,
     pub(crate) stdout: Arc<StreamBuffer>,
     pub(crate) stderr: Arc<StreamBuffer>,

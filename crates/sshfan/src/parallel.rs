@@ -51,8 +51,12 @@ pub struct ParallelClient {
     hosts: Vec<Arc<Host>>,
     config: ClientConfig,
     /// Plans, credentials, known_hosts and sessions: made by the first job, kept for the
-    /// client's life (see [`crate::sessions`]).
-    prepared: OnceLock<Arc<Prepared>>,
+    /// client's life (see [`crate::sessions`]), and shared with [`only`](Self::only)'s
+    /// clients.
+    prepared: Arc<OnceLock<Arc<Prepared>>>,
+    /// The hosts this client's jobs run on, as positions in `hosts` (all of them, unless
+    /// made by [`only`](Self::only)).
+    selection: Arc<[usize]>,
 }
 
 impl ParallelClient {
@@ -64,10 +68,39 @@ impl ParallelClient {
     pub(crate) fn new(hosts: Vec<Host>, config: ClientConfig) -> Self {
         raise_open_file_limit();
         ParallelClient {
+            selection: (0..hosts.len()).collect(),
             hosts: hosts.into_iter().map(Arc::new).collect(),
             config,
-            prepared: OnceLock::new(),
+            prepared: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// A client for some of these hosts (positions in [`hosts`](Self::hosts)), sharing
+    /// this client's settings, credentials and sessions: its jobs use the connections
+    /// this client made, and the other way round (a per-host client, as parallel-ssh's
+    /// `HostOutput.client` is). A position out of range is an error.
+    pub fn only(&self, hosts: &[usize]) -> Result<ParallelClient, ConfigError> {
+        let selection = hosts
+            .iter()
+            .map(|&position| {
+                self.selection
+                    .get(position)
+                    .copied()
+                    .ok_or(ConfigError::InvalidSetting {
+                        name: "hosts",
+                        reason: format!(
+                            "host position {position} is out of range ({} hosts)",
+                            self.selection.len()
+                        ),
+                    })
+            })
+            .collect::<Result<Arc<[usize]>, ConfigError>>()?;
+        Ok(ParallelClient {
+            hosts: self.hosts.clone(),
+            config: self.config.clone(),
+            prepared: self.prepared.clone(),
+            selection,
+        })
     }
 
     /// What every job of this client shares, made once.
@@ -85,10 +118,11 @@ impl ParallelClient {
     }
 
     /// Closes every host's session cleanly (jobs still running on them lose their
-    /// connection). Later jobs connect again.
+    /// connection). Later jobs connect again. A client made by [`only`](Self::only)
+    /// closes its own hosts' sessions.
     pub async fn disconnect(&self) {
         if let Some(prepared) = self.prepared.get() {
-            prepared.sessions.disconnect().await;
+            prepared.sessions.disconnect(&self.selection).await;
         }
     }
 
@@ -106,7 +140,8 @@ impl ParallelClient {
             .collect()
     }
 
-    /// SSH connections this client holds open now.
+    /// SSH connections this client holds open now (with the clients [`only`](Self::only)
+    /// made from it, or that it was made from).
     pub fn open_sessions(&self) -> usize {
         self.prepared
             .get()
@@ -115,7 +150,7 @@ impl ParallelClient {
 
     /// The hosts, in run order.
     pub fn hosts(&self) -> impl ExactSizeIterator<Item = &Host> {
-        self.hosts.iter().map(|host| &**host)
+        self.selection.iter().map(|&slot| &*self.hosts[slot])
     }
 
     /// The settings.
@@ -147,13 +182,13 @@ impl ParallelClient {
         host_args: &[Vec<String>],
         options: RunOptions,
     ) -> Result<Run, ConfigError> {
-        if host_args.len() != self.hosts.len() {
+        if host_args.len() != self.selection.len() {
             return Err(ConfigError::InvalidSetting {
                 name: "host_args",
                 reason: format!(
                     "{} argument sets for {} hosts: give one per host",
                     host_args.len(),
-                    self.hosts.len()
+                    self.selection.len()
                 ),
             });
         }
@@ -171,13 +206,13 @@ impl ParallelClient {
         commands: &[String],
         options: RunOptions,
     ) -> Result<Run, ConfigError> {
-        if commands.len() != self.hosts.len() {
+        if commands.len() != self.selection.len() {
             return Err(ConfigError::InvalidSetting {
                 name: "commands",
                 reason: format!(
                     "{} commands for {} hosts: give one per host",
                     commands.len(),
-                    self.hosts.len()
+                    self.selection.len()
                 ),
             });
         }
@@ -278,19 +313,19 @@ impl ParallelClient {
             sessions: prepared.sessions.clone(),
             command_timeout: options.command_timeout.or(config.command_timeout),
         });
-        let mut plans = prepared.plans.iter().cloned();
-
-        let mut outputs = Vec::with_capacity(self.hosts.len());
-        let mut states = Vec::with_capacity(self.hosts.len());
+        let mut outputs = Vec::with_capacity(self.selection.len());
+        let mut states = Vec::with_capacity(self.selection.len());
         let line_reader = |buffer: &Arc<StreamBuffer>| {
             let mut reader = OutputReader::new(buffer.clone(), options.read_timeout);
             reader.set_max_line(config.max_line_length);
             reader
         };
-        for (index, host) in self.hosts.iter().enumerate() {
+        for (index, &slot) in self.selection.iter().enumerate() {
+            let host = &self.hosts[slot];
             let (stdin, stdin_receiver) = mpsc::channel(STDIN_QUEUE);
             let state = Arc::new(HostState {
                 index,
+                slot,
                 command: command(index),
                 stdin: Mutex::new(Some(stdin_receiver)),
                 copy_report: OnceLock::new(),
@@ -300,7 +335,11 @@ impl ParallelClient {
                 outcome: watch::channel(None).0,
                 reached: watch::channel(false).0,
                 timing: HostTiming::default(),
-                plan: plans.next().unwrap_or(Err(ErrorKind::Cancelled)),
+                plan: prepared
+                    .plans
+                    .get(slot)
+                    .cloned()
+                    .unwrap_or(Err(ErrorKind::Cancelled)),
             });
             outputs.push(HostOutput {
                 index,
@@ -322,7 +361,7 @@ impl ParallelClient {
             outputs,
             completions: Some(Completions {
                 receiver: completions,
-                remaining: self.hosts.len(),
+                remaining: self.selection.len(),
             }),
             joiner: Joiner {
                 context: context_for_joiner,

@@ -115,7 +115,7 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
     }
     let lease = context
         .sessions
-        .lease(state.index, plan, &context.connector)
+        .lease(state.slot, plan, &context.connector)
         .await?;
     state.connected();
     debug!(host = %state.label, "connected");

@@ -328,20 +328,23 @@ impl SessionPool {
         });
     }
 
-    /// Closes every session (jobs still running on one lose their connection).
-    pub(crate) async fn disconnect(&self) {
+    /// Closes these hosts' sessions (jobs still running on one lose their connection).
+    pub(crate) async fn disconnect(&self, hosts: &[usize]) {
         let mut closing = Vec::new();
-        for slot in &self.slots {
+        for slot in hosts.iter().filter_map(|&index| self.slots.get(index)) {
             if let Some(session) = slot.session.lock().await.take() {
                 self.open.fetch_sub(1, Ordering::AcqRel);
                 session.discarded.store(true, Ordering::Release);
                 closing.push(session);
             }
         }
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        if hosts.len() == self.slots.len() {
+            // The idle list's entries are all stale now.
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
         futures::future::join_all(closing.into_iter().map(|session| async move {
             let _ = session
                 .handle

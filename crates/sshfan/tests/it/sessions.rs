@@ -212,6 +212,42 @@ async fn a_session_cap_below_the_host_count_still_completes() {
 
 /// A host's handle keeps its run going: the host finishes and its output stays readable
 /// after the `Run` and its `Joiner` are dropped.
+/// A client made by `only` runs on its hosts over the sessions its parent made (the
+/// per-host client of parallel-ssh's `HostOutput.client`), and disconnects only them.
+#[tokio::test]
+async fn a_client_for_some_hosts_shares_their_sessions() {
+    let fleet = Fleet::start(5).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    for host in collect(client.connect()).await {
+        assert!(host.outcome.is_ok(), "{:?}", host.outcome);
+    }
+    let some = client.only(&[3, 1]).unwrap();
+    let names = |c: &ParallelClient| c.hosts().map(|h| h.name.clone()).collect::<Vec<_>>();
+    let all = names(&client);
+    assert_eq!(names(&some), [all[3].clone(), all[1].clone()]);
+    let hosts = collect(some.run("hostname")).await;
+    let printed: Vec<String> = hosts.iter().map(|h| h.stdout_text()).collect();
+    assert_eq!(printed, ["host3\n", "host1\n"]);
+    // One of one: positions are the subset's own.
+    let one = some.only(&[1]).unwrap();
+    assert_eq!(
+        collect(one.run("hostname")).await[0].stdout_text(),
+        "host1\n"
+    );
+    assert!(
+        (0..5).all(|i| fleet.connections(i) == 1),
+        "no new connection"
+    );
+    assert!(client.only(&[5]).is_err() && some.only(&[2]).is_err());
+    one.disconnect().await;
+    assert_eq!(client.open_sessions(), 4);
+    assert!(eventually(|| fleet.open_connections(1) == 0).await);
+    assert_eq!(fleet.open_connections(3), 1);
+    collect(client.run("true")).await;
+    assert_eq!(fleet.connections(1), 2);
+    assert_eq!(fleet.connections(3), 1);
+}
+
 #[tokio::test]
 async fn a_held_host_output_outlives_its_run_and_joiner() {
     let fleet = Fleet::start(2).await.unwrap();
