@@ -241,6 +241,12 @@ impl Client {
         Ok(PyRun::new(run))
     }
 
+    /// A client for some of these hosts (positions), sharing this client's sessions.
+    fn only(&self, hosts: Vec<usize>) -> PyResult<Client> {
+        let inner = self.inner.only(&hosts).map_err(config_error)?;
+        Ok(Client { inner })
+    }
+
     /// Closes every host's session (later calls connect again).
     fn disconnect(&self, py: Python<'_>) -> PyResult<()> {
         let inner = &self.inner;

@@ -255,16 +255,22 @@ class Fleet:
         out = []
         for gi, positions in chosen.items():
             indexes, host_tuples, kwargs = self.groups[gi]
-            cache_key = (gi, tuple(positions))
-            client = self._clients.get(cache_key)
+            client = self._clients.get(gi)
             if client is None:
                 try:
-                    client = _native.Client([host_tuples[p] for p in positions], **kwargs)
+                    client = _native.Client(host_tuples, **kwargs)
                 except ValueError as error:
                     raise exc.HostConfigError(str(error)) from None
-                self._clients[cache_key] = client
+                self._clients[gi] = client
+            if len(positions) != len(indexes):
+                # Some of the group's hosts: a view sharing the group's sessions.
+                client = client.only(positions)
             out.append((client, [indexes[p] for p in positions]))
         return out
+
+    def all_clients(self):
+        """The native clients made so far (one per group)."""
+        return list(self._clients.values())
 
     def place(self, obj, index):
         """Gives a per-host object what its errors name: the port and the retry count."""

@@ -89,6 +89,16 @@ impl HostOutput {
         }
     }
 
+    /// Stops this host alone, as [`Joiner::cancel`](crate::Joiner::cancel) stops a whole
+    /// run: its channel is closed (or it never starts) and its outcome is
+    /// [`ErrorKind::Cancelled`]; a host that has finished keeps its outcome. As for any
+    /// job stopped midway, the host's session is dropped: a later job connects again.
+    pub fn cancel(&self) {
+        if !self.state.is_done() {
+            self.state.cancel.notify_one();
+        }
+    }
+
     /// Waits until the host has finished and returns its outcome.
     ///
     /// Output streams are complete once this returns (they may still hold unread data).

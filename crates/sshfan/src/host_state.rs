@@ -51,6 +51,9 @@ pub(crate) struct HostState {
     pub(crate) stdin: Mutex<Option<mpsc::Receiver<StdinMessage>>>,
     /// What a transfer moved.
     pub(crate) copy_report: OnceLock<CopyReport>,
+    /// Signalled to stop this host alone ([`crate::HostOutput::cancel`]); a host not yet
+    /// started keeps the signal and stops as it starts.
+    pub(crate) cancel: tokio::sync::Notify,
 }
 
 impl HostState {

@@ -329,6 +329,7 @@ impl ParallelClient {
                 command: command(index),
                 stdin: Mutex::new(Some(stdin_receiver)),
                 copy_report: OnceLock::new(),
+                cancel: tokio::sync::Notify::new(),
                 label: host.label(),
                 stdout: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 stderr: Arc::new(StreamBuffer::new(config.output_buffer_limit)),

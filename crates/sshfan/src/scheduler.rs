@@ -85,6 +85,7 @@ pub(crate) async fn dispatch(
                     message: panic_message(panic.as_ref()),
                 })),
                 _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
+                () = state.cancel.notified() => Err(ErrorKind::Cancelled),
             };
             let failed = !matches!(outcome, Ok(ref status) if status.success());
             state.finish(outcome.map_err(|kind| Error::new(state.label.clone(), kind)));

@@ -384,3 +384,35 @@ async fn wait_connected_reports_connection_errors_before_the_command_ends() {
     );
     run.cancel();
 }
+
+/// `HostOutput::cancel` stops one host (running, or not yet started) and no other.
+#[tokio::test]
+async fn cancelling_one_host_stops_only_that_host() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let client = fleet.client().pool_size(2).build().unwrap();
+    let commands = ["sleep 30", "sleep 0.3; echo done", "echo third"].map(String::from);
+    let run = client
+        .run_commands(&commands, RunOptions::default())
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Host 2 waits for a pool slot: cancelled before it starts, it never runs.
+    run.outputs()[2].cancel();
+    run.outputs()[0].cancel();
+    let (mut outputs, joiner) = run.into_parts();
+    joiner.join(Some(Duration::from_secs(10))).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let mut hosts = Vec::new();
+    for host in &mut outputs {
+        hosts.push(collect_host(host).await);
+    }
+    assert_eq!(hosts[0].error_code(), "cancelled");
+    assert_eq!(hosts[1].stdout_text(), "done\n");
+    assert_eq!(hosts[2].error_code(), "cancelled");
+    assert!(hosts[2].stdout.is_empty());
+    // A finished host keeps its outcome.
+    outputs[1].cancel();
+    assert!(matches!(
+        outputs[1].outcome(),
+        Some(Ok(ExitStatus::Code(0)))
+    ));
+}

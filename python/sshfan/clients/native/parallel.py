@@ -223,12 +223,12 @@ class ParallelSSHClient:
 
     def disconnect(self):
         """Closes every host's connection (later calls connect again)."""
-        for client, _ in self._fleet.clients():
+        for client in self._fleet.all_clients():
             client.disconnect()
 
     def _open_sessions(self):
         """SSH connections held open now (for tests)."""
-        return sum(client.open_sessions() for client, _ in self._fleet.clients())
+        return sum(client.open_sessions() for client in self._fleet.all_clients())
 
     # Interactive shells.
 
