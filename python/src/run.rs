@@ -273,6 +273,17 @@ impl PyHost {
         Ok(wait(py, async move { stdin.write(data).await })?.is_ok())
     }
 
+    /// The command line as sent (after sudo and shell wrapping), or `None`.
+    #[getter]
+    fn command_line(&self) -> Option<String> {
+        self.cell.output.command_line().map(str::to_owned)
+    }
+
+    /// Stops this host alone (its channel is closed); a finished host keeps its outcome.
+    fn cancel(&self) {
+        self.cell.output.cancel();
+    }
+
     /// Closes the host's stdin (EOF) after what was written.
     fn close_stdin(&self, py: Python<'_>) -> PyResult<()> {
         let stdin = self.cell.stdin.clone();

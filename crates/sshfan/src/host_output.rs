@@ -59,6 +59,12 @@ impl HostOutput {
         &self.host
     }
 
+    /// The command line as sent, after sudo and shell wrapping (parallel-ssh's
+    /// `fully_qualified_command`); `None` for shells, copies and connects.
+    pub fn command_line(&self) -> Option<&str> {
+        self.state.command.as_deref()
+    }
+
     /// The outcome if the host has finished, without waiting.
     pub fn outcome(&self) -> Option<Outcome> {
         self.outcome.borrow().clone()

@@ -416,3 +416,23 @@ async fn cancelling_one_host_stops_only_that_host() {
         Some(Ok(ExitStatus::Code(0)))
     ));
 }
+
+/// Each host keeps its command line as sent: after shell and sudo wrapping.
+#[tokio::test]
+async fn each_host_keeps_its_command_line_as_sent() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let plain = client.run("echo hi");
+    assert_eq!(plain.outputs()[0].command_line(), Some("echo hi"));
+    let shell = client.run_with("echo 'hi'", RunOptions::default().shell("bash -c"));
+    assert_eq!(
+        shell.outputs()[0].command_line(),
+        Some(r"bash -c 'echo '\''hi'\'''")
+    );
+    let sudo = client.run_with("id", RunOptions::default().sudo(Some("web"), None));
+    assert_eq!(
+        sudo.outputs()[0].command_line(),
+        Some("sudo -S -p '' -u 'web' -- sh -c 'id'")
+    );
+    assert_eq!(client.connect().outputs()[0].command_line(), None);
+}
