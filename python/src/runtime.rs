@@ -80,7 +80,8 @@ where
 fn gevent_hook<'py>(py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
     let modules = py.import("sys")?.getattr("modules")?;
     let modules = modules.cast::<PyDict>()?;
-    if !modules.contains("gevent")? {
+    // `None` there means "importing gevent is blocked".
+    if !modules.get_item("gevent")?.is_some_and(|module| !module.is_none()) {
         return Ok(None);
     }
     Ok(Some(py.import("sshfan._gevent")?.getattr("wait_readable")?))

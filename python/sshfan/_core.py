@@ -185,6 +185,8 @@ class Fleet:
         self.aliases = []
         #: Each host's port as parallel-ssh reports it in errors.
         self.ports = []
+        #: Each host's effective settings (the client's, with its HostConfig's over them).
+        self.effective = []
         #: Connection attempts per host (parallel-ssh's ``num_retries``).
         self.num_retries = settings.values.get("num_retries") or 1
         client_port = settings.values.get("port")
@@ -192,6 +194,7 @@ class Fleet:
         for index, name in enumerate(hosts):
             cfg = host_config[index] if host_config is not None else None
             effective = settings.merged(cfg)
+            self.effective.append(effective)
             alias = cfg.alias if cfg is not None else None
             self.names.append(name)
             self.labels.append(alias or name)

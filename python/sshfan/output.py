@@ -47,14 +47,30 @@ class Stdin:
             self._native.close_stdin()
 
 
-class Buffers:
-    """``HostOutput.buffers``: the stdout and stderr buffers, for ``SSHClient.read_output``."""
+class BufferData:
+    """One output stream's buffer, as parallel-ssh's ``BufferData``: ``rw_buffer`` is what
+    ``SSHClient.read_output`` reads; ``reader`` (a greenlet in parallel-ssh) is ``None``,
+    since sshfan's native side reads the channel."""
+
+    __slots__ = ("reader", "rw_buffer")
+
+    def __init__(self, reader, rw_buffer):
+        self.reader = reader
+        self.rw_buffer = rw_buffer
+
+
+class HostOutputBuffers:
+    """``HostOutput.buffers``: a ``BufferData`` for stdout and one for stderr."""
 
     __slots__ = ("stdout", "stderr")
 
-    def __init__(self, native):
-        self.stdout = _Stream(native, 1)
-        self.stderr = _Stream(native, 2)
+    def __init__(self, stdout, stderr):
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @classmethod
+    def _of(cls, native):
+        return cls(BufferData(None, _Stream(native, 1)), BufferData(None, _Stream(native, 2)))
 
 
 class _Stream:
@@ -95,6 +111,57 @@ class _Stream:
                 self.ended = True
 
 
+class Channel:
+    """A command's channel (parallel-ssh hands out its SSH library's channel object):
+    what ``SSHClient.finished``, ``close_channel`` and ``get_exit_status`` take.
+
+    ``eof()`` is true once the command's output has ended; sshfan learns that when the
+    channel closes, with the exit status."""
+
+    __slots__ = ("_native", "_stdin")
+
+    def __init__(self, native, stdin):
+        self._native = native
+        self._stdin = stdin
+
+    def eof(self):
+        """Whether the command's output has ended."""
+        return self._native.outcome() is not None
+
+    def wait_eof(self, timeout=None):
+        """Waits for the end of output (at most ``timeout`` s); whether it came."""
+        return self._native.wait(timeout)
+
+    wait_closed = wait_eof
+
+    def get_exit_status(self):
+        """The exit code, once exited normally; otherwise ``None``."""
+        outcome = self._native.outcome()
+        return outcome[1] if outcome is not None and outcome[0] == "exit" else None
+
+    def get_exit_signal(self):
+        """The signal name (``"TERM"``) when the command was killed by one."""
+        outcome = self._native.outcome()
+        return outcome[1] if outcome is not None and outcome[0] == "signal" else None
+
+    def write(self, data):
+        """Writes to the command's stdin; ``(0, bytes written)`` as ssh2's channels do."""
+        self._stdin.write(data)
+        return 0, len(data)
+
+    def send_eof(self):
+        """Closes the command's stdin."""
+        self._stdin.close()
+
+    def close(self):
+        """Closes the channel: a command still running is stopped (its host's outcome is
+        then "cancelled"); a finished one keeps its exit status."""
+        self._native.cancel()
+
+    def __repr__(self):
+        return "Channel(%s, %s)" % (self._native.label, "eof" if self.eof() else "open")
+
+
 class HostOutput:
     """One host's output, stdin and exit code.
 
@@ -105,20 +172,30 @@ class HostOutput:
     """
 
     __slots__ = ("host", "alias", "channel", "stdin", "client", "exception", "encoding",
-                 "read_timeout", "buffers", "_native", "_transfer", "_port", "_num_retries")
+                 "read_timeout", "buffers", "fully_qualified_command", "_native",
+                 "_transfer", "_port", "_num_retries")
 
     def __init__(self, host, channel=None, stdin=None, client=None, alias=None,
                  exception=None, encoding="utf-8", read_timeout=None, buffers=None,
-                 native=None):
+                 fully_qualified_command=None, native=None):
         self.host = host
-        self.channel = channel
         self.stdin = stdin if stdin is not None else Stdin(native, encoding or "utf-8")
+        if channel is None and native is not None:
+            channel = Channel(native, self.stdin)
+        self.channel = channel
         self.client = client
         self.alias = alias
         self.exception = exception
         self.encoding = encoding
         self.read_timeout = read_timeout
-        self.buffers = buffers if buffers is not None else Buffers(native)
+        self.buffers = buffers if buffers is not None else HostOutputBuffers._of(native)
+        if fully_qualified_command is None and native is not None:
+            line = native.command_line
+            if line is not None:
+                fully_qualified_command = line.encode(encoding or "utf-8", "surrogateescape")
+        #: The command as sent, after sudo/shell wrapping and ``host_args`` (``bytes``,
+        #: as parallel-ssh's); ``None`` for shells.
+        self.fully_qualified_command = fully_qualified_command
         self._native = native
         self._transfer = None
 
@@ -136,23 +213,24 @@ class HostOutput:
     @property
     def stdout(self):
         """A generator over the remaining lines of standard output."""
-        return self._lines(self.buffers.stdout)
+        return self._lines(self.buffers.stdout.rw_buffer)
 
     @property
     def stderr(self):
         """A generator over the remaining lines of standard error."""
-        return self._lines(self.buffers.stderr)
+        return self._lines(self.buffers.stderr.rw_buffer)
 
     def _outcome(self):
         native = self._native
         if native is None:
             return None
         outcome = native.outcome()
-        if outcome is None and self.buffers.stdout.ended and self.buffers.stderr.ended:
+        stdout, stderr = self.buffers.stdout.rw_buffer, self.buffers.stderr.rw_buffer
+        if outcome is None and stdout.ended and stderr.ended:
             # Both streams have ended, so the channel is closing: its status is moments away.
             native.wait(5.0)
             outcome = native.outcome()
-        elif outcome is None and self.buffers.stdout.ended:
+        elif outcome is None and stdout.ended:
             native.wait(1.0)
             outcome = native.outcome()
         return outcome
@@ -178,6 +256,10 @@ class HostOutput:
         """sshfan only: whether the host has finished (command ended or failed)."""
         return self._native is None or self._native.outcome() is not None
 
+    def _end_streams(self):
+        """Nothing more will be read (the host failed, or output was discarded)."""
+        self.buffers.stdout.rw_buffer.ended = self.buffers.stderr.rw_buffer.ended = True
+
     def _error(self):
         """The host's failure as a parallel-ssh exception, or ``None``."""
         if self.exception is not None:
@@ -198,22 +280,42 @@ class InteractiveShell:
     """An interactive shell on one host (parallel-ssh's ``InteractiveShell``).
 
     ``run`` writes a command line; ``close`` (or leaving a ``with`` block) ends the input,
-    after which ``stdout``, ``stderr`` and ``exit_code`` hold the whole session.
+    after which ``stdout``, ``stderr`` and ``exit_code`` hold the whole session. Writing
+    to a closed shell raises ``ShellError``.
     """
+
+    __slots__ = ("output", "_encoding", "_closed")
 
     def __init__(self, output, encoding="utf-8"):
         self.output = output
         self._encoding = encoding
+        self._closed = False
 
     def run(self, cmd):
         """Writes ``cmd`` and a newline to the shell."""
-        self.output.stdin.write(cmd + "\n")
+        if self._closed:
+            raise exc.ShellError("%s: the shell is closed (after close or join_shells)"
+                                 % (self.output.alias or self.output.host))
+        try:
+            self.output.stdin.write(cmd.encode(self._encoding or "utf-8") + b"\n")
+        except exc.SessionError as error:
+            raise exc.ShellError(str(error)) from None
+
+    def _end_input(self):
+        self._closed = True
+        self.output.stdin.close()
 
     def close(self):
         """Ends the shell's input and waits for it to exit."""
-        self.output.stdin.close()
+        self._end_input()
         if self.output._native is not None:
             self.output._native.wait(None)
+        return self
+
+    @property
+    def stdin(self):
+        """``self.output.stdin``"""
+        return self.output.stdin
 
     @property
     def stdout(self):

@@ -1,13 +1,61 @@
-"""Handles for work that runs in the background: what replaces gevent greenlets.
+"""Handles for work that runs in the background, as parallel-ssh's greenlets.
 
-parallel-ssh's ``copy_file`` and friends return greenlets, waited on with
-``gevent.joinall(greenlets, raise_error=True)``. sshfan returns ``Task`` objects with the
-greenlet methods people use (``join``, ``get``, ``ready``, ``successful``, ``exception``,
-``value``), and ``sshfan.utils.joinall(tasks, raise_error=True)`` replaces
-``gevent.joinall``.
+parallel-ssh's ``copy_file``, ``connect_auth`` and friends return greenlets, waited on
+with ``gevent.joinall(greenlets, raise_error=True)``. Under gevent (once the program has
+imported it), sshfan returns real greenlets too (``sshfan._gevent.HostGreenlet``), each
+waiting on its host's ``Task`` while yielding to the hub. Without gevent it returns the
+``Task`` objects themselves, with the greenlet methods people use (``join``, ``get``,
+``ready``, ``successful``, ``exception``, ``value``); ``sshfan.utils.joinall(tasks,
+raise_error=True)`` replaces ``gevent.joinall`` and takes either.
 """
 
+import sys
 import time
+
+
+def gevent_in_use():
+    """Whether the program has imported gevent (then waits and handles are gevent's)."""
+    return sys.modules.get("gevent") is not None
+
+
+def for_caller(tasks):
+    """``tasks`` as the program expects them: greenlets under gevent, else ``Task``s."""
+    if not gevent_in_use():
+        return tasks
+    from ._gevent import HostGreenlet
+    return [HostGreenlet.spawn(task) for task in tasks]
+
+
+def finished_values(values):
+    """One finished handle per value (``client.cmds``): greenlets under gevent."""
+    return for_caller([_Done(value) for value in values])
+
+
+class _Done:
+    """A task that has already finished with ``value``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value
+
+    host = alias = exception = None
+
+    def join(self, timeout=None):
+        return True
+
+    def ready(self):
+        return True
+
+    def successful(self):
+        return True
+
+    @property
+    def value(self):
+        return self._value
+
+    def get(self, block=True, timeout=None):
+        return self._value
 
 
 class Task:
@@ -75,7 +123,13 @@ def joinall(tasks, timeout=None, raise_error=False):
     """Waits for every task (like ``gevent.joinall``); returns the finished ones.
 
     With ``raise_error``, raises the first failed task's exception (in task order).
+    Greenlets (what copies return under gevent) go to ``gevent.joinall``.
     """
+    tasks = list(tasks)
+    if gevent_in_use():
+        import gevent
+        if any(isinstance(task, gevent.Greenlet) for task in tasks):
+            return gevent.joinall(tasks, timeout=timeout, raise_error=raise_error)
     deadline = None if timeout is None else time.monotonic() + timeout
     done = []
     for task in tasks:

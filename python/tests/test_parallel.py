@@ -274,10 +274,14 @@ def test_reading_from_threads_and_asyncio(fleet):
 
 def test_connect_auth_returns_tasks(make_fleet):
     fleet = make_fleet(hosts=2, faults={1: "reject-auth"})
-    tasks = fleet.client().connect_auth()
+    client = fleet.client()
+    tasks = client.connect_auth()
     done = joinall(tasks)
     assert len(done) == 2
-    assert tasks[0].successful() and tasks[0].get() is None
+    # As parallel-ssh: each value is the host's own client.
+    host_client = tasks[0].get()
+    assert tasks[0].successful() and host_client.host == fleet.names[0]
+    assert client.run_command("true", stop_on_errors=False)[0].client is host_client
     assert isinstance(tasks[1].exception, exceptions.AuthenticationError)
     with pytest.raises(exceptions.AuthenticationError):
         joinall(fleet.client().connect_auth(), raise_error=True)
@@ -323,9 +327,17 @@ def test_file_copies_over_sftp(fleet, tmp_path):
                                     suffix_separator="."), raise_error=True)
     assert (tmp_path / ("tree-back.%s" % fleet.names[0]) / "a" / "b" / "f.txt").read_text() \
         == "nested"
-    missing = client.copy_file(str(tmp_path / "absent"), "/srv/x")
-    joinall(missing)
-    assert all(isinstance(t.exception, exceptions.SFTPError) for t in missing)
+    # A local mistake is the builtin error, raised at once (as parallel-ssh's).
+    with pytest.raises(FileNotFoundError):
+        client.copy_file(str(tmp_path / "absent"), "/srv/x")
+    with pytest.raises(ValueError, match="Recurse must be true"):
+        client.copy_file(str(tmp_path), "/srv/x")
+    unreadable = tmp_path / "secret"
+    unreadable.write_text("x")
+    unreadable.chmod(0)
+    if os.geteuid() != 0:  # root reads anything
+        with pytest.raises(PermissionError):
+            client.scp_send(str(unreadable), "/srv/x")
     gone = client.copy_remote_file("/srv/absent", str(tmp_path / "gone"))
     with pytest.raises(exceptions.SFTPIOError):
         joinall(gone, raise_error=True)

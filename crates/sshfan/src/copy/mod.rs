@@ -392,12 +392,33 @@ pub(crate) async fn open_channel(
         })
 }
 
-/// The temporary name a file is written under before it is renamed into place.
+/// The temporary name a file is written under before it is renamed into place:
+/// `.NAME.TOKEN.sshfan-tmp`, with a random token per write, so that hosts sharing one
+/// directory (NFS) or two clients writing one path never write the same temporary file.
 pub(crate) fn temporary_name(path: &str) -> String {
+    let token = unique_token();
     match path.rsplit_once('/') {
-        Some((dir, name)) => format!("{dir}/.{name}.sshfan-tmp"),
-        None => format!(".{path}.sshfan-tmp"),
+        Some((dir, name)) => format!("{dir}/.{name}.{token:016x}.sshfan-tmp"),
+        None => format!(".{path}.{token:016x}.sshfan-tmp"),
     }
+}
+
+/// 64 random bits (from the kernel; should it fail, the process id, a counter and the
+/// clock, which still differ between writes).
+fn unique_token() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut bytes = [0u8; 8];
+    if matches!(
+        rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()),
+        Ok(8)
+    ) {
+        return u64::from_ne_bytes(bytes);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (u64::from(std::process::id()) << 40) ^ (count << 20) ^ nanos
 }
 
 /// Joins a remote directory and a relative path with `/`.
@@ -452,8 +473,18 @@ mod tests {
 
     #[test]
     fn temporary_and_joined_names() {
-        assert_eq!(temporary_name("/srv/app.bin"), "/srv/.app.bin.sshfan-tmp");
-        assert_eq!(temporary_name("app.bin"), ".app.bin.sshfan-tmp");
+        let name = temporary_name("/srv/app.bin");
+        let token = name
+            .strip_prefix("/srv/.app.bin.")
+            .and_then(|rest| rest.strip_suffix(".sshfan-tmp"))
+            .unwrap_or_else(|| panic!("{name}"));
+        assert!(token.len() == 16 && token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(temporary_name("app.bin").starts_with(".app.bin."));
+        assert_ne!(
+            temporary_name("app.bin"),
+            temporary_name("app.bin"),
+            "unique per write"
+        );
         assert_eq!(remote_join("/srv/", Path::new("a/b")), "/srv/a/b");
         assert_eq!(remote_join("/srv", Path::new("")), "/srv");
         assert_eq!(remote_join("rel", Path::new("x")), "rel/x");

@@ -18,6 +18,8 @@ use super::{
 use crate::error::ErrorKind;
 use crate::handler::HostHandler;
 
+/// Renames tried when writers that share a directory keep replacing the file.
+const RENAME_ATTEMPTS: u32 = 5;
 /// Requests outstanding at once per file.
 const IN_FLIGHT: usize = 64;
 /// Chunk size when the server does not say.
@@ -300,13 +302,31 @@ async fn upload_file(
                 .await
                 .map_err(|err| failed(path, err))?;
         }
-        if existing.is_some() {
-            // SFTP v3 rename does not replace: remove first (the new file is complete already).
-            sftp.remove(path).await.map_err(|err| failed(path, err))?;
+        // SFTP v3 rename does not replace: remove first (the new file is complete
+        // already). Hosts sharing the directory (NFS) race here: when another writer's
+        // file appeared in between, remove it and rename again (the last writer wins, as
+        // with a POSIX rename).
+        let mut replace = existing.is_some();
+        for attempt in 1..=RENAME_ATTEMPTS {
+            if replace {
+                // Already gone (another writer removed it) is fine.
+                let _ = sftp.remove(path).await;
+            }
+            match sftp.rename(temporary.as_str(), path).await {
+                Ok(_) => return Ok(()),
+                Err(err) => {
+                    let taken = sftp
+                        .stat(path)
+                        .await
+                        .is_ok_and(|found| !is_dir(&found.attrs));
+                    if !taken || attempt == RENAME_ATTEMPTS {
+                        return Err(failed(path, err));
+                    }
+                    replace = true;
+                }
+            }
         }
-        sftp.rename(temporary.as_str(), path)
-            .await
-            .map_err(|err| failed(path, err))
+        Ok(())
     }
     .await;
     if finished.is_err() {

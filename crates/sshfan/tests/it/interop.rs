@@ -710,3 +710,37 @@ async fn legacy_algorithms_are_opt_in() {
         sshd.log()
     );
 }
+
+/// Hosts that share a directory (NFS; here, one sshd named eight times) upload to one
+/// path at once: each write has its own temporary name, so all succeed and no
+/// temporary file stays.
+#[tokio::test]
+async fn uploads_of_many_hosts_into_one_shared_directory_all_succeed() {
+    use sshfan::copy::CopyOptions;
+    let Some(sshd) = start("interop shared directory", SshdOptions::default()).await else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let client = client_for(&sshd)
+        .hosts(std::iter::repeat_n(sshd.host_spec(), 7))
+        .unwrap()
+        .key_file(&key)
+        .build()
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("f.bin");
+    std::fs::write(&local, vec![3u8; 3 * 1024 * 1024]).unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let target = shared.path().join("f.bin");
+    let hosts = collect(client.upload(&local, &target.to_string_lossy(), CopyOptions::new())).await;
+    assert_eq!(hosts.len(), 8);
+    for host in &hosts {
+        assert!(host.outcome.is_ok(), "{:?}", host.outcome);
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), vec![3u8; 3 * 1024 * 1024]);
+    let names: Vec<String> = std::fs::read_dir(shared.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["f.bin"]);
+}

@@ -1,11 +1,12 @@
 """``ParallelSSHClient``: parallel-ssh's parallel client, on sshfan's Rust engine."""
 
 import os
+import sys
 
 from ... import exceptions as exc
 from ..._core import Fleet, Settings, exception_for
 from ...output import HostOutput, InteractiveShell
-from ...tasks import Task
+from ...tasks import Task, for_caller, finished_values
 
 _CLIENT_DEFAULTS = dict(
     user=None, password=None, port=22, pkey=None, num_retries=3, retry_delay=5,
@@ -18,6 +19,15 @@ _CLIENT_DEFAULTS = dict(
     # sshfan's own settings.
     host_key_policy="strict", known_hosts=None, ssh_config=None, command_timeout=None,
     proxy_command=None, post_quantum_kex=False,
+)
+
+# Settings a ParallelSSHClient (and an SSHClient) shows as attributes, as parallel-ssh's do.
+_ATTRIBUTES = (
+    "user", "password", "port", "pkey", "num_retries", "retry_delay", "timeout",
+    "pool_size", "allow_agent", "identity_auth", "proxy_host", "proxy_port", "proxy_user",
+    "proxy_password", "proxy_pkey", "forward_ssh_agent", "keepalive_seconds", "ipv6_only",
+    "compress", "keyboard_interactive", "cert_file", "gssapi_auth",
+    "gssapi_server_identity", "gssapi_client_identity", "gssapi_delegate_credentials",
 )
 
 
@@ -70,13 +80,17 @@ class ParallelSSHClient:
         if isinstance(pkey, str) and not os.path.exists(os.path.expanduser(pkey)):
             raise exc.PKeyFileError("no such private key file: %s" % pkey)
         self._settings = Settings(**values)
+        # parallel-ssh's attributes: the settings as given.
+        for name in _ATTRIBUTES:
+            setattr(self, name, values.get(name))
         self.host_config = host_config
-        self.pool_size = pool_size
-        self.user = user
-        self.port = port
         self._last_output = None
+        self._cmds = None
+        self._pool = None
         self._hosts = list(hosts)
         self._fleet = Fleet(self._hosts, self._settings, host_config)
+        #: Each host's ``SSHClient`` (``HostOutput.client``), made when first needed.
+        self._host_clients = {}
 
     # parallel-ssh's `hosts` property: setting it takes effect for the next command.
     @property
@@ -89,12 +103,48 @@ class ParallelSSHClient:
             raise TypeError("hosts must be a list of host names, not a string")
         self._hosts = list(hosts)
         self._fleet = Fleet(self._hosts, self._settings, self.host_config)
+        self._host_clients = {}
+
+    @property
+    def cmds(self):
+        """What the last ``run_command`` started, one per host, as parallel-ssh's greenlets:
+        ``get()`` returns the host's ``HostOutput`` (real greenlets under gevent)."""
+        if self._cmds is None and self._last_output is not None:
+            self._cmds = finished_values(self._last_output)
+        return self._cmds
+
+    @property
+    def pool(self):
+        """parallel-ssh's greenlet pool (``gevent.pool.Pool(pool_size)``), for the
+        program's own greenlets; ``None`` without gevent installed. sshfan's work does not
+        run in it: hosts run on the native runtime."""
+        if self._pool is None:
+            try:
+                import gevent.pool
+            except ImportError:
+                return None
+            self._pool = gevent.pool.Pool(self.pool_size)
+        return self._pool
+
+    def _host_client(self, index):
+        """Host ``index``'s ``SSHClient``: shares this client's connection to it."""
+        client = self._host_clients.get(index)
+        if client is None:
+            client = self._single_class()._bound(self, index)
+            self._host_clients[index] = client
+        return client
+
+    @staticmethod
+    def _single_class():
+        from .single import SSHClient
+        return SSHClient
 
     def _outputs(self, runs, encoding, read_timeout, transfer=None):
         outputs = []
-        for index, native in enumerate(runs.hosts):
-            output = HostOutput(self._fleet.names[index], client=self,
-                                alias=self._fleet.aliases[index], encoding=encoding, read_timeout=read_timeout, native=native)
+        for index, native in runs.pairs:
+            output = HostOutput(self._fleet.names[index], client=self._host_client(index),
+                                alias=self._fleet.aliases[index], encoding=encoding,
+                                read_timeout=read_timeout, native=native)
             output._transfer = transfer
             outputs.append(self._fleet.place(output, index))
         return outputs
@@ -110,7 +160,7 @@ class ParallelSSHClient:
             if stop_on_errors:
                 raise error
             output.exception = error
-            output.buffers.stdout.ended = output.buffers.stderr.ended = True
+            output._end_streams()
 
     def run_command(self, command, sudo=False, user=None, stop_on_errors=True,
                     use_pty=False, host_args=None, shell=None, encoding="utf-8",
@@ -131,6 +181,20 @@ class ParallelSSHClient:
         """
         if read_timeout is None and timeout is not None:
             read_timeout = timeout
+        outputs = self._run_command(
+            None, command, sudo=sudo, user=user, stop_on_errors=stop_on_errors,
+            use_pty=use_pty, host_args=host_args, shell=shell, encoding=encoding,
+            read_timeout=read_timeout, env=env, sudo_password=sudo_password,
+            command_timeout=command_timeout)
+        self._last_output = outputs
+        self._cmds = None
+        return outputs
+
+    def _run_command(self, subset, command, sudo=False, user=None, stop_on_errors=True,
+                     use_pty=False, host_args=None, shell=None, encoding="utf-8",
+                     read_timeout=None, env=None, sudo_password=None,
+                     command_timeout=None):
+        """``run_command`` on the hosts of ``subset`` (indexes; ``None``: all)."""
         count = len(self._hosts)
         commands = command
         if host_args is not None:
@@ -153,15 +217,17 @@ class ParallelSSHClient:
                               sudo_password=sudo_password, shell=shell, env=env_pairs,
                               command_timeout=command_timeout)
 
-        runs = self._fleet.start(start)
+        runs = self._fleet.start(start, subset)
         outputs = self._outputs(runs, encoding, read_timeout)
         self._wait_started(runs, outputs, stop_on_errors)
-        self._last_output = outputs
         return outputs
 
     def get_last_output(self, cmds=None):
-        """The output list of the last ``run_command``."""
-        return self._last_output
+        """The output list of the last ``run_command`` (or of ``cmds``, as ``cmds``
+        gives them)."""
+        if cmds is None:
+            return self._last_output
+        return [cmd.get() for cmd in cmds]
 
     def _natives(self, output):
         if output is None:
@@ -206,7 +272,7 @@ class ParallelSSHClient:
                 for stream in (1, 2):
                     while host_output._native.read_chunk(stream) is not None:
                         pass
-                host_output.buffers.stdout.ended = host_output.buffers.stderr.ended = True
+                host_output._end_streams()
 
     def finished(self, output=None):
         """Whether every command (of ``output``, default the last run) has finished."""
@@ -214,12 +280,21 @@ class ParallelSSHClient:
 
     def connect_auth(self):
         """Connects to and authenticates with every host, in parallel; returns one
-        ``Task`` per host (``sshfan.utils.joinall(tasks, raise_error=True)`` raises the
-        first failure). The connections are kept: later calls use them, as in
-        parallel-ssh."""
-        runs = self._fleet.start(lambda client, indexes: client.connect_auth())
-        return [self._fleet.place(Task(self._fleet.names[i], self._fleet.labels[i], native), i)
-                for i, native in enumerate(runs.hosts)]
+        greenlet per host under gevent (``gevent.joinall(cmds, raise_error=True)``), or
+        one ``Task`` (``sshfan.utils.joinall``); its value is the host's ``SSHClient``.
+        The connections are kept: later calls use them, as in parallel-ssh."""
+        return for_caller(self._connect_tasks(None))
+
+    def _connect_tasks(self, subset):
+        runs = self._fleet.start(lambda client, indexes: client.connect_auth(), subset)
+        return [self._fleet.place(Task(self._fleet.names[i], self._fleet.labels[i], native,
+                                       value=self._host_client(i)), i)
+                for i, native in runs.pairs]
+
+    def close_channel(self, channel):
+        """Closes a command's channel (``HostOutput.channel``)."""
+        if channel is not None:
+            channel.close()
 
     def disconnect(self):
         """Closes every host's connection (later calls connect again)."""
@@ -235,78 +310,130 @@ class ParallelSSHClient:
     def open_shell(self, encoding="utf-8", read_timeout=None):
         """Opens an interactive shell on every host; returns one ``InteractiveShell`` each.
         Raises the first host's connection failure."""
-        runs = self._fleet.start(lambda client, indexes: client.open_shells())
+        return self._open_shells(None, encoding, read_timeout)
+
+    def _open_shells(self, subset, encoding, read_timeout):
+        runs = self._fleet.start(lambda client, indexes: client.open_shells(), subset)
         outputs = self._outputs(runs, encoding, read_timeout)
+        for output in outputs:
+            output.fully_qualified_command = None
         self._wait_started(runs, outputs, True)
         return [InteractiveShell(output, encoding) for output in outputs]
 
     def run_shell_commands(self, shells, commands):
-        """Writes each command (a string or a list) to every shell."""
-        if isinstance(commands, str):
+        """Writes each command (a string or a list) to every shell; a failure is a
+        ``ShellError`` (wrapping the cause, as parallel-ssh's)."""
+        if not isinstance(commands, list):
             commands = [commands]
         for shell in shells:
             for command in commands:
-                shell.run(command)
+                try:
+                    shell.run(command)
+                except exc.ShellError:
+                    raise
+                except Exception as error:
+                    raise exc.ShellError(error) from error
 
     def join_shells(self, shells, timeout=None):
-        """Ends every shell's input and waits for them (``Timeout`` after ``timeout`` s)."""
+        """Ends every shell's input and waits for them; ``Timeout`` after ``timeout``
+        seconds (default: the client's ``timeout``) with parallel-ssh's layout ``(fmt,
+        timeout, finished shells, unfinished shells)``."""
+        timeout = self.timeout if timeout is None else timeout
         for shell in shells:
-            shell.output.stdin.close()
-        self.join([shell.output for shell in shells], timeout=timeout)
+            shell._end_input()
+        try:
+            self.join([shell.output for shell in shells], timeout=timeout)
+        except exc.Timeout as error:
+            unfinished = [o for o in error.args[3]] if len(error.args) > 3 else []
+            raise exc.Timeout(
+                "Timeout of %s sec(s) reached with commands still running", timeout,
+                [s for s in shells if s.output not in unfinished],
+                [s for s in shells if s.output in unfinished]) from None
 
-    # File copies: each returns one Task per host.
+    # File copies: each returns one greenlet (under gevent) or Task per host.
 
-    def _copy(self, make_paths, copy_args, starter, transfer):
-        count = len(self._hosts)
+    def _copy(self, make_paths, copy_args, starter, transfer, subset=None, check=None):
+        """Starts a copy per host of ``subset`` (default all). ``check(paths)`` is called
+        once per distinct path pair first: a local mistake raises there, before any host
+        is touched."""
+        indexes = list(range(len(self._hosts))) if subset is None else list(subset)
         if copy_args is not None:
             copy_args = list(copy_args)
-            if len(copy_args) != count:
+            if len(copy_args) != len(indexes):
                 raise exc.HostArgumentError(
                     "Number of per-host copy arguments provided (%d) does not match number "
-                    "of hosts (%d)" % (len(copy_args), count))
+                    "of hosts (%d)" % (len(copy_args), len(indexes)))
             paths = [make_paths(args) for args in copy_args]
         else:
-            paths = [make_paths(None)] * count
+            paths = [make_paths(None)] * len(indexes)
+        if check is not None:
+            for pair in set(paths):
+                check(pair)
         by_pair = {}
-        for index, pair in enumerate(paths):
+        for index, pair in zip(indexes, paths):
             by_pair.setdefault(pair, []).append(index)
-        natives = [None] * count
-        for pair, subset in by_pair.items():
-            runs = self._fleet.start(lambda client, indexes: starter(client, *pair), subset)
-            for index, native in runs.pairs:
-                natives[index] = native
-        return [self._fleet.place(Task(self._fleet.names[i], self._fleet.labels[i], natives[i], transfer), i)
-                for i in range(count)]
+        natives = {}
+        for pair, group in by_pair.items():
+            runs = self._fleet.start(lambda client, _: starter(client, *pair), group)
+            natives.update(runs.pairs)
+        return [self._fleet.place(Task(self._fleet.names[i], self._fleet.labels[i],
+                                       natives[i], transfer), i)
+                for i in indexes]
 
     def copy_file(self, local_file, remote_file, recurse=False, copy_args=None):
         """Uploads ``local_file`` (a directory with ``recurse``) to ``remote_file`` on every
-        host over SFTP, creating parent directories. The local file is read once for all
-        hosts. ``copy_args``: one dict per host for ``%(name)s`` in both paths."""
-        return self._copy(_formatter(local_file, remote_file), copy_args,
-                          lambda client, local, remote: client.upload(
-                              local, remote, recursive=recurse), "sftp")
+        host over SFTP, creating parent directories; into it when ``remote_file`` is an
+        existing directory or ends in ``/``. The local file is read once for all hosts.
+        ``copy_args``: one dict per host for ``%(name)s`` in both paths. Returns one
+        greenlet per host under gevent (``gevent.joinall(cmds, raise_error=True)``), else
+        one ``Task``. A missing or unreadable local file, or a directory without
+        ``recurse``, raises ``FileNotFoundError``, ``PermissionError`` or ``ValueError``
+        at once."""
+        return for_caller(self._upload(local_file, remote_file, recurse, copy_args, False))
 
     def scp_send(self, local_file, remote_file, recurse=False, copy_args=None):
         """``copy_file`` over SCP, for servers without SFTP."""
+        return for_caller(self._upload(local_file, remote_file, recurse, copy_args, True))
+
+    def _upload(self, local_file, remote_file, recurse, copy_args, scp, subset=None):
         return self._copy(_formatter(local_file, remote_file), copy_args,
                           lambda client, local, remote: client.upload(
-                              local, remote, recursive=recurse, scp=True), "scp")
+                              local, remote, recursive=recurse, scp=scp),
+                          "scp" if scp else "sftp", subset,
+                          check=lambda pair: _check_local_source(pair[0], recurse))
 
     def copy_remote_file(self, remote_file, local_file, recurse=False,
                          suffix_separator="_", copy_args=None, encoding="utf-8"):
         """Downloads ``remote_file`` from every host to ``<local_file>_<host>``."""
-        return self._copy(_formatter(remote_file, local_file), copy_args,
-                          lambda client, remote, local: client.download(
-                              remote, local, recursive=recurse, separator=suffix_separator),
-                          "sftp")
+        return for_caller(self._download(remote_file, local_file, recurse, copy_args,
+                                         scp=False, separator=suffix_separator))
 
     def scp_recv(self, remote_file, local_file, recurse=False, copy_args=None,
                  suffix_separator="_"):
         """``copy_remote_file`` over SCP."""
+        return for_caller(self._download(remote_file, local_file, recurse, copy_args,
+                                         scp=True, separator=suffix_separator))
+
+    def _download(self, remote_file, local_file, recurse, copy_args, scp, separator="_",
+                  subset=None, exact=False):
         return self._copy(_formatter(remote_file, local_file), copy_args,
                           lambda client, remote, local: client.download(
-                              remote, local, recursive=recurse, scp=True,
-                              separator=suffix_separator), "scp")
+                              remote, local, recursive=recurse, scp=scp,
+                              separator=separator, exact=exact),
+                          "scp" if scp else "sftp", subset)
+
+
+def _check_local_source(path, recurse):
+    """Raises what parallel-ssh (and Python) raise for a local file that cannot be sent."""
+    import stat
+    info = os.stat(path)  # FileNotFoundError, PermissionError
+    if stat.S_ISDIR(info.st_mode):
+        if not recurse:
+            raise ValueError("Recurse must be true if local_file is a directory.")
+        os.listdir(path)  # PermissionError for an unreadable directory
+    else:
+        with open(path, "rb"):  # PermissionError
+            pass
 
 
 def _formatter(first, second):

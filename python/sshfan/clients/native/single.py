@@ -1,14 +1,21 @@
 """``SSHClient``: parallel-ssh's single-host client.
 
-It is a ``ParallelSSHClient`` of one host underneath: the same engine, settings and
-errors, with parallel-ssh's single-host methods. Like parallel-ssh's, it connects and
-authenticates when created, so a bad host or credential raises there.
+It is one host of a ``ParallelSSHClient`` underneath: the same engine, settings and
+errors, with parallel-ssh's single-host methods. Made directly, it is the only host of a
+client of its own, and like parallel-ssh's it connects and authenticates when created,
+so a bad host or credential raises there. ``HostOutput.client`` of a parallel run is
+the host's ``SSHClient`` too, bound to the parallel client's connection to that host:
+its calls open channels on that connection, never a new one.
 """
 
+import getpass
+import os
+import warnings
+
 from ... import exceptions as exc
-from ...output import InteractiveShell
+from ...output import HostOutput, InteractiveShell
 from ...tasks import joinall
-from .parallel import ParallelSSHClient
+from .parallel import _ATTRIBUTES, ParallelSSHClient
 
 
 class SSHClient:
@@ -21,11 +28,7 @@ class SSHClient:
                  identity_auth=True, ipv6_only=False, compress=False,
                  keyboard_interactive=False, _auth_thread_pool=True, **extras):
         from ...config import HostConfig
-        self.host = host
-        self.alias = alias
-        self.user = user
-        self.port = port or 22
-        self._client = ParallelSSHClient(
+        parallel = ParallelSSHClient(
             [host], user=user, password=password, port=port or 22, pkey=pkey,
             num_retries=num_retries, retry_delay=retry_delay, timeout=timeout,
             allow_agent=allow_agent, forward_ssh_agent=forward_ssh_agent,
@@ -35,7 +38,37 @@ class SSHClient:
             ipv6_only=ipv6_only, compress=compress,
             keyboard_interactive=keyboard_interactive,
             host_config=[HostConfig(alias=alias)] if alias else None, **extras)
-        joinall(self._client.connect_auth(), raise_error=True)
+        parallel._single_class = lambda: type(self)
+        parallel._host_clients[0] = self
+        self._bind(parallel, 0)
+        joinall(parallel._connect_tasks(None), raise_error=True)
+
+    @classmethod
+    def _bound(cls, parallel, index):
+        """Host ``index`` of ``parallel``, without connecting (``HostOutput.client``)."""
+        client = cls.__new__(cls)
+        client._bind(parallel, index)
+        return client
+
+    def _bind(self, parallel, index):
+        self._parallel = parallel
+        self._index = index
+        fleet = parallel._fleet
+        self._fleet = fleet
+        settings = fleet.effective[index].values
+        for name in _ATTRIBUTES:
+            setattr(self, name, settings.get(name))
+        self.host = fleet.names[index]
+        self.alias = fleet.aliases[index]
+        self.port = fleet.ports[index]
+        self.user = settings.get("user") or getpass.getuser()
+
+    def _subset(self):
+        if self._parallel._fleet is not self._fleet:
+            raise exc.SessionError(
+                "%s: this client's ParallelSSHClient was given other hosts since"
+                % (self.alias or self.host))
+        return [self._index]
 
     def run_command(self, command, sudo=False, user=None, use_pty=False, shell=None,
                     encoding="utf-8", timeout=None, read_timeout=None, env=None,
@@ -43,20 +76,24 @@ class SSHClient:
         """Runs ``command``; returns its ``HostOutput`` once it has started.
         ``timeout`` is parallel-ssh's deprecated alias of ``read_timeout``."""
         if timeout is not None:
-            import warnings
             warnings.warn("run_command(timeout=) is deprecated: use read_timeout",
                           DeprecationWarning, stacklevel=2)
             if read_timeout is None:
                 read_timeout = timeout
-        return self._client.run_command(
-            command, sudo=sudo, user=user, use_pty=use_pty, shell=shell, encoding=encoding,
-            read_timeout=read_timeout, env=env, sudo_password=sudo_password,
-            command_timeout=command_timeout)[0]
+        return self._parallel._run_command(
+            self._subset(), command, sudo=sudo, user=user, use_pty=use_pty, shell=shell,
+            encoding=encoding, read_timeout=read_timeout, env=env,
+            sudo_password=sudo_password, command_timeout=command_timeout)[0]
+
+    def execute(self, cmd, use_pty=False, channel=None):
+        """Deprecated (as in parallel-ssh): runs ``cmd`` and returns its channel."""
+        warnings.warn("Deprecated - use run_command instead.", DeprecationWarning,
+                      stacklevel=2)
+        return self.run_command(cmd, use_pty=use_pty).channel
 
     def wait_finished(self, host_output, timeout=None):
         """Waits for the command of ``host_output`` to finish; ``Timeout`` after
         ``timeout`` seconds."""
-        from ...output import HostOutput
         if not isinstance(host_output, HostOutput):
             raise ValueError("wait_finished takes a HostOutput, not %r" % (host_output,))
         native = host_output._native
@@ -66,54 +103,68 @@ class SSHClient:
         if host_output.exception is None:
             host_output.exception = host_output._error()
 
+    def finished(self, channel):
+        """Whether the command of ``channel`` (``HostOutput.channel``) has ended its
+        output; ``None`` without a channel."""
+        if channel is None:
+            return None
+        return channel.eof()
+
+    def get_exit_status(self, channel):
+        """The exit code of ``channel``'s command; ``None`` until it has ended."""
+        if not channel.eof():
+            return None
+        return channel.get_exit_status()
+
+    def close_channel(self, channel):
+        """Closes ``channel`` (a command still running is stopped)."""
+        channel.close()
+
     def read_output(self, stdout_buffer, timeout=None):
-        """Lines (``bytes``) from a buffer, ``host_output.buffers.stdout``."""
-        return stdout_buffer.lines(False, timeout)
+        """Lines (``bytes``) from ``host_output.buffers.stdout`` (or its ``rw_buffer``)."""
+        return _stream(stdout_buffer).lines(False, timeout)
 
     def read_stderr(self, stderr_buffer, timeout=None):
-        """Lines (``bytes``) from ``host_output.buffers.stderr``."""
-        return stderr_buffer.lines(False, timeout)
+        """Lines (``bytes``) from ``host_output.buffers.stderr`` (or its ``rw_buffer``)."""
+        return _stream(stderr_buffer).lines(False, timeout)
 
     def open_shell(self, encoding="utf-8", read_timeout=None):
         """An ``InteractiveShell``; ``with client.open_shell() as shell: shell.run(...)``."""
-        shell = self._client.open_shell(encoding=encoding, read_timeout=read_timeout)[0]
-        return InteractiveShell(shell.output, encoding)
+        return self._parallel._open_shells(self._subset(), encoding, read_timeout)[0]
 
     def _copy(self, tasks):
-        task = tasks[0]
-        task.get()
+        tasks[0].get()
         return None
 
     def copy_file(self, local_file, remote_file, recurse=False, sftp=None):
         """Uploads a file (a tree with ``recurse``) over SFTP; blocks until done."""
-        return self._copy(self._client.copy_file(local_file, remote_file, recurse=recurse))
+        return self._copy(self._parallel._upload(local_file, remote_file, recurse, None,
+                                                 scp=False, subset=self._subset()))
+
+    def scp_send(self, local_file, remote_file, recurse=False, sftp=None):
+        """Uploads over SCP; blocks until done."""
+        return self._copy(self._parallel._upload(local_file, remote_file, recurse, None,
+                                                 scp=True, subset=self._subset()))
 
     def copy_remote_file(self, remote_file, local_file, recurse=False, sftp=None,
                          encoding="utf-8"):
         """Downloads to exactly ``local_file`` over SFTP; blocks until done."""
-        return self._copy(self._download(remote_file, local_file, recurse, scp=False))
-
-    def scp_send(self, local_file, remote_file, recurse=False, sftp=None):
-        """Uploads over SCP; blocks until done."""
-        return self._copy(self._client.scp_send(local_file, remote_file, recurse=recurse))
+        return self._copy(self._exact_download(remote_file, local_file, recurse, scp=False))
 
     def scp_recv(self, remote_file, local_file, recurse=False, sftp=None, encoding="utf-8"):
         """Downloads to exactly ``local_file`` over SCP; blocks until done."""
-        return self._copy(self._download(remote_file, local_file, recurse, scp=True))
+        return self._copy(self._exact_download(remote_file, local_file, recurse, scp=True))
 
-    def _download(self, remote_file, local_file, recurse, scp):
-        import os
-        from ...tasks import Task
-        fleet = self._client._fleet
-        runs = fleet.start(lambda client, indexes: client.download(
-            os.fspath(remote_file), os.fspath(local_file), recursive=recurse, scp=scp,
-            exact=True))
-        return [fleet.place(Task(fleet.names[0], fleet.labels[0], runs.hosts[0],
-                                 "scp" if scp else "sftp"), 0)]
+    def _exact_download(self, remote_file, local_file, recurse, scp):
+        return self._parallel._download(os.fspath(remote_file), os.fspath(local_file),
+                                        recurse, None, scp=scp, subset=self._subset(),
+                                        exact=True)
 
     def disconnect(self):
-        """Closes the connection (made in the constructor and used by every call)."""
-        self._client.disconnect()
+        """Closes the connection (made in the constructor, or by the parallel client this
+        host belongs to); a later call connects again."""
+        for client, _ in self._fleet.clients(self._subset()):
+            client.disconnect()
 
     def __enter__(self):
         return self
@@ -125,3 +176,6 @@ class SSHClient:
         return "SSHClient(%r)" % (self.alias or self.host)
 
 
+def _stream(buffer):
+    """A ``BufferData``'s reader, or the reader itself."""
+    return getattr(buffer, "rw_buffer", buffer)

@@ -26,3 +26,8 @@ class ParallelSSHClient(_NativeParallelSSHClient):
         self.gssapi_server_identity = gssapi_server_identity
         self.gssapi_client_identity = gssapi_client_identity
         self.gssapi_delegate_credentials = gssapi_delegate_credentials
+
+    @staticmethod
+    def _single_class():
+        from .single import SSHClient
+        return SSHClient
