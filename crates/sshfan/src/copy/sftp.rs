@@ -303,8 +303,9 @@ async fn upload_file(
                 .map_err(|err| failed(path, err))?;
         }
         // SFTP v3 rename does not replace: remove first (the new file is complete
-        // already). Hosts sharing the directory (NFS) race here: when another writer's
-        // file appeared in between, remove it and rename again (the last writer wins, as
+        // already). Hosts sharing the directory (NFS) race here: when the rename fails
+        // and our temporary file is still there, another writer's file took the name in
+        // between: remove it and rename again (the last writer wins, as
         // with a POSIX rename).
         let mut replace = existing.is_some();
         for attempt in 1..=RENAME_ATTEMPTS {
@@ -315,11 +316,9 @@ async fn upload_file(
             match sftp.rename(temporary.as_str(), path).await {
                 Ok(_) => return Ok(()),
                 Err(err) => {
-                    let taken = sftp
-                        .stat(path)
-                        .await
-                        .is_ok_and(|found| !is_dir(&found.attrs));
-                    if !taken || attempt == RENAME_ATTEMPTS {
+                    // Ours is still there: the name was taken again in between.
+                    let ours = sftp.stat(temporary.as_str()).await.is_ok();
+                    if !ours || attempt == RENAME_ATTEMPTS {
                         return Err(failed(path, err));
                     }
                     replace = true;
