@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use sshfan::command::CommandLine;
 use sshfan::copy::{CopyOptions, DownloadLayout, Protocol};
 use sshfan::{
     AgentSocket, Host, HostKeyPolicy, KeySource, ParallelClient, RunOptions, SshConfigSource,
@@ -74,7 +75,8 @@ pub struct Client {
 impl Client {
     #[new]
     #[pyo3(signature = (
-        hosts, *, user=None, port=None, password=None, keys=Vec::new(), passphrase=None,
+        hosts, *, user=None, port=None, password=None, keys=Vec::new(), certificates=Vec::new(),
+        passphrase=None,
         agent=true, identities=true, password_auth=true, keyboard_interactive=true,
         host_key_policy=None, known_hosts=None, ssh_config=None, proxy_jump=None,
         proxy_command=None, forward_agent=None, keepalive=None, keepalive_max=3,
@@ -89,6 +91,7 @@ impl Client {
         port: Option<u16>,
         password: Option<String>,
         keys: Vec<KeyArg>,
+        certificates: Vec<PathBuf>,
         passphrase: Option<String>,
         agent: bool,
         identities: bool,
@@ -136,6 +139,7 @@ impl Client {
             .into_iter()
             .map(|key| key.source(passphrase.as_deref()))
             .collect::<PyResult<_>>()?;
+        config.auth.certificate_files = certificates;
         config.auth.identity_passphrase = passphrase.map(sshfan::Secret::new);
         config.auth.password = password.map(sshfan::Secret::new);
         config.auth.agent = if agent {
@@ -235,7 +239,7 @@ impl Client {
             CommandArg::One(command) => self.inner.run_with(command, options),
             CommandArg::PerHost(commands) => self
                 .inner
-                .run_commands(&commands, options)
+                .run_commands(commands, options)
                 .map_err(config_error)?,
         };
         Ok(PyRun::new(run))
@@ -325,9 +329,28 @@ impl Client {
 #[derive(FromPyObject)]
 pub enum CommandArg {
     /// The same command line everywhere.
-    One(String),
+    One(CommandText),
     /// One command line per host, in host order.
-    PerHost(Vec<String>),
+    PerHost(Vec<CommandText>),
+}
+
+/// A command line as `str` (sent as UTF-8) or as `bytes` (already encoded, sent as is:
+/// parallel-ssh's `run_command(encoding=)`).
+#[derive(FromPyObject)]
+pub enum CommandText {
+    /// Text.
+    Text(String),
+    /// Encoded bytes.
+    Bytes(Vec<u8>),
+}
+
+impl From<CommandText> for CommandLine {
+    fn from(text: CommandText) -> Self {
+        match text {
+            CommandText::Text(text) => CommandLine::from(text),
+            CommandText::Bytes(bytes) => CommandLine::from(bytes),
+        }
+    }
 }
 
 fn copy_options(recursive: bool, scp: bool, preserve: bool, overwrite: bool) -> CopyOptions {

@@ -273,10 +273,11 @@ impl PyHost {
         Ok(wait(py, async move { stdin.write(data).await })?.is_ok())
     }
 
-    /// The command line as sent (after sudo and shell wrapping), or `None`.
+    /// The command line as sent (after sudo and shell wrapping; `bytes`), or `None`.
     #[getter]
-    fn command_line(&self) -> Option<String> {
-        self.cell.output.command_line().map(str::to_owned)
+    fn command_line(&self, py: Python<'_>) -> Option<Py<PyBytes>> {
+        let line = self.cell.output.command_line()?;
+        Some(PyBytes::new(py, line.as_bytes()).unbind())
     }
 
     /// Stops this host alone (its channel is closed); a finished host keeps its outcome.

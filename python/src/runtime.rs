@@ -81,7 +81,10 @@ fn gevent_hook<'py>(py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
     let modules = py.import("sys")?.getattr("modules")?;
     let modules = modules.cast::<PyDict>()?;
     // `None` there means "importing gevent is blocked".
-    if !modules.get_item("gevent")?.is_some_and(|module| !module.is_none()) {
+    if modules
+        .get_item("gevent")?
+        .is_none_or(|module| module.is_none())
+    {
         return Ok(None);
     }
     Ok(Some(py.import("sshfan._gevent")?.getattr("wait_readable")?))
@@ -105,7 +108,11 @@ impl Wake for SocketWaker {
     }
 }
 
-fn wait_in_hub<F>(py: Python<'_>, future: F, wait_readable: &Bound<'_, PyAny>) -> PyResult<F::Output>
+fn wait_in_hub<F>(
+    py: Python<'_>,
+    future: F,
+    wait_readable: &Bound<'_, PyAny>,
+) -> PyResult<F::Output>
 where
     F: Future + Send,
     F::Output: Send,

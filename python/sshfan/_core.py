@@ -106,11 +106,6 @@ class Settings:
         pkey = expand_key(v.get("pkey"))
         keys = [pkey] if pkey is not None else []
         cert = v.get("cert_file")
-        if cert is not None and (not isinstance(pkey, str)
-                                 or os.path.expanduser(cert) != pkey + "-cert.pub"):
-            raise exc.HostConfigError(
-                "cert_file must be the key's path plus '-cert.pub' (%r), where sshfan "
-                "finds it, or be set as CertificateFile in ssh_config" % cert)
         password = v.get("password")
         proxy_jump = None
         if v.get("proxy_host"):
@@ -140,6 +135,7 @@ class Settings:
             user=v.get("user"),
             password=password,
             keys=keys,
+            certificates=[os.path.expanduser(os.fspath(cert))] if cert is not None else [],
             passphrase=v.get("password") if keys else None,
             agent=bool(v.get("allow_agent", True)),
             identities=bool(v.get("identity_auth", True)),

@@ -190,16 +190,14 @@ class HostOutput:
         self.read_timeout = read_timeout
         self.buffers = buffers if buffers is not None else HostOutputBuffers._of(native)
         if fully_qualified_command is None and native is not None:
-            line = native.command_line
-            if line is not None:
-                fully_qualified_command = line.encode(encoding or "utf-8", "surrogateescape")
+            fully_qualified_command = native.command_line
         #: The command as sent, after sudo/shell wrapping and ``host_args`` (``bytes``,
         #: as parallel-ssh's); ``None`` for shells.
         self.fully_qualified_command = fully_qualified_command
         self._native = native
         self._transfer = None
 
-    def _lines(self, stream):
+    def _lines(self, stream, prefix=""):
         encoding = self.encoding
         text = encoding in _UTF8
         log = host_logger.isEnabledFor(logging.INFO)
@@ -207,7 +205,8 @@ class HostOutput:
             if encoding is not None and not text:
                 line = line.decode(encoding, "replace")
             if log:
-                host_logger.info("[%s]\t%s", self.alias or self.host, line)
+                # parallel-ssh's layout: "[host]\tline", "[host]\t[err]\tline".
+                host_logger.info("[%s]%s\t%s", self.host, prefix, line)
             yield line
 
     @property
@@ -218,7 +217,7 @@ class HostOutput:
     @property
     def stderr(self):
         """A generator over the remaining lines of standard error."""
-        return self._lines(self.buffers.stderr.rw_buffer)
+        return self._lines(self.buffers.stderr.rw_buffer, "\t[err]")
 
     def _outcome(self):
         native = self._native

@@ -141,13 +141,26 @@ def sshd():
     subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(work / "client_key")],
                    check=True)
     shutil.copy(work / "client_key.pub", work / "authorized_keys")
+    import pwd
+    user = pwd.getpwuid(os.getuid()).pw_name
+    # A user CA the server trusts, and a key (not in authorized_keys) it certified, its
+    # certificate stored away from the key (parallel-ssh's `cert_file`).
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(work / "user_ca")],
+                   check=True)
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(work / "cert_key")],
+                   check=True)
+    subprocess.run([keygen, "-q", "-s", str(work / "user_ca"), "-I", "sshfan-test", "-n", user,
+                    str(work / "cert_key.pub")], check=True)
+    (work / "certs").mkdir()
+    os.rename(work / "cert_key-cert.pub", work / "certs" / "user.pub")
     port = free_port()
     (work / "sshd_config").write_text(
         "Port %d\nListenAddress 127.0.0.1\nHostKey %s\nAuthorizedKeysFile %s\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
         "StrictModes no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
-        "PidFile %s\n" % (port, work / "host_key", work / "authorized_keys",
-                          work / "sshd.pid"))
+        "PidFile %s\nTrustedUserCAKeys %s\n" % (
+            port, work / "host_key", work / "authorized_keys", work / "sshd.pid",
+            work / "user_ca.pub"))
     host_key = (work / "host_key.pub").read_text().split()
     (work / "known_hosts").write_text("[127.0.0.1]:%d %s %s\n" % (port, host_key[0], host_key[1]))
     process = subprocess.Popen([sshd_path, "-D", "-e", "-f", str(work / "sshd_config")],
@@ -161,10 +174,9 @@ def sshd():
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("sshd did not start")
             time.sleep(0.05)
-    import pwd
-    user = pwd.getpwuid(os.getuid()).pw_name
     yield dict(host="127.0.0.1", port=port, user=user, pkey=str(work / "client_key"),
-               known_hosts=str(work / "known_hosts"), dir=work)
+               known_hosts=str(work / "known_hosts"), dir=work,
+               cert_key=str(work / "cert_key"), cert_file=str(work / "certs" / "user.pub"))
     process.terminate()
     process.wait(10)
     shutil.rmtree(work, ignore_errors=True)

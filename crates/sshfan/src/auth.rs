@@ -184,6 +184,10 @@ pub enum AgentSocket {
 pub struct AuthMethods {
     /// Keys tried first, in order (after a host's own key).
     pub keys: Vec<KeySource>,
+    /// User certificates offered, with the key each certifies, before plain keys
+    /// (parallel-ssh's `cert_file`); `<key file>-cert.pub` beside a key file is found
+    /// without being listed. One that cannot be read fails every host, as a bad key does.
+    pub certificate_files: Vec<PathBuf>,
     /// The agent to ask for keys.
     pub agent: AgentSocket,
     /// Whether to try `~/.ssh/id_ed25519`, `id_ecdsa` and `id_rsa` (unencrypted ones only,
@@ -205,6 +209,7 @@ impl Default for AuthMethods {
     fn default() -> Self {
         AuthMethods {
             keys: Vec::new(),
+            certificate_files: Vec::new(),
             agent: AgentSocket::FromEnv,
             default_identities: true,
             identity_passphrase: None,
@@ -305,7 +310,7 @@ impl Credentials {
             .map(|path| cert_beside(&path))
             .filter(|p| p.exists())
             .collect();
-        let explicit_certificates = methods
+        let mut explicit_certificates: Vec<PathBuf> = methods
             .keys
             .iter()
             .filter_map(|source| match source {
@@ -315,6 +320,24 @@ impl Credentials {
             .filter(|p| p.exists())
             .collect();
         let mut certificates = HashMap::new();
+        for path in methods
+            .certificate_files
+            .iter()
+            .map(|path| expand_home(path))
+        {
+            match russh::keys::load_openssh_certificate(&path) {
+                Ok(certificate) => {
+                    certificates.insert(path.clone(), Some(certificate));
+                    explicit_certificates.push(path);
+                }
+                Err(err) => {
+                    explicit_error.get_or_insert(ErrorKind::Key {
+                        source_name: path.display().to_string(),
+                        message: format!("not an OpenSSH certificate this client can read ({err})"),
+                    });
+                }
+            }
+        }
         for path in certificate_files.into_iter().cloned().chain(beside) {
             certificates.entry(path.clone()).or_insert_with(|| {
                 russh::keys::load_openssh_certificate(&path)

@@ -5,8 +5,97 @@
 //! shell, or in sudo) means passing it as one argument, which must be quoted so that any
 //! content survives: `'…'` with each `'` written `'\''` (parallel-ssh's sudo wrapping does
 //! not escape single quotes; this does).
+//!
+//! A command line is bytes ([`CommandLine`]): SSH sends it as a byte string, and a caller
+//! may encode it in something other than UTF-8 (parallel-ssh's `run_command(encoding=)`).
+//! Quoting works byte by byte, so it holds for any ASCII-compatible encoding.
+
+use std::fmt;
+use std::sync::Arc;
 
 use crate::error::ConfigError;
+
+/// A remote command line as sent: bytes, usually UTF-8 text.
+///
+/// ```
+/// use sshfan::command::CommandLine;
+/// let line = CommandLine::from("uname -r");
+/// assert_eq!(line.as_bytes(), b"uname -r");
+/// assert_eq!(line.to_str(), Some("uname -r"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CommandLine(Arc<[u8]>);
+
+impl CommandLine {
+    /// The bytes sent to the server.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The command line as text, when it is UTF-8.
+    pub fn to_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
+    /// `prefix` followed by this command line quoted as one shell word.
+    pub(crate) fn quoted_after(&self, prefix: &str) -> CommandLine {
+        let mut line = Vec::with_capacity(prefix.len() + self.0.len() + 2);
+        line.extend_from_slice(prefix.as_bytes());
+        line.push(b'\'');
+        for &byte in self.0.iter() {
+            if byte == b'\'' {
+                line.extend_from_slice(br"'\''");
+            } else {
+                line.push(byte);
+            }
+        }
+        line.push(b'\'');
+        CommandLine::from(line)
+    }
+}
+
+impl From<Vec<u8>> for CommandLine {
+    fn from(bytes: Vec<u8>) -> Self {
+        CommandLine(bytes.into())
+    }
+}
+
+impl From<&[u8]> for CommandLine {
+    fn from(bytes: &[u8]) -> Self {
+        CommandLine(bytes.into())
+    }
+}
+
+impl From<String> for CommandLine {
+    fn from(text: String) -> Self {
+        CommandLine::from(text.into_bytes())
+    }
+}
+
+impl From<&str> for CommandLine {
+    fn from(text: &str) -> Self {
+        CommandLine::from(text.as_bytes())
+    }
+}
+
+impl From<&String> for CommandLine {
+    fn from(text: &String) -> Self {
+        CommandLine::from(text.as_str())
+    }
+}
+
+/// Shows the command line as text (bytes that are not UTF-8 as U+FFFD).
+impl fmt::Display for CommandLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl fmt::Debug for CommandLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(&self.0))
+    }
+}
 
 /// Quotes `text` as one POSIX shell word: `it's` → `'it'\''s'`.
 ///
@@ -18,19 +107,19 @@ pub fn quote(text: &str) -> String {
 }
 
 /// Runs `command` under `shell` (e.g. `bash -c`): `bash -c '<command>'`.
-pub fn with_shell(shell: &str, command: &str) -> String {
-    format!("{shell} {}", quote(command))
+pub fn with_shell(shell: &str, command: &CommandLine) -> CommandLine {
+    command.quoted_after(&format!("{shell} "))
 }
 
 /// Runs `command` through sudo, as `user` (root when `None`), under `shell` (`sh -c` when
 /// `None`). `-S` reads the password from stdin and `-p ''` keeps the prompt out of the
 /// output.
-pub fn with_sudo(command: &str, user: Option<&str>, shell: Option<&str>) -> String {
+pub fn with_sudo(command: &CommandLine, user: Option<&str>, shell: Option<&str>) -> CommandLine {
     let as_user = user
         .map(|u| format!("-u {} ", quote(u)))
         .unwrap_or_default();
     let shell = shell.unwrap_or("sh -c");
-    format!("sudo -S -p '' {as_user}-- {}", with_shell(shell, command))
+    command.quoted_after(&format!("sudo -S -p '' {as_user}-- {shell} "))
 }
 
 /// Substitutes one host's arguments into a template: each `%s` takes the next argument,
@@ -93,17 +182,29 @@ mod tests {
     #[test]
     fn sudo_and_shell_wrapping() {
         assert_eq!(
-            with_shell("bash -c", "echo 'x'"),
-            r"bash -c 'echo '\''x'\'''"
+            with_shell("bash -c", &"echo 'x'".into()).to_str(),
+            Some(r"bash -c 'echo '\''x'\'''")
         );
         assert_eq!(
-            with_sudo("id -u", None, None),
-            "sudo -S -p '' -- sh -c 'id -u'"
+            with_sudo(&"id -u".into(), None, None).to_str(),
+            Some("sudo -S -p '' -- sh -c 'id -u'")
         );
         assert_eq!(
-            with_sudo("whoami", Some("web"), Some("bash -c")),
-            "sudo -S -p '' -u 'web' -- bash -c 'whoami'"
+            with_sudo(&"whoami".into(), Some("web"), Some("bash -c")).to_str(),
+            Some("sudo -S -p '' -u 'web' -- bash -c 'whoami'")
         );
+    }
+
+    #[test]
+    fn a_command_in_another_encoding_is_quoted_byte_for_byte() {
+        // "echo 'é'" in Latin-1: not UTF-8, quoted as the same bytes a shell would see.
+        let latin1 = CommandLine::from(&b"echo '\xe9'"[..]);
+        assert_eq!(latin1.to_str(), None);
+        assert_eq!(
+            with_shell("sh -c", &latin1).as_bytes(),
+            &b"sh -c 'echo '\\''\xe9'\\'''"[..]
+        );
+        assert_eq!(latin1.to_string(), "echo '\u{fffd}'");
     }
 
     #[test]

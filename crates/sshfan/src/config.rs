@@ -194,6 +194,13 @@ impl ClientBuilder {
         self.key(KeySource::file(path))
     }
 
+    /// Adds a user certificate (an OpenSSH `-cert.pub` file) to offer with the key it
+    /// certifies, wherever that key comes from (see [`AuthMethods::certificate_files`]).
+    pub fn certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.auth.certificate_files.push(path.into());
+        self
+    }
+
     /// Password for password and keyboard-interactive authentication.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.config.auth.password = Some(Secret::new(password));

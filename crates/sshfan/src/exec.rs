@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::auth::Secret;
+use crate::command::CommandLine;
 use crate::error::ErrorKind;
 use crate::handler::{HostHandler, Notes, read_notes};
 use crate::output::{ExitStatus, StreamBuffer};
@@ -59,7 +60,7 @@ pub(crate) enum StdinMessage {
 pub(crate) async fn run_command(
     session: &Handle<HostHandler>,
     notes: &Notes,
-    command: Option<&str>,
+    command: Option<&CommandLine>,
     setup: &ChannelSetup,
     stdin: Option<mpsc::Receiver<StdinMessage>>,
     sinks: &Sinks,
@@ -92,7 +93,7 @@ pub(crate) async fn run_command(
                 .map_err(refused("cannot ask for agent forwarding"))?;
         }
         match command {
-            Some(command) => channel.exec(true, command).await,
+            Some(command) => channel.exec(true, command.as_bytes()).await,
             None => channel.request_shell(true).await,
         }
         .map_err(refused("cannot send the command"))?;

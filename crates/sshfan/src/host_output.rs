@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
+use crate::command::CommandLine;
 use crate::copy::CopyReport;
 use crate::error::{Error, ErrorKind};
 use crate::exec::StdinMessage;
@@ -61,8 +62,8 @@ impl HostOutput {
 
     /// The command line as sent, after sudo and shell wrapping (parallel-ssh's
     /// `fully_qualified_command`); `None` for shells, copies and connects.
-    pub fn command_line(&self) -> Option<&str> {
-        self.state.command.as_deref()
+    pub fn command_line(&self) -> Option<&CommandLine> {
+        self.state.command.as_ref()
     }
 
     /// The outcome if the host has finished, without waiting.

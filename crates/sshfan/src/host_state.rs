@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::command::CommandLine;
 use crate::copy::CopyReport;
 use crate::error::ErrorKind;
 use crate::exec::StdinMessage;
@@ -46,7 +47,7 @@ pub(crate) struct HostState {
     /// How to reach the host, or why its settings do not work.
     pub(crate) plan: Result<HostPlan, ErrorKind>,
     /// The command line; `None` for an interactive shell.
-    pub(crate) command: Option<Arc<str>>,
+    pub(crate) command: Option<CommandLine>,
     /// The host's stdin, taken by its task when it starts.
     pub(crate) stdin: Mutex<Option<mpsc::Receiver<StdinMessage>>>,
     /// What a transfer moved.

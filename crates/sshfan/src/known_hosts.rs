@@ -310,7 +310,7 @@ impl KnownHosts {
                 .iter()
                 .any(|e| e.marker == Marker::CertAuthority && &e.key == cert.signature_key());
             if vouched {
-                return check_certificate(cert, host, &name);
+                return check_certificate(cert, host, name);
             }
             // No CA vouches for it: judge the certified key as a plain key, as OpenSSH does.
         }
@@ -338,7 +338,7 @@ impl KnownHosts {
             ));
         }
         match policy {
-            HostKeyPolicy::AcceptNew => self.accept_new(&name, key, &fingerprint().to_string()),
+            HostKeyPolicy::AcceptNew => self.accept_new(name, key, &fingerprint().to_string()),
             _ if !other_types.is_empty() => refuse(format!(
                 "host key for `{name}` is not known ({algorithm} {}), but a key of another \
                  type is ({}); add this one to known_hosts or use the accept-new policy",

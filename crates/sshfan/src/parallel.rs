@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use crate::command::CommandLine;
 use crate::config::{ClientBuilder, ClientConfig};
 use crate::copy::{CopyOptions, LocalTree, Transfer};
 use crate::error::{ConfigError, Error, ErrorKind};
@@ -54,9 +55,17 @@ pub struct ParallelClient {
     /// client's life (see [`crate::sessions`]), and shared with [`only`](Self::only)'s
     /// clients.
     prepared: Arc<OnceLock<Arc<Prepared>>>,
-    /// The hosts this client's jobs run on, as positions in `hosts` (all of them, unless
-    /// made by [`only`](Self::only)).
-    selection: Arc<[usize]>,
+    /// The hosts this client's jobs run on, in run order (all of them, unless made by
+    /// [`only`](Self::only)).
+    selection: Arc<[Selected]>,
+}
+
+/// One host a client's jobs run on: its session slot (its position among all the
+/// hosts sharing the sessions) and the host.
+#[derive(Clone)]
+struct Selected {
+    slot: usize,
+    host: Arc<Host>,
 }
 
 impl ParallelClient {
@@ -67,9 +76,15 @@ impl ParallelClient {
 
     pub(crate) fn new(hosts: Vec<Host>, config: ClientConfig) -> Self {
         raise_open_file_limit();
+        let hosts: Vec<Arc<Host>> = hosts.into_iter().map(Arc::new).collect();
         ParallelClient {
-            selection: (0..hosts.len()).collect(),
-            hosts: hosts.into_iter().map(Arc::new).collect(),
+            selection: (hosts.iter().enumerate())
+                .map(|(slot, host)| Selected {
+                    slot,
+                    host: host.clone(),
+                })
+                .collect(),
+            hosts,
             config,
             prepared: Arc::new(OnceLock::new()),
         }
@@ -85,7 +100,7 @@ impl ParallelClient {
             .map(|&position| {
                 self.selection
                     .get(position)
-                    .copied()
+                    .cloned()
                     .ok_or(ConfigError::InvalidSetting {
                         name: "hosts",
                         reason: format!(
@@ -94,7 +109,7 @@ impl ParallelClient {
                         ),
                     })
             })
-            .collect::<Result<Arc<[usize]>, ConfigError>>()?;
+            .collect::<Result<Arc<[Selected]>, ConfigError>>()?;
         Ok(ParallelClient {
             hosts: self.hosts.clone(),
             config: self.config.clone(),
@@ -122,7 +137,12 @@ impl ParallelClient {
     /// closes its own hosts' sessions.
     pub async fn disconnect(&self) {
         if let Some(prepared) = self.prepared.get() {
-            prepared.sessions.disconnect(&self.selection).await;
+            let slots: Vec<usize> = self
+                .selection
+                .iter()
+                .map(|selected| selected.slot)
+                .collect();
+            prepared.sessions.disconnect(&slots).await;
         }
     }
 
@@ -150,7 +170,7 @@ impl ParallelClient {
 
     /// The hosts, in run order.
     pub fn hosts(&self) -> impl ExactSizeIterator<Item = &Host> {
-        self.selection.iter().map(|&slot| &*self.hosts[slot])
+        self.selection.iter().map(|selected| &*selected.host)
     }
 
     /// The settings.
@@ -162,13 +182,13 @@ impl ParallelClient {
     ///
     /// Keys are loaded and decrypted here, once for the whole run, and known_hosts is
     /// read once. Must be called from within a Tokio runtime.
-    pub fn run(&self, command: impl Into<String>) -> Run {
+    pub fn run(&self, command: impl Into<CommandLine>) -> Run {
         self.run_with(command, RunOptions::default())
     }
 
     /// [`run`](Self::run) with options: stdin, PTY, environment, sudo, shell, …
-    pub fn run_with(&self, command: impl Into<String>, options: RunOptions) -> Run {
-        let command: Arc<str> = Arc::from(options.wrap(&command.into()));
+    pub fn run_with(&self, command: impl Into<CommandLine>, options: RunOptions) -> Run {
+        let command = options.wrap(&command.into());
         self.start(Job::Command, |_| Some(command.clone()), options)
     }
 
@@ -203,9 +223,13 @@ impl ParallelClient {
     /// command themselves). A count mismatch is an error before anything runs.
     pub fn run_commands(
         &self,
-        commands: &[String],
+        commands: impl IntoIterator<Item = impl Into<CommandLine>>,
         options: RunOptions,
     ) -> Result<Run, ConfigError> {
+        let commands: Vec<CommandLine> = commands
+            .into_iter()
+            .map(|command| options.wrap(&command.into()))
+            .collect();
         if commands.len() != self.selection.len() {
             return Err(ConfigError::InvalidSetting {
                 name: "commands",
@@ -216,10 +240,6 @@ impl ParallelClient {
                 ),
             });
         }
-        let commands: Vec<Arc<str>> = commands
-            .iter()
-            .map(|command| Arc::from(options.wrap(command)))
-            .collect();
         Ok(self.start(Job::Command, |index| commands.get(index).cloned(), options))
     }
 
@@ -284,7 +304,7 @@ impl ParallelClient {
     fn start(
         &self,
         job: Job,
-        command: impl Fn(usize) -> Option<Arc<str>>,
+        command: impl Fn(usize) -> Option<CommandLine>,
         options: RunOptions,
     ) -> Run {
         let config = &self.config;
@@ -320,8 +340,8 @@ impl ParallelClient {
             reader.set_max_line(config.max_line_length);
             reader
         };
-        for (index, &slot) in self.selection.iter().enumerate() {
-            let host = &self.hosts[slot];
+        for (index, Selected { slot, host }) in self.selection.iter().enumerate() {
+            let slot = *slot;
             let (stdin, stdin_receiver) = mpsc::channel(STDIN_QUEUE);
             let state = Arc::new(HostState {
                 index,

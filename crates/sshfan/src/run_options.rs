@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::auth::Secret;
+use crate::command::CommandLine;
 
 /// Run a command through sudo (see [`RunOptions::sudo`]).
 #[derive(Debug, Clone, Default)]
@@ -97,7 +98,7 @@ impl RunOptions {
     }
 
     /// The command line as sent: wrapped in the shell and sudo as asked.
-    pub(crate) fn wrap(&self, command: &str) -> String {
+    pub(crate) fn wrap(&self, command: &CommandLine) -> CommandLine {
         match (&self.sudo, &self.shell) {
             // With a password: written only when sudo asks for it (see `crate::sudo`).
             (Some(sudo), shell) if sudo.password.is_some() => {
@@ -107,7 +108,7 @@ impl RunOptions {
                 crate::command::with_sudo(command, sudo.user.as_deref(), shell.as_deref())
             }
             (None, Some(shell)) => crate::command::with_shell(shell, command),
-            (None, None) => command.to_owned(),
+            (None, None) => command.clone(),
         }
     }
 

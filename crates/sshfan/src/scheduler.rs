@@ -154,7 +154,7 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
                 .take();
             session
                 .exec(
-                    state.command.as_deref(),
+                    state.command.as_ref(),
                     &setup,
                     stdin,
                     &sinks,

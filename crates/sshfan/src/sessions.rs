@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::command::CommandLine;
 use crate::connect::{Connected, Connector};
 use crate::copy::{CopyReport, Moved, Transfer};
 use crate::error::ErrorKind;
@@ -63,7 +64,7 @@ impl LiveSession {
     /// output into `sinks`, within `timeout`.
     pub(crate) async fn exec(
         &self,
-        command: Option<&str>,
+        command: Option<&CommandLine>,
         setup: &ChannelSetup,
         stdin: Option<mpsc::Receiver<StdinMessage>>,
         sinks: &Sinks,

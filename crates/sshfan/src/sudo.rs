@@ -17,7 +17,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::command::{quote, with_shell};
+use crate::command::{CommandLine, quote};
 
 /// What sudo prints when it wants the password (`-p`).
 const PROMPT: &[u8] = b"[sshfan-sudo-password]";
@@ -25,19 +25,22 @@ const PROMPT: &[u8] = b"[sshfan-sudo-password]";
 const MARKER: &[u8] = b"[sshfan-sudo-ok]\n";
 
 /// The command line that runs `command` through sudo with a password gate.
-pub(crate) fn gated_command(command: &str, user: Option<&str>, shell: Option<&str>) -> String {
+pub(crate) fn gated_command(
+    command: &CommandLine,
+    user: Option<&str>,
+    shell: Option<&str>,
+) -> CommandLine {
     let as_user = user
         .map(|u| format!("-u {} ", quote(u)))
         .unwrap_or_default();
     let shell = shell.unwrap_or("sh -c");
     let marker = String::from_utf8_lossy(MARKER.strip_suffix(b"\n").unwrap_or(MARKER));
     let announce = format!("printf '%s\\n' {} >&2; exec \"$@\"", quote(&marker));
-    format!(
-        "sudo -S -p {} {as_user}-- sh -c {} sshfan {}",
+    command.quoted_after(&format!(
+        "sudo -S -p {} {as_user}-- sh -c {} sshfan {shell} ",
         quote(&String::from_utf8_lossy(PROMPT)),
         quote(&announce),
-        with_shell(shell, command)
-    )
+    ))
 }
 
 /// What the gate saw in the output.
@@ -157,10 +160,11 @@ mod tests {
     #[test]
     fn the_command_line_quotes_everything() {
         assert_eq!(
-            gated_command("echo 'hi'", Some("web"), None),
+            gated_command(&"echo 'hi'".into(), Some("web"), None).to_str(),
             "sudo -S -p '[sshfan-sudo-password]' -u 'web' -- sh -c \
              'printf '\\''%s\\n'\\'' '\\''[sshfan-sudo-ok]'\\'' >&2; exec \"$@\"' \
              sshfan sh -c 'echo '\\''hi'\\'''"
+                .into()
         );
     }
 }

@@ -423,16 +423,14 @@ async fn each_host_keeps_its_command_line_as_sent() {
     let fleet = Fleet::start(1).await.unwrap();
     let client = fleet.client().build().unwrap();
     let plain = client.run("echo hi");
-    assert_eq!(plain.outputs()[0].command_line(), Some("echo hi"));
+    let line = |run: &sshfan::Run| run.outputs()[0].command_line().map(|line| line.to_string());
+    assert_eq!(line(&plain).as_deref(), Some("echo hi"));
     let shell = client.run_with("echo 'hi'", RunOptions::default().shell("bash -c"));
-    assert_eq!(
-        shell.outputs()[0].command_line(),
-        Some(r"bash -c 'echo '\''hi'\'''")
-    );
+    assert_eq!(line(&shell).as_deref(), Some(r"bash -c 'echo '\''hi'\'''"));
     let sudo = client.run_with("id", RunOptions::default().sudo(Some("web"), None));
     assert_eq!(
-        sudo.outputs()[0].command_line(),
+        line(&sudo).as_deref(),
         Some("sudo -S -p '' -u 'web' -- sh -c 'id'")
     );
-    assert_eq!(client.connect().outputs()[0].command_line(), None);
+    assert_eq!(line(&client.connect()), None);
 }

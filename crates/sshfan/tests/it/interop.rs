@@ -3,7 +3,7 @@
 //! These tests need `sshd` (openssh-server) and root. Without them they print
 //! `SKIPPED …` with the reason; under `CI=true` they fail instead.
 
-use sshfan::{AgentSocket, ExitStatus, KeySource, ParallelClient};
+use sshfan::{AgentSocket, ExitStatus, KeySource, ParallelClient, RunOptions};
 use sshfan_testkit::{Sshd, SshdOptions, keys, require, sshd};
 
 use crate::util::collect;
@@ -67,6 +67,14 @@ async fn key_auth_exit_codes_stderr_and_large_output() {
         "{:?}",
         hosts[0].outcome
     );
+
+    // A command line in another encoding than UTF-8 (Latin-1 "é") reaches the shell as
+    // those bytes, also quoted under a shell.
+    let latin1: &[u8] = b"printf '%s' '\xe9'";
+    let hosts = collect(client.run(latin1)).await;
+    assert_eq!(hosts[0].stdout, b"\xe9");
+    let hosts = collect(client.run_with(latin1, RunOptions::default().shell("sh -c"))).await;
+    assert_eq!(hosts[0].stdout, b"\xe9", "{:?}", hosts[0].outcome);
 
     let size = 16 * 1024 * 1024;
     let hosts = collect(client.run(format!("head -c {size} /dev/zero"))).await;
@@ -297,6 +305,38 @@ async fn user_certificate_accepted_by_openssh() {
         hosts[0].outcome,
         sshd.log()
     );
+
+    // A certificate named explicitly, stored elsewhere (parallel-ssh's `cert_file`), for a
+    // key given in memory: without the certificate the key alone is refused.
+    let elsewhere = dir.path().join("certs");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let cert_path = elsewhere.join("mine.pub");
+    std::fs::write(&cert_path, cert.to_openssh().unwrap()).unwrap();
+    let in_memory = || KeySource::memory(std::fs::read_to_string(&key_path).unwrap());
+    let without = client_for(&sshd).key(in_memory()).build().unwrap();
+    let hosts = collect(without.run("true")).await;
+    assert_eq!(hosts[0].error_code(), "auth", "{:?}", hosts[0].outcome);
+    let with = client_for(&sshd)
+        .key(in_memory())
+        .certificate_file(&cert_path)
+        .build()
+        .unwrap();
+    let hosts = collect(with.run("echo named certificate")).await;
+    assert_eq!(
+        hosts[0].stdout_text(),
+        "named certificate\n",
+        "{:?}",
+        hosts[0].outcome
+    );
+    // A named certificate that cannot be read fails every host before connecting.
+    let missing = client_for(&sshd)
+        .key(in_memory())
+        .certificate_file(elsewhere.join("absent-cert.pub"))
+        .build()
+        .unwrap();
+    let hosts = collect(missing.run("true")).await;
+    assert_eq!(hosts[0].error_code(), "key", "{:?}", hosts[0].outcome);
+    assert!(format!("{:?}", hosts[0].outcome).contains("absent-cert.pub"));
 }
 
 /// Compression on request, against OpenSSH: large output arrives intact.

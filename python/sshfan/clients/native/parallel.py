@@ -1,5 +1,6 @@
 """``ParallelSSHClient``: parallel-ssh's parallel client, on sshfan's Rust engine."""
 
+import logging
 import os
 import sys
 
@@ -7,6 +8,7 @@ from ... import exceptions as exc
 from ..._core import Fleet, Settings, exception_for
 from ...output import HostOutput, InteractiveShell
 from ...tasks import Task, for_caller, finished_values
+from ...utils import host_logger
 
 _CLIENT_DEFAULTS = dict(
     user=None, password=None, port=22, pkey=None, num_retries=3, retry_delay=5,
@@ -208,10 +210,15 @@ class ParallelSSHClient:
             commands = [command % args for args in host_args]
         elif not isinstance(command, str):
             raise TypeError("command must be a string")
+        # As parallel-ssh: the command is sent encoded with `encoding` (the sudo/shell
+        # wrapping around it, ASCII in practice, as UTF-8).
+        codec = encoding or "utf-8"
+        commands = (commands.encode(codec) if isinstance(commands, str)
+                    else [one.encode(codec) for one in commands])
         env_pairs = sorted((str(k), str(v)) for k, v in (env or {}).items())
 
         def start(client, indexes):
-            per_host = commands if isinstance(commands, str) else [commands[i] for i in indexes]
+            per_host = commands if isinstance(commands, bytes) else [commands[i] for i in indexes]
             # A per-call timeout is the job's own: the same client and connections.
             return client.run(per_host, pty=use_pty, sudo=bool(sudo), sudo_user=user,
                               sudo_password=sudo_password, shell=shell, env=env_pairs,
@@ -267,7 +274,14 @@ class ParallelSSHClient:
             # parallel-ssh's layout: (fmt, timeout, finished outputs, unfinished outputs).
             raise exc.Timeout("Timeout of %s sec(s) reached with commands still running",
                               timeout, finished, unfinished)
-        if consume_output:
+        if consume_output and host_logger.isEnabledFor(logging.INFO):
+            # As parallel-ssh: consuming reads the lines, so the host logger logs them.
+            for host_output in outputs:
+                for _ in host_output.stdout:
+                    pass
+                for _ in host_output.stderr:
+                    pass
+        elif consume_output:
             for host_output in outputs:
                 for stream in (1, 2):
                     while host_output._native.read_chunk(stream) is not None:
