@@ -489,7 +489,7 @@ async fn a_host_flooding_one_endless_line_is_bounded() {
     let client = fleet.client().build().unwrap();
     let mut run = client
         .run_commands(
-            &(0..21)
+            (0..21)
                 .map(|i| {
                     if i == 0 {
                         "bytes 50000000".to_owned()
