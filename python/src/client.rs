@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use sshfan::command::CommandLine;
 use sshfan::copy::{CopyOptions, DownloadLayout, Protocol};
 use sshfan::{
@@ -340,15 +341,15 @@ pub enum CommandArg {
 pub enum CommandText {
     /// Text.
     Text(String),
-    /// Encoded bytes.
-    Bytes(Vec<u8>),
+    /// Encoded bytes (read in place, not as a sequence of ints).
+    Bytes(PyBackedBytes),
 }
 
 impl From<CommandText> for CommandLine {
     fn from(text: CommandText) -> Self {
         match text {
             CommandText::Text(text) => CommandLine::from(text),
-            CommandText::Bytes(bytes) => CommandLine::from(bytes),
+            CommandText::Bytes(bytes) => CommandLine::from(&*bytes),
         }
     }
 }

@@ -103,7 +103,8 @@ impl fmt::Debug for CommandLine {
 /// assert_eq!(sshfan::command::quote("it's $HOME"), r"'it'\''s $HOME'");
 /// ```
 pub fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
+    // UTF-8 in, UTF-8 out: quoting only adds ASCII.
+    CommandLine::from(text).quoted_after("").to_string()
 }
 
 /// Runs `command` under `shell` (e.g. `bash -c`): `bash -c '<command>'`.
