@@ -4,8 +4,9 @@ Porting from parallel-ssh is an import change::
 
     from sshfan.clients import ParallelSSHClient   # was: from pssh.clients import ...
 
-Commands run on one shared Rust (Tokio) runtime on its own threads; no gevent, no thread
-per host. Waiting calls (reading output, joins) release the GIL.
+Commands run on one shared Rust (Tokio) runtime on its own threads, no thread per host.
+Waiting calls (reading output, joins) release the GIL; once the program has imported
+gevent they yield to gevent's hub instead (see ``sshfan._gevent``).
 """
 
 import logging

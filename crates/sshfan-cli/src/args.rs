@@ -246,6 +246,16 @@ pub struct RunArgs {
     #[arg(short = 'F', value_name = "FILE", help_heading = "Connection")]
     pub ssh_config: Option<PathBuf>,
 
+    /// An ssh_config option for every host, as `ssh -o`/`pdsh -o`: `-o ConnectTimeout=5`,
+    /// `-o 'IdentityFile ~/.ssh/deploy'`; wins over the config file. Repeatable.
+    #[arg(
+        short = 'o',
+        value_name = "KEY=VALUE",
+        value_parser = parse_ssh_option,
+        help_heading = "Connection"
+    )]
+    pub ssh_options: Vec<sshfan::ssh_config::SshOption>,
+
     /// Jump hosts, as in `ssh -J`: `[user@]host[:port]`, comma-separated (`none`: none).
     #[arg(
         short = 'J',
@@ -349,6 +359,12 @@ pub struct RunArgs {
     /// option sshfan does not know is an error, never part of the command).
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// `-o`'s value: a keyword sshfan supports, with its value.
+fn parse_ssh_option(text: &str) -> Result<sshfan::ssh_config::SshOption, String> {
+    text.parse()
+        .map_err(|err: sshfan::ssh_config::SshConfigError| err.message)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -490,7 +506,6 @@ mod tests {
             &["-w", "web01", "--fanuot", "3", "true"][..],
             &["--fanuot", "3", "-w", "web01", "--", "true"],
             &["-h", "hosts", "-P", "--", "echo", "ok"],
-            &["-w", "web01", "-o", "x", "true"],
         ] {
             let err = Cli::try_parse_from(std::iter::once("sshfan").chain(args.iter().copied()))
                 .unwrap_err();
@@ -509,6 +524,24 @@ mod tests {
         assert_eq!(cli.run.command, ["grep", "-v", "x", "--color=never"]);
         let cli = parse(&["-w", "a", "--", "-weird"]);
         assert_eq!(cli.run.command, ["-weird"]);
+    }
+
+    /// `-o Key=Value` as in ssh and pdsh: repeatable; a keyword sshfan does not act on is
+    /// a usage error naming it, never a remote command.
+    #[test]
+    fn ssh_options() {
+        let cli = parse(&["-w", "a", "-o", "ConnectTimeout=3", "-o", "User ops", "true"]);
+        let keys: Vec<&str> = cli.run.ssh_options.iter().map(|o| o.key()).collect();
+        assert_eq!(keys, ["connecttimeout", "user"]);
+        assert_eq!(cli.run.command, ["true"]);
+        for bad in ["x", "SendEnv=LANG", "Port"] {
+            let err = Cli::try_parse_from(["sshfan", "-w", "a", "-o", bad, "true"]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        let err = Cli::try_parse_from(["sshfan", "-w", "a", "-o", "SendEnv=LANG", "true"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`SendEnv` is not an ssh_config keyword"), "{err}");
     }
 
     #[test]

@@ -258,6 +258,9 @@ async fn run_work(
         }
         None => {}
     }
+    for option in &args.ssh_options {
+        builder = builder.ssh_option(option.clone());
+    }
     if let Some(jump) = &args.jump {
         builder = builder.proxy_jump(jump);
     }

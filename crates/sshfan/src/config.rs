@@ -27,6 +27,8 @@ pub struct ClientConfig {
     pub port: Option<u16>,
     /// Which ssh_config to read. Default: `~/.ssh/config`.
     pub ssh_config: SshConfigSource,
+    /// Options given as `ssh -o Key=Value`: for every host, ahead of the file's values.
+    pub ssh_options: Vec<crate::ssh_config::SshOption>,
     /// Jump hosts (`ProxyJump` syntax: `[user@]host[:port]`, comma-separated, `none` for
     /// none). Default: ssh_config's `ProxyJump`.
     pub proxy_jump: Option<String>,
@@ -92,6 +94,7 @@ impl Default for ClientConfig {
             user: None,
             port: None,
             ssh_config: SshConfigSource::UserDefault,
+            ssh_options: Vec::new(),
             proxy_jump: None,
             proxy_command: None,
             forward_agent: None,
@@ -252,6 +255,13 @@ impl ClientBuilder {
     /// Which ssh_config to read (`~/.ssh/config` by default).
     pub fn ssh_config(mut self, source: SshConfigSource) -> Self {
         self.config.ssh_config = source;
+        self
+    }
+
+    /// An ssh_config option for every host, as `ssh -o Key=Value` gives it: it wins over
+    /// the file's value (explicit builder settings still win over both).
+    pub fn ssh_option(mut self, option: crate::ssh_config::SshOption) -> Self {
+        self.config.ssh_options.push(option);
         self
     }
 

@@ -34,7 +34,8 @@ impl Prepared {
             SshConfigSource::UserDefault => SshConfig::user_default(),
             SshConfigSource::File(path) => SshConfig::read(path),
             SshConfigSource::Off => Ok(SshConfig::default()),
-        };
+        }
+        .map(|ssh| ssh.with_command_line(&config.ssh_options));
         let plans: Vec<Result<HostPlan, ErrorKind>> = hosts
             .iter()
             .map(|host| match &ssh_config {

@@ -19,7 +19,6 @@ use crate::known_hosts::{pattern_list_matches, wildcard_match};
 
 /// A file that could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
 pub struct SshConfigError {
     /// The file.
     pub file: String,
@@ -27,6 +26,15 @@ pub struct SshConfigError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+}
+
+impl std::fmt::Display for SshConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            0 => write!(f, "{}: {}", self.file, self.message),
+            line => write!(f, "{}:{line}: {}", self.file, self.message),
+        }
+    }
 }
 
 /// One condition of a block.
@@ -104,6 +112,102 @@ pub struct HostOptions {
 /// Most nested `Include`s followed.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// The keywords sshfan acts on (the fields of [`HostOptions`]); other keywords in a file
+/// are ignored, as OpenSSH ignores what `IgnoreUnknown` names.
+pub const SUPPORTED_KEYWORDS: [&str; 17] = [
+    "CertificateFile",
+    "Compression",
+    "ConnectTimeout",
+    "ForwardAgent",
+    "GlobalKnownHostsFile",
+    "HostName",
+    "IdentitiesOnly",
+    "IdentityAgent",
+    "IdentityFile",
+    "Port",
+    "ProxyCommand",
+    "ProxyJump",
+    "ServerAliveCountMax",
+    "ServerAliveInterval",
+    "StrictHostKeyChecking",
+    "User",
+    "UserKnownHostsFile",
+];
+
+/// One option given on the command line (`ssh -o Key=Value`): it applies to every host
+/// and wins over what the files say, as in OpenSSH. Only [`SUPPORTED_KEYWORDS`] are
+/// accepted, so a typo or an option sshfan would silently ignore is an error naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshOption {
+    key: String,
+    args: Vec<String>,
+}
+
+impl std::str::FromStr for SshOption {
+    type Err = SshConfigError;
+
+    /// `Key=Value` or `Key Value` (double quotes as in the file).
+    fn from_str(text: &str) -> Result<SshOption, SshConfigError> {
+        let error = |message: String| SshConfigError {
+            file: "-o".to_owned(),
+            line: 0,
+            message,
+        };
+        let (key, args) = split_line(text)
+            .map_err(&error)?
+            .ok_or_else(|| error("an option is `Key=Value`, e.g. `-o ConnectTimeout=5`".into()))?;
+        if !SUPPORTED_KEYWORDS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(&key))
+        {
+            let name = text
+                .split(|c: char| c == '=' || c.is_whitespace())
+                .next()
+                .unwrap_or(text);
+            return Err(error(format!(
+                "`{name}` is not an ssh_config keyword sshfan supports (supported: {})",
+                SUPPORTED_KEYWORDS.join(", ")
+            )));
+        }
+        check_value(&key, &args).map_err(error)?;
+        Ok(SshOption { key, args })
+    }
+}
+
+/// A value OpenSSH would refuse is refused here too (in a file, such a value is ignored).
+fn check_value(key: &str, args: &[String]) -> Result<(), String> {
+    let value = args.first().map(String::as_str).unwrap_or_default();
+    let valid = match key {
+        "port" => value.parse::<u16>().is_ok_and(|port| port > 0),
+        "connecttimeout" | "serveraliveinterval" | "serveralivecountmax" => {
+            value.parse::<u64>().is_ok()
+        }
+        "compression" | "forwardagent" | "identitiesonly" => yes_no(value).is_some(),
+        "stricthostkeychecking" => matches!(
+            value.to_lowercase().as_str(),
+            "yes" | "no" | "off" | "accept-new" | "ask"
+        ),
+        _ => true,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("`{value}` is not a valid value for `{key}`"))
+    }
+}
+
+impl SshOption {
+    /// The keyword, lowercased.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Its arguments.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+}
+
 impl SshConfig {
     /// Reads `~/.ssh/config` (an absent file is an empty config).
     pub fn user_default() -> Result<SshConfig, SshConfigError> {
@@ -127,6 +231,22 @@ impl SshConfig {
         let mut visiting = HashSet::new();
         config.include_file(path, &[], &mut visiting, 0)?;
         Ok(config)
+    }
+
+    /// This config with `options` in front: they apply to every host and win over the
+    /// files' values (the first value found wins).
+    pub fn with_command_line(mut self, options: &[SshOption]) -> SshConfig {
+        if !options.is_empty() {
+            let block = Block {
+                conditions: Vec::new(),
+                options: options
+                    .iter()
+                    .map(|option| (option.key.clone(), option.args.clone()))
+                    .collect(),
+            };
+            self.blocks.insert(0, block);
+        }
+        self
     }
 
     /// Parses text (`Include`s are resolved relative to `~/.ssh`).
@@ -557,6 +677,40 @@ mod tests {
         let db = config.resolve("db1", None);
         assert_eq!(db.user.as_deref(), Some("nobody"));
         assert_eq!(db.port, Some(22));
+    }
+
+    /// `-o` options apply to every host and win over the file; keywords sshfan would
+    /// ignore, conditions and malformed options are refused, naming the keyword.
+    #[test]
+    fn command_line_options_win_and_are_checked() {
+        let file = SshConfig::parse("Host web*\n  User deploy\n  ConnectTimeout 7\n").unwrap();
+        let options: Vec<SshOption> = ["ConnectTimeout=3", "user ops", "IdentityFile=/k/a"]
+            .iter()
+            .map(|text| text.parse().unwrap())
+            .collect();
+        let config = file.with_command_line(&options);
+        let web = config.resolve("web1", None);
+        assert_eq!(web.connect_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(web.user.as_deref(), Some("ops"));
+        assert_eq!(web.identity_files, [PathBuf::from("/k/a")]);
+        for (text, named) in [
+            ("StrictHostKeyCheckin=no", "StrictHostKeyCheckin"),
+            ("Host=web1", "Host"),
+            ("Include /etc/passwd", "Include"),
+            ("SendEnv LANG", "SendEnv"),
+        ] {
+            let err = text.parse::<SshOption>().unwrap_err().to_string();
+            assert!(err.contains(&format!("`{named}`")), "{text}: {err}");
+            assert!(err.contains("StrictHostKeyChecking"), "lists what works: {err}");
+        }
+        let err = "ConnectTimeout".parse::<SshOption>().unwrap_err().to_string();
+        assert!(err.contains("needs a value"), "{err}");
+        for bad in ["Port=0", "ConnectTimeout=soon", "Compression=maybe", "StrictHostKeyChecking=x"] {
+            let err = bad.parse::<SshOption>().unwrap_err().to_string();
+            assert!(err.contains("not a valid value"), "{bad}: {err}");
+        }
+        let err = "".parse::<SshOption>().unwrap_err().to_string();
+        assert!(err.contains("Key=Value"), "{err}");
     }
 
     #[test]

@@ -269,3 +269,31 @@ async fn pick_runs_on_that_many_hosts_completions_and_man_are_generated() {
     let out = run(Command::new(env!("CARGO_BIN_EXE_sshfan")).arg("man"));
     assert!(text(&out.stdout).starts_with(".ie") || text(&out.stdout).contains(".TH sshfan"));
 }
+
+/// `-o Key=Value` as in ssh and pdsh: it applies to every host and wins over ssh_config;
+/// a keyword sshfan does not act on is one usage error naming it, before any host.
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_options_apply_to_every_host_and_unknown_keywords_are_refused() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let port = fleet.port().unwrap();
+    // ssh_config sends the host elsewhere; -o wins.
+    let config = fleet.dir().join("ssh_config_wrong_port");
+    std::fs::write(&config, "Host *\n  Port 9\n  ConnectTimeout 1\n").unwrap();
+    for bad in ["SendEnv=LANG", "Port=none", "ConectTimeout=3"] {
+        let out = run(sshfan(&fleet).args(["-w", "127.0.0.1", "-o", bad, "--", "true"]));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        let keyword = bad.split('=').next().unwrap();
+        assert!(stderr.contains(keyword), "{bad}: {stderr}");
+    }
+    nothing_reached(&fleet);
+    let out = run(sshfan(&fleet)
+        .arg("-F")
+        .arg(&config)
+        .args(["-w", "127.0.0.1", "-o"])
+        .arg(format!("Port={port}"))
+        .args(["-o", "ConnectTimeout 5", "--", "echo", "ok"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "127.0.0.1: ok\n");
+    assert_eq!(fleet.connections(0), 1);
+}
