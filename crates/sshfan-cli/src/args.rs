@@ -530,7 +530,15 @@ mod tests {
     /// a usage error naming it, never a remote command.
     #[test]
     fn ssh_options() {
-        let cli = parse(&["-w", "a", "-o", "ConnectTimeout=3", "-o", "User ops", "true"]);
+        let cli = parse(&[
+            "-w",
+            "a",
+            "-o",
+            "ConnectTimeout=3",
+            "-o",
+            "User ops",
+            "true",
+        ]);
         let keys: Vec<&str> = cli.run.ssh_options.iter().map(|o| o.key()).collect();
         assert_eq!(keys, ["connecttimeout", "user"]);
         assert_eq!(cli.run.command, ["true"]);
@@ -541,7 +549,10 @@ mod tests {
         let err = Cli::try_parse_from(["sshfan", "-w", "a", "-o", "SendEnv=LANG", "true"])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`SendEnv` is not an ssh_config keyword"), "{err}");
+        assert!(
+            err.contains("`SendEnv` is not an ssh_config keyword"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -701,11 +701,22 @@ mod tests {
         ] {
             let err = text.parse::<SshOption>().unwrap_err().to_string();
             assert!(err.contains(&format!("`{named}`")), "{text}: {err}");
-            assert!(err.contains("StrictHostKeyChecking"), "lists what works: {err}");
+            assert!(
+                err.contains("StrictHostKeyChecking"),
+                "lists what works: {err}"
+            );
         }
-        let err = "ConnectTimeout".parse::<SshOption>().unwrap_err().to_string();
+        let err = "ConnectTimeout"
+            .parse::<SshOption>()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("needs a value"), "{err}");
-        for bad in ["Port=0", "ConnectTimeout=soon", "Compression=maybe", "StrictHostKeyChecking=x"] {
+        for bad in [
+            "Port=0",
+            "ConnectTimeout=soon",
+            "Compression=maybe",
+            "StrictHostKeyChecking=x",
+        ] {
             let err = bad.parse::<SshOption>().unwrap_err().to_string();
             assert!(err.contains("not a valid value"), "{bad}: {err}");
         }
