@@ -53,10 +53,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Expand, fold, count and combine node sets (like ClusterShell's `nodeset`).
     Nodeset(NodesetArgs),
-    /// Copy local files to every host: `sshfan cp -w HOSTS [-r] LOCAL... REMOTE_DIR`.
+    /// Copy local files to every host: `sshfan cp -w HOSTS [-r] SOURCE... DEST` (scp's
+    /// rules: into DEST when it is a directory, else one source is renamed to DEST).
     Cp(CopyArgs),
     /// Copy files from every host: `sshfan get -w HOSTS [-r] REMOTE... LOCAL_DIR`
-    /// (each saved as `LOCAL_DIR/NAME.HOST`, like clush --rcopy).
+    /// (each saved as `LOCAL_DIR/NAME.HOST`, like clush --rcopy; one source to a path
+    /// that is not a directory is saved as `PATH.HOST`).
     Get(CopyArgs),
     /// Combine the --json output of several runs (shards of one job, say) into the
     /// gathered output, summary and exit code one run would have given.
@@ -110,28 +112,97 @@ pub struct MergeArgs {
     pub color: ColorChoice,
 }
 
+/// `sshfan cp` and `sshfan get`: their own options (no `--sudo`, `-b` or `-S`, which mean
+/// nothing for a copy), with the same host selection, connection and report options as a run.
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// Copy directories recursively.
-    #[arg(short = 'r', long)]
+    #[arg(short = 'r', long, help_heading = "Copy")]
     pub recursive: bool,
 
     /// Keep modes and modification times.
-    #[arg(long)]
+    #[arg(long, help_heading = "Copy")]
     pub preserve: bool,
 
     /// Use the legacy SCP protocol instead of SFTP (for servers without SFTP).
-    #[arg(long)]
+    #[arg(long, help_heading = "Copy")]
     pub scp: bool,
 
-    /// Host selection, connection and output options as for a run; the trailing
-    /// arguments are the sources, then the destination directory.
+    /// Create the destination directory when it does not exist (by default a missing
+    /// directory is an error, as with scp and pdcp).
+    #[arg(long, help_heading = "Copy")]
+    pub mkdir: bool,
+
     #[command(flatten)]
-    pub run: RunArgs,
+    pub select: HostArgs,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// The sources, then the destination. One source whose destination is not an existing
+    /// directory (and does not end in `/`) is copied to that name, as `scp a b` does.
+    #[arg(value_name = "PATH", num_args = 0..)]
+    pub paths: Vec<String>,
 }
 
+/// A run's arguments: which hosts, how to reach them, how to report, and the command.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub select: HostArgs,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// Run the command with sudo: asks once for the sudo password and feeds it on stdin.
+    #[arg(long, help_heading = "Execution")]
+    pub sudo: bool,
+
+    /// Print output lines without the `host: ` prefix.
+    #[arg(short = 'N', help_heading = "Output")]
+    pub no_prefix: bool,
+
+    /// Gather: when all hosts finish, print identical outputs once under a folded node set.
+    #[arg(
+        short = 'b',
+        long = "gather",
+        conflicts_with = "json",
+        help_heading = "Output"
+    )]
+    pub gather: bool,
+
+    /// Also write each host's stdout to DIR/HOST.
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub outdir: Option<PathBuf>,
+
+    /// Also write each host's stderr to DIR/HOST.
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub errdir: Option<PathBuf>,
+
+    /// Exit with the largest remote exit code (like pdsh -S, clush -S).
+    #[arg(short = 'S', help_heading = "Output")]
+    pub max_exit: bool,
+
+    /// Do not read stdin (by default, when stdin is not a terminal, it is read once and
+    /// sent to every host's command, as clush and `pssh -I` do).
+    #[arg(short = 'n', long = "no-stdin", help_heading = "Remote command")]
+    pub no_stdin: bool,
+
+    /// The command to run: after `--`, or from the first word that is not an option (an
+    /// option sshfan does not know is an error, never part of the command).
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Which hosts: `-w`, `-h`, `-x`, shards and picks.
+#[derive(Debug, Args)]
+pub struct HostArgs {
     /// Target hosts: `web[01-20,25]`, `rack[1-2]-node[01-16]`, `user@host:port`, `[::1]:22`,
     /// comma lists; `^FILE` reads a host file, `-` reads stdin. Repeatable.
     #[arg(short = 'w', value_name = "HOSTS", help_heading = "Hosts")]
@@ -169,7 +240,11 @@ pub struct RunArgs {
         help_heading = "Hosts"
     )]
     pub pick: Option<usize>,
+}
 
+/// How to reach and authenticate to the hosts.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
     /// Remote user (default: the local user).
     #[arg(
         short = 'l',
@@ -238,10 +313,6 @@ pub struct RunArgs {
     #[arg(short = 'k', long = "fail-fast", help_heading = "Connection")]
     pub fail_fast: bool,
 
-    /// Run the command with sudo: asks once for the sudo password and feeds it on stdin.
-    #[arg(long, help_heading = "Execution")]
-    pub sudo: bool,
-
     /// ssh_config file to read instead of ~/.ssh/config (`none`: read none).
     #[arg(short = 'F', value_name = "FILE", help_heading = "Connection")]
     pub ssh_config: Option<PathBuf>,
@@ -298,31 +369,14 @@ pub struct RunArgs {
     /// known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts; repeatable.
     #[arg(long = "known-hosts", value_name = "FILE", help_heading = "Security")]
     pub known_hosts: Vec<PathBuf>,
+}
 
-    /// Print output lines without the `host: ` prefix.
-    #[arg(short = 'N', help_heading = "Output")]
-    pub no_prefix: bool,
-
-    /// Gather: when all hosts finish, print identical outputs once under a folded node set.
-    #[arg(
-        short = 'b',
-        long = "gather",
-        conflicts_with = "json",
-        help_heading = "Output"
-    )]
-    pub gather: bool,
-
+/// How results are reported, for runs and copies alike.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
     /// JSON lines on stdout, one event per line (see README).
     #[arg(long, help_heading = "Output")]
     pub json: bool,
-
-    /// Also write each host's stdout to DIR/HOST.
-    #[arg(long, value_name = "DIR", help_heading = "Output")]
-    pub outdir: Option<PathBuf>,
-
-    /// Also write each host's stderr to DIR/HOST.
-    #[arg(long, value_name = "DIR", help_heading = "Output")]
-    pub errdir: Option<PathBuf>,
 
     /// Colour: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, env = "SSHFAN_COLOR", default_value_t = ColorChoice::Auto, help_heading = "Output")]
@@ -345,20 +399,6 @@ pub struct RunArgs {
     /// forge another host's line). Pipes, --outdir and --json are always byte-exact.
     #[arg(long, help_heading = "Output")]
     pub raw: bool,
-
-    /// Exit with the largest remote exit code (like pdsh -S, clush -S).
-    #[arg(short = 'S', help_heading = "Output")]
-    pub max_exit: bool,
-
-    /// Do not read stdin (by default, when stdin is not a terminal, it is read once and
-    /// sent to every host's command, as clush and `pssh -I` do).
-    #[arg(short = 'n', long = "no-stdin", help_heading = "Remote command")]
-    pub no_stdin: bool,
-
-    /// The command to run: after `--`, or from the first word that is not an option (an
-    /// option sshfan does not know is an error, never part of the command).
-    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
 }
 
 /// `-o`'s value: a keyword sshfan supports, with its value.
@@ -450,10 +490,10 @@ mod tests {
             "-w", "a,b", "-w", "c", "-x", "b", "-l", "root", "-f", "8", "--", "uname", "-a",
         ]);
         assert!(cli.subcommand.is_none());
-        assert_eq!(cli.run.hosts, ["a,b", "c"]);
-        assert_eq!(cli.run.exclude, ["b"]);
-        assert_eq!(cli.run.user.as_deref(), Some("root"));
-        assert_eq!(cli.run.fanout, 8);
+        assert_eq!(cli.run.select.hosts, ["a,b", "c"]);
+        assert_eq!(cli.run.select.exclude, ["b"]);
+        assert_eq!(cli.run.connect.user.as_deref(), Some("root"));
+        assert_eq!(cli.run.connect.fanout, 8);
         assert_eq!(cli.run.command, ["uname", "-a"]);
     }
 
@@ -466,8 +506,8 @@ mod tests {
     #[test]
     fn pssh_style_host_file() {
         let cli = parse(&["-h", "hosts.txt", "-A", "-k", "uptime"]);
-        assert_eq!(cli.run.host_files, [PathBuf::from("hosts.txt")]);
-        assert!(cli.run.ask_pass && cli.run.fail_fast);
+        assert_eq!(cli.run.select.host_files, [PathBuf::from("hosts.txt")]);
+        assert!(cli.run.connect.ask_pass && cli.run.connect.fail_fast);
     }
 
     #[test]
@@ -482,8 +522,8 @@ mod tests {
         match cli.subcommand {
             Some(Command::Cp(copy)) => {
                 assert!(copy.recursive && copy.preserve && !copy.scp);
-                assert_eq!(copy.run.hosts, ["web[1-2]"]);
-                assert_eq!(copy.run.command, ["a", "b", "/srv"]);
+                assert_eq!(copy.select.hosts, ["web[1-2]"]);
+                assert_eq!(copy.paths, ["a", "b", "/srv"]);
             }
             other => panic!("{other:?}"),
         }
@@ -539,7 +579,13 @@ mod tests {
             "User ops",
             "true",
         ]);
-        let keys: Vec<&str> = cli.run.ssh_options.iter().map(|o| o.key()).collect();
+        let keys: Vec<&str> = cli
+            .run
+            .connect
+            .ssh_options
+            .iter()
+            .map(|o| o.key())
+            .collect();
         assert_eq!(keys, ["connecttimeout", "user"]);
         assert_eq!(cli.run.command, ["true"]);
         for bad in ["x", "SendEnv=LANG", "Port"] {

@@ -12,11 +12,11 @@ use anyhow::Context;
 use sshfan::Host;
 use sshfan::nodeset::{NodeSetError, expand_with_duplicates};
 
-use crate::args::RunArgs;
+use crate::args::HostArgs;
 use crate::exit::UsageError;
 
 /// The hosts selected by the arguments, in order.
-pub fn select(args: &RunArgs, stdin: &mut dyn Read) -> anyhow::Result<Vec<Host>> {
+pub fn select(args: &HostArgs, stdin: &mut dyn Read) -> anyhow::Result<Vec<Host>> {
     let mut stdin = Some(stdin);
     let mut names = Vec::new();
     for expression in &args.hosts {
@@ -240,7 +240,7 @@ mod tests {
     fn hosts(args: &[&str], stdin: &str) -> anyhow::Result<Vec<String>> {
         let cli =
             Cli::try_parse_from(["sshfan"].iter().chain(args).chain(&["--", "true"])).unwrap();
-        let hosts = select(&cli.run, &mut stdin.as_bytes())?;
+        let hosts = select(&cli.run.select, &mut stdin.as_bytes())?;
         Ok(hosts.iter().map(ToString::to_string).collect())
     }
 

@@ -8,6 +8,7 @@
 //! should use the `sshfan` library crate, or drive the binary through `--json`.
 
 mod args;
+mod copy_command;
 mod demo;
 pub mod ending;
 pub mod exit;
@@ -17,6 +18,7 @@ mod hostlist;
 mod merge;
 mod nodeset_cmd;
 mod prompt;
+mod remote_command;
 pub mod render;
 mod runner;
 mod settings;
@@ -65,10 +67,14 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.subcommand {
             Some(Command::Demo(demo)) => demo::demo(demo).await,
-            Some(Command::Cp(copy)) => settings::run_copy(copy, true).await,
-            Some(Command::Get(copy)) => settings::run_copy(copy, false).await,
+            Some(Command::Cp(copy)) => {
+                copy_command::run_copy(copy, copy_command::Direction::Upload).await
+            }
+            Some(Command::Get(copy)) => {
+                copy_command::run_copy(copy, copy_command::Direction::Download).await
+            }
             Some(Command::Merge(args)) => merge::merge(args),
-            _ => settings::run_command(cli.run).await,
+            _ => remote_command::run_command(cli.run).await,
         }
     });
     finish(result)

@@ -27,6 +27,8 @@ pub(crate) struct SessionNotes {
     /// Signalled when the session is gone (its handler is dropped with it), so that work
     /// waiting on the session (an SFTP request, say) does not wait for its own timeout.
     pub closed: Arc<tokio::sync::Notify>,
+    /// Clean-up work (an upload's temporary file to remove) to finish before closing.
+    pub cleanups: crate::cleanup::Cleanups,
 }
 
 /// Shared slot for [`SessionNotes`].

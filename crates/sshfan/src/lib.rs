@@ -56,6 +56,7 @@
 )]
 
 pub mod auth;
+mod cleanup;
 pub mod command;
 pub mod config;
 mod connect;

@@ -34,7 +34,7 @@ use crate::connect::{Connected, Connector};
 use crate::copy::{CopyReport, Moved, Transfer};
 use crate::error::ErrorKind;
 use crate::exec::{ChannelSetup, Sinks, StdinMessage};
-use crate::handler::{HostHandler, Notes};
+use crate::handler::{HostHandler, Notes, read_notes};
 use crate::output::ExitStatus;
 use crate::resolve::HostPlan;
 
@@ -126,7 +126,7 @@ impl Drop for Lease {
         }
         if left == 0 {
             if self.session.discarded.load(Ordering::Acquire) {
-                close(self.session.clone());
+                self.pool.close(self.session.clone());
             } else {
                 self.pool.became_idle(self.index, &self.session);
             }
@@ -172,6 +172,8 @@ pub(crate) struct SessionPool {
     open: AtomicUsize,
     /// Hosts whose session became idle, oldest first (may hold stale entries).
     idle: Mutex<VecDeque<usize>>,
+    /// Discarded sessions being closed in the background.
+    closing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl SessionPool {
@@ -188,6 +190,7 @@ impl SessionPool {
             idle_timeout: idle_timeout.filter(|t| !t.is_zero()),
             open: AtomicUsize::new(0),
             idle: Mutex::new(VecDeque::new()),
+            closing: Mutex::new(Vec::new()),
         })
     }
 
@@ -276,7 +279,7 @@ impl SessionPool {
             {
                 self.open.fetch_sub(1, Ordering::AcqRel);
                 session.discarded.store(true, Ordering::Release);
-                close(session);
+                self.close(session);
                 excess -= 1;
             }
         }
@@ -323,7 +326,7 @@ impl SessionPool {
             if session.in_use.load(Ordering::Acquire) == 0 && idle_since.elapsed() >= after {
                 pool.discard(index, &session);
                 if session.in_use.load(Ordering::Acquire) == 0 {
-                    close(session);
+                    pool.close(session);
                 }
             }
         });
@@ -346,25 +349,36 @@ impl SessionPool {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clear();
         }
-        futures::future::join_all(closing.into_iter().map(|session| async move {
-            let _ = session
-                .handle
-                .disconnect(russh::Disconnect::ByApplication, "", "en")
-                .await;
-        }))
-        .await;
+        futures::future::join_all(closing.iter().map(|session| hang_up(session))).await;
+        // Sessions discarded by cancelled jobs are closing in the background: wait for
+        // them too, so that their clean-up is done when this returns.
+        let hanging_up =
+            std::mem::take(&mut *self.closing.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in hanging_up {
+            let _ = task.await;
+        }
+    }
+
+    /// Closes a discarded session in the background ([`disconnect`](Self::disconnect)
+    /// waits for it).
+    fn close(&self, session: Arc<LiveSession>) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let task = runtime.spawn(async move { hang_up(&session).await });
+            let mut closing = self.closing.lock().unwrap_or_else(PoisonError::into_inner);
+            closing.retain(|task| !task.is_finished());
+            closing.push(task);
+        }
     }
 }
 
 /// Says goodbye to the server, in the background (the connection closes either way once
 /// the last reference to the session is gone).
-fn close(session: Arc<LiveSession>) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let _ = session
-                .handle
-                .disconnect(russh::Disconnect::ByApplication, "", "en")
-                .await;
-        });
-    }
+/// Says goodbye to the server, once the session's clean-up work is done.
+async fn hang_up(session: &LiveSession) {
+    let cleanups = read_notes(&session.notes, |n| n.cleanups.clone());
+    cleanups.finished().await;
+    let _ = session
+        .handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
 }

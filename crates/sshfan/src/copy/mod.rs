@@ -53,6 +53,19 @@ impl Default for DownloadLayout {
     }
 }
 
+/// What an upload's remote path names, when it is an existing directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetRule {
+    /// parallel-ssh's: a file copied to an existing directory (or a path ending in `/`)
+    /// goes into it under its own name; a directory's contents go into the remote path.
+    #[default]
+    ParallelSsh,
+    /// scp's and pdcp's: a file *or directory* copied to an existing directory (or a path
+    /// ending in `/`) goes into it under its own name; otherwise the remote path is the
+    /// copy's new name.
+    Scp,
+}
+
 /// How long a transfer may go without a byte or an answer from the server, by default.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -75,6 +88,11 @@ pub struct CopyOptions {
     /// Follow remote symlinks in recursive SFTP downloads (off: they are skipped, so a
     /// link cannot pull files from elsewhere on the host into the download).
     pub follow_symlinks: bool,
+    /// What an upload's remote path names (see [`TargetRule`]).
+    pub target_rule: TargetRule,
+    /// Create the missing directories above an upload's target (on by default, as
+    /// parallel-ssh does); off, a missing directory fails the host's copy.
+    pub make_parents: bool,
 }
 
 impl Default for CopyOptions {
@@ -87,6 +105,8 @@ impl Default for CopyOptions {
             layout: DownloadLayout::default(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             follow_symlinks: false,
+            target_rule: TargetRule::default(),
+            make_parents: true,
         }
     }
 }
@@ -133,6 +153,18 @@ impl CopyOptions {
     /// Follows remote symlinks in recursive SFTP downloads (off by default).
     pub fn follow_symlinks(mut self, on: bool) -> Self {
         self.follow_symlinks = on;
+        self
+    }
+
+    /// What an upload's remote path names (default [`TargetRule::ParallelSsh`]).
+    pub fn target_rule(mut self, rule: TargetRule) -> Self {
+        self.target_rule = rule;
+        self
+    }
+
+    /// Creates missing directories above an upload's target (on by default).
+    pub fn make_parents(mut self, on: bool) -> Self {
+        self.make_parents = on;
         self
     }
 
@@ -334,7 +366,7 @@ pub(crate) async fn transfer(
 ) -> Result<CopyReport, ErrorKind> {
     let closed = read_notes(notes, |n| n.closed.clone());
     tokio::select! {
-        result = run_transfer(session, transfer, label, moved) => result,
+        result = run_transfer(session, notes, transfer, label, moved) => result,
         () = closed.notified() => Err(ErrorKind::ConnectionLost {
             message: read_notes(notes, |n| n.disconnect.clone())
                 .unwrap_or_else(|| "the connection closed during the transfer".to_owned()),
@@ -344,6 +376,7 @@ pub(crate) async fn transfer(
 
 async fn run_transfer(
     session: &Handle<HostHandler>,
+    notes: &Notes,
     transfer: &Transfer,
     label: &str,
     moved: &Moved,
@@ -355,7 +388,10 @@ async fn run_transfer(
             remote,
             options,
         } => match options.protocol {
-            Protocol::Sftp => sftp_upload(session, tree, remote, options, moved).await?,
+            Protocol::Sftp => {
+                let cleanups = read_notes(notes, |n| n.cleanups.clone());
+                sftp_upload(session, tree, remote, options, moved, &cleanups).await?
+            }
             Protocol::Scp => scp_send(session, tree, remote, options, moved).await?,
         },
         Transfer::Download {

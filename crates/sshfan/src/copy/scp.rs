@@ -10,7 +10,7 @@ use russh::client::Handle;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::local::{self, Incoming, LocalMode};
-use super::{CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, count};
+use super::{CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, TargetRule, count};
 use crate::command::quote;
 use crate::error::ErrorKind;
 use crate::handler::HostHandler;
@@ -61,18 +61,34 @@ pub(crate) async fn scp_send(
     // A single file is sent under its own name: `scp -t` writes it to the target path,
     // or into the target when that is a directory (parallel-ssh's `scp_send` into a
     // directory).
-    let name = if is_tree { name } else { tree.name.clone() };
     let flags = format!(
         "{}{}",
         if is_tree { " -r" } else { "" },
         if options.preserve { " -p" } else { "" }
     );
-    let target = if is_tree { &parent } else { &remote.to_owned() };
-    let command = format!(
-        "mkdir -p {} && scp{flags} -t {}",
-        quote(&parent),
-        quote(target)
-    );
+    let (made, target, name) = if is_tree && options.target_rule == TargetRule::Scp {
+        // scp's own rule: into `remote` when it is a directory, else named `remote`.
+        let made = if into_dir { remote.to_owned() } else { parent };
+        (made, remote.to_owned(), tree.name.clone())
+    } else if is_tree {
+        (parent.clone(), parent, name)
+    } else {
+        (parent, remote.to_owned(), tree.name.clone())
+    };
+    // `dir/` names a directory: scp must not write a file called `dir` when it is missing.
+    let target = match into_dir && !(is_tree && options.target_rule == TargetRule::ParallelSsh) {
+        true => format!("{}/", target.trim_end_matches('/')),
+        false => target,
+    };
+    let command = if options.make_parents {
+        format!(
+            "mkdir -p {} && scp{flags} -t {}",
+            quote(&made),
+            quote(&target)
+        )
+    } else {
+        format!("scp{flags} -t {}", quote(&target))
+    };
     let mut stream = start(session, &command).await?;
     let mut io = Idle {
         stream: &mut stream,

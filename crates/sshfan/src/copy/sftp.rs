@@ -13,8 +13,10 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 
 use super::local::{self, Incoming, LocalMode};
 use super::{
-    CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, count, remote_join, temporary_name,
+    CopyOptions, CopyReport, LocalEntry, LocalTree, Moved, TargetRule, count, remote_join,
+    temporary_name,
 };
+use crate::cleanup::{CleanupToken, Cleanups};
 use crate::error::ErrorKind;
 use crate::handler::HostHandler;
 
@@ -171,8 +173,12 @@ pub(crate) async fn sftp_upload(
     remote: &str,
     options: &CopyOptions,
     moved: &Moved,
+    cleanups: &Cleanups,
 ) -> Result<CopyReport, ErrorKind> {
-    with_idle_timeout(upload(session, tree, remote, options, moved).await, options)
+    with_idle_timeout(
+        upload(session, tree, remote, options, moved, cleanups).await,
+        options,
+    )
 }
 
 async fn upload(
@@ -181,13 +187,22 @@ async fn upload(
     remote: &str,
     options: &CopyOptions,
     moved: &Moved,
+    cleanups: &Cleanups,
 ) -> Result<CopyReport, ErrorKind> {
     let (sftp, chunk) = open(session, options).await?;
+    let uploading = Uploading {
+        sftp: &sftp,
+        options,
+        chunk,
+        moved,
+        cleanups,
+    };
     let mut report = CopyReport::default();
     // A single file to an existing directory, or to a path ending in `/`, goes into it
     // under its own name (as parallel-ssh's copies do).
+    // With scp's rule a directory does too.
     let is_file = matches!(tree.entries.first(), Some(LocalEntry::File { .. }));
-    let into_dir = is_file
+    let into_dir = (is_file || options.target_rule == TargetRule::Scp)
         && (remote.ends_with('/')
             || sftp
                 .stat(remote)
@@ -203,7 +218,14 @@ async fn upload(
     if let Some((parent, _)) = remote.trim_end_matches('/').rsplit_once('/')
         && !parent.is_empty()
     {
-        make_dirs(&sftp, parent, None).await?;
+        if options.make_parents {
+            make_dirs(&sftp, parent, None).await?;
+        } else if !sftp.stat(parent).await.is_ok_and(|a| is_dir(&a.attrs)) {
+            return Err(ErrorKind::Transfer {
+                path: parent.to_owned(),
+                message: "no such directory".to_owned(),
+            });
+        }
     }
     for entry in &tree.entries {
         match entry {
@@ -218,7 +240,7 @@ async fn upload(
                 mtime,
             } => {
                 let path = remote_join(remote, relative);
-                upload_file(&sftp, &path, data, *mode, *mtime, options, chunk, moved).await?;
+                upload_file(&uploading, &path, data, *mode, *mtime).await?;
                 report.files = report.files.saturating_add(1);
                 report.bytes = report.bytes.saturating_add(data.len() as u64);
             }
@@ -228,17 +250,29 @@ async fn upload(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every file of one upload shares.
+struct Uploading<'a> {
+    sftp: &'a Arc<RawSftpSession>,
+    options: &'a CopyOptions,
+    chunk: u64,
+    moved: &'a Moved,
+    cleanups: &'a Cleanups,
+}
+
 async fn upload_file(
-    sftp: &Arc<RawSftpSession>,
+    uploading: &Uploading<'_>,
     path: &str,
     data: &bytes::Bytes,
     mode: u32,
     mtime: u64,
-    options: &CopyOptions,
-    chunk: u64,
-    moved: &Moved,
 ) -> Result<(), ErrorKind> {
+    let Uploading {
+        sftp,
+        options,
+        chunk,
+        moved,
+        cleanups,
+    } = *uploading;
     let existing = sftp.stat(path).await.ok();
     if let Some(attrs) = &existing {
         if is_dir(&attrs.attrs) {
@@ -269,6 +303,7 @@ async fn upload_file(
     let guard = RemoteTemporary {
         sftp: sftp.clone(),
         path: Some(temporary.clone()),
+        token: Some(cleanups.token()),
     };
     let offsets: Vec<u64> = (0..data.len() as u64)
         .step_by(chunk.max(1) as usize)
@@ -343,6 +378,8 @@ async fn upload_file(
 struct RemoteTemporary {
     sftp: Arc<RawSftpSession>,
     path: Option<String>,
+    /// Keeps the session open until the file is removed.
+    token: Option<CleanupToken>,
 }
 
 impl RemoteTemporary {
@@ -357,11 +394,13 @@ impl Drop for RemoteTemporary {
             return;
         };
         let sftp = self.sftp.clone();
+        let token = self.token.take();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             // Bounded by the session's request timeout (the idle timeout); it is answered
-            // after the writes still queued on the host.
+            // after the writes still queued on the host. The session is closed after it.
             runtime.spawn(async move {
                 let _ = sftp.remove(path).await;
+                drop(token);
             });
         }
     }
