@@ -68,6 +68,19 @@ impl Ending {
         }
     }
 
+    /// The stable key of this outcome in `--json`'s summary: `ok`, `exit_N`,
+    /// `signal_NAME`, `no_exit_status`, or the error's code (`refused`, `auth`,
+    /// `connect_timeout`, …; see [`sshfan::ErrorCode`]).
+    pub fn key(&self) -> String {
+        match self {
+            Ending::Remote(RemoteStatus::Code(0)) => "ok".to_owned(),
+            Ending::Remote(RemoteStatus::Code(code)) => format!("exit_{code}"),
+            Ending::Remote(RemoteStatus::Signal { name, .. }) => format!("signal_{name}"),
+            Ending::Remote(RemoteStatus::NoStatus) => "no_exit_status".to_owned(),
+            Ending::Failed { code, .. } => code.clone(),
+        }
+    }
+
     /// Whether the failure is a timeout (exit code 4 rather than 3).
     pub fn timed_out(&self) -> bool {
         matches!(self, Ending::Failed { code, .. }

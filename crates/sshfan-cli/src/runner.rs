@@ -1,6 +1,7 @@
 //! Drives one run: a task per host turns its output into line events (and per-host
-//! files), the writer thread renders them, and this loop watches for Ctrl-C (the first cancels pending hosts and closes running channels, then the summary
-//! is printed; a second exits at once).
+//! files), the writer thread renders them, and this loop watches for Ctrl-C (the first
+//! cancels pending hosts and closes running channels, then the summary is printed; a
+//! second exits at once) and for Ctrl-\ (SIGQUIT: prints which hosts are still running).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,13 +124,19 @@ pub async fn execute(
         };
         tasks.spawn(stream_host(host, sender, files.clone()));
     }
-    drop(events);
+    let events_for_status = events;
 
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // Ctrl-\ (SIGQUIT) asks which hosts are still running, as a keypress does in clush.
+    let mut quit = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::quit()).ok();
     loop {
         tokio::select! {
+            Some(()) = async { match quit.as_mut() { Some(quit) => quit.recv().await, None => None } } => {
+                let running = joiner.running().into_iter().map(|(_, label)| label).collect();
+                let _ = events_for_status.send(Event::Running { running, progress: joiner.progress() }).await;
+            }
             finished = tasks.join_next() => {
                 if finished.is_none() {
                     break;
@@ -146,6 +153,7 @@ pub async fn execute(
             }
         }
     }
+    drop(events_for_status);
     if let Some(ticker) = ticker {
         ticker.abort();
         let _ = ticker.await;

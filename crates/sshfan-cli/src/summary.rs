@@ -1,5 +1,9 @@
 //! The end-of-run summary: hosts folded by outcome, e.g. `exit 3: web[4-5] (2)`.
+//!
+//! Two groupings are kept: by the category people read (`exit 3`, `unreachable`) for
+//! the terminal, and by the stable key programs read (`exit_3`, `refused`) for `--json`.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use sshfan::nodeset::NodeSet;
@@ -12,8 +16,12 @@ use crate::exit::ExitStatus;
 pub struct Summary {
     /// Host labels per category, in finishing order.
     groups: BTreeMap<String, Vec<String>>,
+    /// Host labels per stable outcome key ([`Ending::key`]), in finishing order.
+    outcomes: BTreeMap<String, Vec<String>>,
     pub hosts: usize,
     pub ok: usize,
+    /// Hosts cancelled (Ctrl-C, `-k`) before they finished.
+    pub cancelled: usize,
     pub status: Option<ExitStatus>,
     largest_remote: Option<u8>,
     /// Hosts whose host key was not known (for the hint at the end).
@@ -29,8 +37,15 @@ impl Summary {
         if category == "ok" {
             self.ok += 1;
         }
+        if ending.cancelled() {
+            self.cancelled += 1;
+        }
         self.groups
             .entry(category)
+            .or_default()
+            .push(label.to_owned());
+        self.outcomes
+            .entry(ending.key())
             .or_default()
             .push(label.to_owned());
         if let Ending::Failed { code, message } = ending
@@ -65,6 +80,24 @@ impl Summary {
         &self.groups
     }
 
+    /// Host labels per stable outcome key, each list in natural order (`web2` before
+    /// `web10`), for `--json`.
+    pub fn outcomes(&self) -> BTreeMap<String, Vec<String>> {
+        self.outcomes
+            .iter()
+            .map(|(key, hosts)| {
+                let mut hosts = hosts.clone();
+                hosts.sort_by(|a, b| natural_order(a, b));
+                (key.clone(), hosts)
+            })
+            .collect()
+    }
+
+    /// Hosts that neither succeeded nor were cancelled.
+    pub fn failed(&self) -> usize {
+        self.hosts - self.ok - self.cancelled
+    }
+
     /// Whether any host did not succeed.
     pub fn any_failed(&self) -> bool {
         self.ok < self.hosts
@@ -85,6 +118,45 @@ impl Summary {
             .collect();
         lines.sort_by_key(|(category, _, _)| category != "ok");
         lines
+    }
+}
+
+/// Names compared with their digit runs as numbers: `web2` < `web10`, `10.0.0.9` <
+/// `10.0.0.10`.
+pub fn natural_order(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (na, nb) = (digits(a), digits(b));
+                let trim = |s: &[u8]| {
+                    let zeros = s.iter().take_while(|c| **c == b'0').count();
+                    s.get(zeros..).unwrap_or_default().to_vec()
+                };
+                let (ta, tb) = (trim(&a[..na]), trim(&b[..nb]));
+                let order = ta
+                    .len()
+                    .cmp(&tb.len())
+                    .then_with(|| ta.cmp(&tb))
+                    .then(na.cmp(&nb));
+                if order != Ordering::Equal {
+                    return order;
+                }
+                a = &a[na..];
+                b = &b[nb..];
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                a = &a[1..];
+                b = &b[1..];
+            }
+        }
     }
 }
 
@@ -120,6 +192,27 @@ mod tests {
         assert_eq!(summary.exit_status(false, false), ExitStatus::HostError);
         assert_eq!(summary.exit_status(false, true), ExitStatus::Remote(255));
         assert_eq!(summary.exit_status(true, false), ExitStatus::Interrupted);
+    }
+
+    /// `--json`'s keys are the stable outcome keys, each host list in natural order;
+    /// cancelled hosts are counted apart from failures.
+    #[test]
+    fn stable_keys_sorted_hosts_and_cancelled_counts() {
+        let mut summary = Summary::default();
+        for name in ["web10", "web2", "web1"] {
+            summary.record_outcome(name, &Ok(RemoteStatus::Code(0)));
+        }
+        summary.record_outcome("db1", &Ok(RemoteStatus::Code(3)));
+        summary.record_outcome("db2", &Err(Error::new("db2", ErrorKind::Refused)));
+        summary.record_outcome("db3", &Err(Error::new("db3", ErrorKind::Cancelled)));
+        let outcomes = summary.outcomes();
+        let keys: Vec<&str> = outcomes.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["cancelled", "exit_3", "ok", "refused"]);
+        assert_eq!(outcomes["ok"], ["web1", "web2", "web10"]);
+        assert_eq!((summary.ok, summary.failed(), summary.cancelled), (3, 2, 1));
+        let mut names = vec!["10.0.0.10", "10.0.0.9", "n01", "n1", "a"];
+        names.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(names, ["10.0.0.9", "10.0.0.10", "a", "n1", "n01"]);
     }
 
     #[test]

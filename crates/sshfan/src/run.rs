@@ -165,6 +165,16 @@ impl Joiner {
         self.context.connector.jumps.connections()
     }
 
+    /// Hosts connecting or running now, as `(index, label)` (what clush prints when
+    /// asked mid-run). A scan of every host.
+    pub fn running(&self) -> Vec<(usize, String)> {
+        self.states
+            .iter()
+            .filter(|state| state.timing.started.get().is_some() && !state.is_done())
+            .map(|state| (state.index, state.label.clone()))
+            .collect()
+    }
+
     /// Counts hosts by state (a scan of every host: call it a few times a second, not per line).
     pub fn progress(&self) -> Progress {
         let mut progress = Progress {

@@ -5,8 +5,10 @@
 //! - `{"event":"exit","host":H,"index":I,"status":"exited","code":N,…timing}`, or
 //!   `"status":"signal","signal":"TERM","core_dumped":B`, or `"status":"no_status"`.
 //! - `{"event":"error","host":H,"index":I,"kind":K,"message":M,…timing}`.
-//! - `{"event":"summary","hosts":N,"ok":N,"failed":N,"elapsed_ms":F,"interrupted":B,
-//!   "outcomes":{"ok":["web1",…],"exit 3":[…]}}` last.
+//! - `{"event":"summary","hosts":N,"ok":N,"failed":N,"cancelled":N,"elapsed_ms":F,
+//!   "interrupted":B,"outcomes":{"ok":["web1",…],"exit_3":[…],"refused":[…]}}` last:
+//!   `outcomes` keys are stable (`ok`, `exit_N`, `signal_NAME`, `no_exit_status`, or an
+//!   error kind), each host list in natural order.
 //!
 //! Timing fields: `connect_ms` (absent when the host never connected) and `total_ms`.
 
@@ -58,6 +60,8 @@ enum Event<'a> {
         ok: usize,
         #[serde(default)]
         failed: usize,
+        #[serde(default)]
+        cancelled: usize,
         #[serde(default)]
         elapsed_ms: f64,
         interrupted: bool,
@@ -192,10 +196,11 @@ pub fn summary(summary: &Summary, elapsed: Duration, interrupted: bool) -> Strin
     encode(&Event::Summary {
         hosts: summary.hosts,
         ok: summary.ok,
-        failed: summary.hosts - summary.ok,
+        failed: summary.failed(),
+        cancelled: summary.cancelled,
         elapsed_ms: millis(elapsed),
         interrupted,
-        outcomes: Cow::Borrowed(summary.groups()),
+        outcomes: Cow::Owned(summary.outcomes()),
     })
 }
 
@@ -346,7 +351,7 @@ mod tests {
         summary.record("db1", &refused);
         assert_eq!(
             super::summary(&summary, Duration::from_millis(1234), false),
-            "{\"event\":\"summary\",\"hosts\":3,\"ok\":2,\"failed\":1,\"elapsed_ms\":1234.0,\"interrupted\":false,\"outcomes\":{\"ok\":[\"web2\",\"web1\"],\"unreachable\":[\"db1\"]}}\n"
+            "{\"event\":\"summary\",\"hosts\":3,\"ok\":2,\"failed\":1,\"cancelled\":0,\"elapsed_ms\":1234.0,\"interrupted\":false,\"outcomes\":{\"ok\":[\"web1\",\"web2\"],\"refused\":[\"db1\"]}}\n"
         );
     }
 

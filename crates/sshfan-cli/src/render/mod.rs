@@ -61,6 +61,12 @@ pub enum Event {
     Tick(Progress),
     /// A message for stderr (a file that could not be written, say).
     Note(String),
+    /// Asked mid-run (Ctrl-\\): which hosts are still running, as clush says.
+    Running {
+        /// Labels of the hosts connecting or running.
+        running: Vec<String>,
+        progress: Progress,
+    },
 }
 
 /// How output is presented.
@@ -195,6 +201,11 @@ impl Renderer {
                 let text = format!("{}\n", self.config.style.error(&note));
                 self.write(Stream::Stderr, text.as_bytes())
             }
+            Event::Running { running, progress } => {
+                let text = running_line(&running, &progress, self.labels.len());
+                let text = format!("{}\n", self.config.style.dim(&text));
+                self.write(Stream::Stderr, text.as_bytes())
+            }
             Event::Tick(progress) => {
                 self.progress = Some(progress);
                 if self.config.progress && self.started.elapsed() >= PROGRESS_DELAY {
@@ -325,10 +336,12 @@ impl Renderer {
             text.push('\n');
         }
         for (category, hosts, count) in self.summary.lines() {
-            let name = if category == "ok" {
-                style.ok(&category)
+            let (name, hosts) = if category == "ok" {
+                // Many hosts that do not fold would make a screenful: the failures
+                // below are what matters (`--json` lists every host).
+                (style.ok(&category), shorten(&hosts, OK_HOSTS_SHOWN))
             } else {
-                style.error(&category)
+                (style.error(&category), hosts.as_str().into())
             };
             text.push_str(&format!("sshfan: {name}: {hosts} ({count})\n"));
         }
@@ -354,11 +367,15 @@ impl Renderer {
                 self.summary.changed_host_keys
             ));
         }
+        let cancelled = match self.summary.cancelled {
+            0 => String::new(),
+            n => format!(", {n} cancelled"),
+        };
         text.push_str(&format!(
-            "sshfan: {} hosts, {} ok, {} failed in {:.2} s\n",
+            "sshfan: {} hosts, {} ok, {} failed{cancelled} in {:.2} s\n",
             self.summary.hosts,
             self.summary.ok,
-            self.summary.hosts - self.summary.ok,
+            self.summary.failed(),
             elapsed.as_secs_f64()
         ));
         self.write(Stream::Stderr, text.as_bytes())
@@ -444,6 +461,47 @@ impl Renderer {
     }
 }
 
+/// `sshfan: 532/1000 done, running: web[3,7-9] (4), pending: 464`
+fn running_line(running: &[String], progress: &Progress, total: usize) -> String {
+    let hosts = sshfan::nodeset::NodeSet::from_names(running.iter().cloned()).fold();
+    format!(
+        "sshfan: {}/{total} done, running: {} ({}), pending: {}",
+        progress.succeeded + progress.failed,
+        if running.is_empty() { "none" } else { &hosts },
+        running.len(),
+        progress.pending
+    )
+}
+
+/// Characters of the `ok` summary line's folded host set shown at most.
+const OK_HOSTS_SHOWN: usize = 100;
+
+/// `folded` cut after its last whole element within `limit` characters, with `,…`.
+fn shorten(folded: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if folded.chars().count() <= limit {
+        return folded.into();
+    }
+    // Cut at a comma outside brackets, so every element shown is whole.
+    // The first element is shown whole, however long.
+    let mut depth = 0usize;
+    let mut cut = None;
+    for (at, c) in folded.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 && (at <= limit || cut.is_none()) => cut = Some(at),
+            _ => {}
+        }
+        if at > limit && cut.is_some() {
+            break;
+        }
+    }
+    match cut {
+        Some(cut) => format!("{},…", &folded[..cut]).into(),
+        None => folded.into(),
+    }
+}
+
 fn ignore_broken_pipe(err: io::Error) -> io::Result<()> {
     if err.kind() == io::ErrorKind::BrokenPipe {
         Ok(())
@@ -472,6 +530,44 @@ pub fn progress_line(progress: &Progress, total: usize, elapsed: Duration) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `ok` line never lists thousands of unfoldable names: whole elements up to
+    /// 100 characters, then `,…`.
+    #[test]
+    fn long_ok_sets_are_shortened_at_whole_elements() {
+        assert_eq!(shorten("web[1-3]", 100), "web[1-3]");
+        let names: Vec<String> = (0..300).map(|i| format!("host-{i}x")).collect();
+        let long = names.join(",");
+        let short = shorten(&long, 100);
+        assert!(short.len() <= 104, "{short}");
+        assert!(
+            short.ends_with(",…") && short.starts_with("host-0x,host-1x,"),
+            "{short}"
+        );
+        let bracketed = format!(
+            "a[1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31,33,35,37,39,41,43,45,47,49,51,53,55,57,59,61,63,65,67,69],{long}"
+        );
+        assert_eq!(
+            shorten(&bracketed, 100),
+            format!("{},…", &bracketed[..bracketed.find("],").unwrap() + 1])
+        );
+    }
+
+    #[test]
+    fn running_line_folds_the_running_hosts() {
+        let progress = Progress {
+            pending: 2,
+            running: 3,
+            succeeded: 4,
+            failed: 1,
+            bytes: 0,
+        };
+        let running = ["web3", "web8", "web7"].map(String::from);
+        assert_eq!(
+            running_line(&running, &progress, 10),
+            "sshfan: 5/10 done, running: web[3,7-8] (3), pending: 2"
+        );
+    }
 
     #[test]
     fn progress_line_counts() {

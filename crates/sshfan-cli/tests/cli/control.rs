@@ -104,6 +104,43 @@ async fn ctrl_c_cancels_and_prints_the_summary() {
         stderr.contains("(3)"),
         "running and pending hosts are all cancelled: {stderr}"
     );
+    assert!(
+        stderr.contains("sshfan: 3 hosts, 0 ok, 0 failed, 3 cancelled in "),
+        "{stderr}"
+    );
+}
+
+/// Ctrl-\ (SIGQUIT) mid-run prints which hosts are still running, folded, and the run
+/// goes on (clush's keypress).
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_backslash_prints_the_hosts_still_running() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let hosts = fleet.host_specs();
+    let mut child = sshfan(&fleet)
+        .arg("-w")
+        .arg(hosts.join(","))
+        .args(["-f", "2", "--", "echo started; hang"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    first.clear();
+    stdout.read_line(&mut first).unwrap();
+    signal(child.id(), "-QUIT");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("sshfan: 0/3 done, running: ") && line.ends_with(" (2), pending: 1\n"),
+        "{line}"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "the run goes on");
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
 }
 
 /// A second Ctrl-C exits at once, even when the first one's orderly shutdown cannot
@@ -144,8 +181,13 @@ async fn a_second_ctrl_c_aborts_at_once() {
 
 /// Sends SIGINT (Ctrl-C) to a process.
 fn interrupt(pid: u32) {
+    signal(pid, "-INT");
+}
+
+/// Sends a signal (`-INT`, `-QUIT`) to a process.
+fn signal(pid: u32, which: &str) {
     let status = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([which, &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());

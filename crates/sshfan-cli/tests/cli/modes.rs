@@ -87,8 +87,8 @@ async fn json_lines_describe_every_event() {
     let summary = events.last().unwrap();
     assert_eq!(summary["event"], "summary");
     assert_eq!(summary["hosts"], 2);
-    assert_eq!(summary["outcomes"]["exit 3"][0], hosts[0]);
-    assert_eq!(summary["outcomes"]["auth failed"][0], hosts[1]);
+    assert_eq!(summary["outcomes"]["exit_3"][0], hosts[0]);
+    assert_eq!(summary["outcomes"]["auth"][0], hosts[1]);
     assert!(
         text(&out.stderr).is_empty(),
         "JSON mode keeps stderr quiet: {}",
