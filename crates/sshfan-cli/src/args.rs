@@ -286,8 +286,9 @@ pub struct ConnectArgs {
     )]
     pub fanout: usize,
 
-    /// Connect timeout in seconds (TCP + SSH handshake + authentication).
-    /// Default: ssh_config's ConnectTimeout, else 10.
+    /// Connect timeout in seconds: TCP, SSH handshake and authentication, then again
+    /// opening the channel and starting the command. Default: ssh_config's ConnectTimeout,
+    /// else 10.
     #[arg(
         short = 't',
         long = "connect-timeout",

@@ -42,6 +42,9 @@ pub enum ConnectStage {
     Handshake,
     /// User authentication.
     Auth,
+    /// Opening the channel and starting the command on a connected session: the
+    /// connect timeout covers everything until the remote command has started.
+    Start,
 }
 
 impl fmt::Display for ConnectStage {
@@ -50,6 +53,7 @@ impl fmt::Display for ConnectStage {
             ConnectStage::Transport => "connecting",
             ConnectStage::Handshake => "during the SSH handshake",
             ConnectStage::Auth => "during authentication",
+            ConnectStage::Start => "while starting the command",
         })
     }
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::auth::Secret;
 use crate::command::CommandLine;
-use crate::error::ErrorKind;
+use crate::error::{ConnectStage, ErrorKind};
 use crate::handler::{HostHandler, Notes, read_notes};
 use crate::output::{ExitStatus, StreamBuffer};
 use crate::sudo::{Gate, Signal};
@@ -45,6 +45,10 @@ pub(crate) struct ChannelSetup {
     pub stdin: Option<Bytes>,
     /// Ask for agent forwarding.
     pub forward_agent: bool,
+    /// Longest wait for the channel to open and the command to start (the host's
+    /// connect timeout): a server that authenticates but never starts the command fails
+    /// with [`ErrorKind::ConnectTimeout`] instead of waiting for the command timeout.
+    pub start_timeout: Option<Duration>,
 }
 
 /// One message for a host's stdin.
@@ -66,7 +70,24 @@ pub(crate) async fn run_command(
     sinks: &Sinks,
     command_timeout: Option<Duration>,
 ) -> Result<ExitStatus, ErrorKind> {
-    let deadline = command_timeout.map(|after| (Instant::now() + after, after));
+    let now = Instant::now();
+    let deadline = command_timeout.map(|after| (now + after, after));
+    // Starting ends at whichever comes first: the connect timeout or the command timeout.
+    let start_deadline = [
+        setup.start_timeout.map(|after| {
+            (
+                now + after,
+                ErrorKind::ConnectTimeout {
+                    after,
+                    stage: ConnectStage::Start,
+                },
+            )
+        }),
+        deadline.map(|(at, after)| (at, ErrorKind::CommandTimeout { after })),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|(at, _)| *at);
     let start = async {
         let channel = open_session_channel(session)
             .await
@@ -99,12 +120,12 @@ pub(crate) async fn run_command(
         .map_err(refused("cannot send the command"))?;
         Ok::<_, ErrorKind>(channel)
     };
-    // The command timeout also covers a server that never answers the channel open.
-    let channel = match deadline {
+    // A server that never answers the channel open or the exec request.
+    let channel = match start_deadline {
         None => start.await?,
-        Some((at, after)) => tokio::time::timeout_at(at, start)
+        Some((at, timed_out)) => tokio::time::timeout_at(at, start)
             .await
-            .map_err(|_| ErrorKind::CommandTimeout { after })??,
+            .map_err(|_| timed_out)??,
     };
     let (mut reader, writer) = channel.split();
     // sudo's prompt and the gate's marker come on stderr, or on the terminal (stdout)

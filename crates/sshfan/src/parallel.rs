@@ -325,6 +325,7 @@ impl ParallelClient {
                 sudo_password: options.sudo_password(),
                 stdin: options.stdin.clone(),
                 forward_agent: false,
+                start_timeout: None,
             },
             completed,
             fail_fast: options.fail_fast,

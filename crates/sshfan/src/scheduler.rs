@@ -145,6 +145,7 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
             };
             let setup = ChannelSetup {
                 forward_agent: plan.forward_agent,
+                start_timeout: Some(plan.connect_timeout),
                 ..context.setup.clone()
             };
             let stdin = state

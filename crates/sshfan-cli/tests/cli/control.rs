@@ -55,6 +55,29 @@ async fn connect_and_command_timeouts_exit_4() {
     assert_eq!(out.status.code(), Some(4));
 }
 
+/// `-t` covers everything until the remote command has started: a host that
+/// authenticates but never opens a channel fails at the connect timeout, not at `-u`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_connect_timeout_covers_starting_the_command() {
+    let fleet = Fleet::builder(2)
+        .fault(0, Fault::StallAfterAuth)
+        .start()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let out = run_all(&fleet, &["-t", "1"], "echo ok");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let hosts = fleet.host_specs();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("sshfan: connect timeout: {} (1)", hosts[0])),
+        "{stderr}"
+    );
+    assert!(stderr.contains("while starting the command"), "{stderr}");
+    assert_eq!(text(&out.stdout), format!("{}: ok\n", hosts[1]));
+    assert_eq!(out.status.code(), Some(4));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dash_s_returns_the_largest_remote_exit_code() {
     let fleet = Fleet::builder(1).real_shell(true).start().await.unwrap();

@@ -15,7 +15,7 @@ fn fault(pick: u64) -> (Fault, Option<&'static str>) {
     match pick % 7 {
         0 => (Fault::RejectAuth, Some("auth")),
         1 => (Fault::StallBeforeBanner, Some("connect_timeout")),
-        2 => (Fault::StallAfterAuth, Some("command_timeout")),
+        2 => (Fault::StallAfterAuth, Some("connect_timeout")),
         3 => (
             Fault::DropMidOutput { after_bytes: 10 },
             Some("connection_lost"),

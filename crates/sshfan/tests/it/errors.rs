@@ -184,6 +184,35 @@ async fn a_server_that_never_opens_the_channel_hits_the_command_timeout() {
     assert_eq!(host.error_code(), "command_timeout");
 }
 
+/// The connect timeout covers everything until the remote command has started: a host
+/// that authenticates but never opens the channel fails at the connect timeout, without
+/// a command timeout (issue 17).
+#[tokio::test]
+async fn a_server_that_never_opens_the_channel_hits_the_connect_timeout() {
+    let started = Instant::now();
+    let host = faulty_middle_host(Fault::StallAfterAuth, |fleet| {
+        fleet.client().connect_timeout(Duration::from_secs(1))
+    })
+    .await;
+    assert_eq!(
+        host.outcome.as_ref().unwrap_err().kind(),
+        &ErrorKind::ConnectTimeout {
+            after: Duration::from_secs(1),
+            stage: ConnectStage::Start
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(
+        host.outcome
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("while starting the command"),
+        "{:?}",
+        host.outcome
+    );
+}
+
 #[tokio::test]
 async fn connection_lost_mid_output_keeps_what_arrived() {
     let fleet = Fleet::builder(3)

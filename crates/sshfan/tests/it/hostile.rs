@@ -156,7 +156,7 @@ async fn a_stalled_sftp_server_times_out() {
     let idle = CopyOptions::new()
         .recursive(true)
         .layout(DownloadLayout::PerHostDir)
-        .idle_timeout(Duration::from_secs(1));
+        .idle_timeout(Duration::from_secs(3));
     let started = Instant::now();
     let client = fleet.client().build().unwrap();
     let hosts = collect(client.download("tree", out.path(), idle.clone())).await;
@@ -334,7 +334,7 @@ async fn scp_servers_that_lie_fail_alone() {
             .protocol(Protocol::Scp)
             .recursive(recursive)
             .preserve(preserve)
-            .idle_timeout(Duration::from_secs(1))
+            .idle_timeout(Duration::from_secs(3))
             .layout(DownloadLayout::PerHostDir);
         let started = Instant::now();
         let hosts = collect(client.download("f.txt", &out, options)).await;
