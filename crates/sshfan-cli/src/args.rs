@@ -90,6 +90,11 @@ pub struct MergeArgs {
     #[arg(long, conflicts_with = "json")]
     pub lines: bool,
 
+    /// Gathered output with groups other than the largest shown as unified diffs
+    /// against it (clush --diff).
+    #[arg(long, conflicts_with_all = ["json", "lines"])]
+    pub diff: bool,
+
     /// Always print the summary (by default only when some host failed).
     #[arg(long)]
     pub summary: bool,
@@ -176,6 +181,11 @@ pub struct RunArgs {
         help_heading = "Output"
     )]
     pub gather: bool,
+
+    /// Gather, showing groups other than the largest as unified diffs against it
+    /// (clush --diff): among many hosts, only how the few that differ differ.
+    #[arg(long, conflicts_with = "json", help_heading = "Output")]
+    pub diff: bool,
 
     /// Also write each host's stdout to DIR/HOST.
     #[arg(long, value_name = "DIR", help_heading = "Output")]

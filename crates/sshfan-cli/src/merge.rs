@@ -133,7 +133,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitStatus> {
             limit: None,
         }
     } else {
-        Layout::Gather
+        Layout::Gather { diff: args.diff }
     };
     let config = RenderConfig {
         layout,

@@ -29,8 +29,8 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
 
 /// Gathered (`-b`) or streamed output.
 fn layout(args: &RunArgs) -> Layout {
-    if args.gather {
-        Layout::Gather
+    if args.gather || args.diff {
+        Layout::Gather { diff: args.diff }
     } else {
         Layout::Stream {
             prefix: !args.no_prefix,

@@ -1,6 +1,10 @@
 //! `-b`: identical outputs printed once under a folded node set, like `clush -b` and
 //! `dshbak -c`. Hosts are grouped by their whole stdout and their outcome category, so
 //! hosts with the same output but different exit codes stay apart.
+//!
+//! `--diff` (clush's): the largest group is printed as with `-b`, then every other group
+//! as a unified diff against it (`--- web[1-8] (8)` / `+++ web9`), so among thousands of
+//! hosts the few that differ show only how they differ.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +42,57 @@ impl Gathered {
     /// The gathered text: a header per group, then its output. Hosts without output are
     /// left to the summary.
     pub fn render(&self, labels: &[String], style: Style) -> Vec<u8> {
+        let mut text = Vec::new();
+        for (header, output, _) in self.groups(labels) {
+            block(&mut text, &header, output, style);
+        }
+        text
+    }
+
+    /// `--diff`: the largest group as with [`render`](Self::render) (the first of equals
+    /// in `-b`'s order), then each other group as a unified diff against it.
+    pub fn render_diff(&self, labels: &[String], style: Style) -> Vec<u8> {
+        let groups = self.groups(labels);
+        let Some(reference) = groups
+            .iter()
+            .enumerate()
+            .max_by_key(|(position, (_, _, count))| (*count, std::cmp::Reverse(*position)))
+            .map(|(position, _)| position)
+        else {
+            return Vec::new();
+        };
+        let mut text = Vec::new();
+        let (base_header, base, _) = &groups[reference];
+        block(&mut text, base_header, base, style);
+        let base_text = String::from_utf8_lossy(base);
+        for (position, (header, output, _)) in groups.iter().enumerate() {
+            if position == reference {
+                continue;
+            }
+            let other = String::from_utf8_lossy(output);
+            let diff = similar::TextDiff::from_lines(base_text.as_ref(), other.as_ref());
+            let unified = diff
+                .unified_diff()
+                .context_radius(3)
+                .header(base_header, header)
+                .to_string();
+            for line in unified.lines() {
+                let painted = match line.as_bytes().first() {
+                    _ if line.starts_with("---") || line.starts_with("+++") => style.header(line),
+                    Some(b'@') => style.dim(line),
+                    Some(b'+') => style.ok(line),
+                    Some(b'-') => style.error(line),
+                    _ => line.to_owned(),
+                };
+                text.extend_from_slice(painted.as_bytes());
+                text.push(b'\n');
+            }
+        }
+        text
+    }
+
+    /// `(header, output, host count)` per group, in header order.
+    fn groups(&self, labels: &[String]) -> Vec<(String, &[u8], usize)> {
         let mut groups: BTreeMap<(&[u8], &str), Vec<&str>> = BTreeMap::new();
         for (host, output) in self.outputs.iter().enumerate() {
             if output.is_empty() {
@@ -54,7 +109,7 @@ impl Gathered {
                 .or_default()
                 .push(label);
         }
-        let mut blocks: Vec<(String, &[u8])> = groups
+        let mut blocks: Vec<(String, &[u8], usize)> = groups
             .into_iter()
             .map(|((output, category), hosts)| {
                 let count = hosts.len();
@@ -63,26 +118,27 @@ impl Gathered {
                 if category != "ok" {
                     header.push_str(&format!(" {category}"));
                 }
-                (header, output)
+                (header, output, count)
             })
             .collect();
         blocks.sort();
-        let mut text = Vec::new();
-        for (header, output) in blocks {
-            let rule = "-".repeat(15);
-            text.extend_from_slice(
-                format!(
-                    "{}\n{}\n{}\n",
-                    style.dim(&rule),
-                    style.header(&header),
-                    style.dim(&rule)
-                )
-                .as_bytes(),
-            );
-            text.extend_from_slice(output);
-        }
-        text
+        blocks
     }
+}
+
+/// A dshbak block: a header between rules, then the output.
+fn block(text: &mut Vec<u8>, header: &str, output: &[u8], style: Style) {
+    let rule = "-".repeat(15);
+    text.extend_from_slice(
+        format!(
+            "{}\n{}\n{}\n",
+            style.dim(&rule),
+            style.header(header),
+            style.dim(&rule)
+        )
+        .as_bytes(),
+    );
+    text.extend_from_slice(output);
 }
 
 #[cfg(test)]
@@ -108,5 +164,28 @@ mod tests {
              ---------------\nweb5 (1) exit 3\n---------------\nsame\n\
              ---------------\nweb[1,3-4] (3)\n---------------\nsame\n"
         );
+    }
+
+    /// `--diff`: the largest group in full, the others as unified diffs against it.
+    #[test]
+    fn diff_against_the_largest_group() {
+        let labels: Vec<String> = (1..=5).map(|i| format!("web{i}")).collect();
+        let mut gathered = Gathered::new(5);
+        for host in 0..5 {
+            for line in ["a", "b", "c"] {
+                let line = if host == 1 && line == "b" { "B" } else { line };
+                gathered.push_line(host, line.as_bytes());
+            }
+            gathered.finish(host, &Ending::Remote(ExitStatus::Code(0)));
+        }
+        gathered.push_line(4, b"d");
+        let text = String::from_utf8(gathered.render_diff(&labels, Style::plain())).unwrap();
+        assert_eq!(
+            text,
+            "---------------\nweb[1,3-4] (3)\n---------------\na\nb\nc\n\
+             --- web[1,3-4] (3)\n+++ web2 (1)\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n\
+             --- web[1,3-4] (3)\n+++ web5 (1)\n@@ -1,3 +1,4 @@\n a\n b\n c\n+d\n"
+        );
+        assert!(Gathered::new(0).render_diff(&[], Style::plain()).is_empty());
     }
 }

@@ -75,8 +75,9 @@ pub enum Layout {
     /// `host: line` as lines arrive (no prefix when `prefix` is false); only the first
     /// `limit` hosts' lines when set.
     Stream { prefix: bool, limit: Option<usize> },
-    /// Identical outputs grouped under folded node sets when all hosts finish.
-    Gather,
+    /// Identical outputs grouped under folded node sets when all hosts finish; with
+    /// `diff`, groups other than the largest as unified diffs against it.
+    Gather { diff: bool },
     /// JSON lines.
     Json,
 }
@@ -230,7 +231,7 @@ impl Renderer {
                 let text = json::line(host, self.label(host), stream, &line, eol);
                 self.write(Stream::Stdout, text.as_bytes())
             }
-            Layout::Gather if stream == Stream::Stdout => {
+            Layout::Gather { .. } if stream == Stream::Stdout => {
                 self.gathered.push_line(host, &line);
                 Ok(())
             }
@@ -312,8 +313,11 @@ impl Renderer {
                 let text = json::summary(&self.summary, elapsed, interrupted);
                 self.write(Stream::Stdout, text.as_bytes())?;
             }
-            Layout::Gather => {
-                let text = self.gathered.render(&self.labels, self.config.style);
+            Layout::Gather { diff } => {
+                let text = match diff {
+                    false => self.gathered.render(&self.labels, self.config.style),
+                    true => self.gathered.render_diff(&self.labels, self.config.style),
+                };
                 self.write(Stream::Stdout, &text)?;
                 self.print_summary(elapsed, interrupted)?;
             }

@@ -45,6 +45,28 @@ async fn gather_groups_identical_output_under_folded_hosts() {
     );
 }
 
+/// `--diff`: the largest group in full, each other group as a unified diff against it.
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_shows_how_the_odd_hosts_differ() {
+    let fleet = Fleet::builder(4).real_shell(true).start().await.unwrap();
+    for index in 0..4 {
+        let text = if index == 2 { "a\nB\nc\n" } else { "a\nb\nc\n" };
+        std::fs::write(fleet.host_root(index).join("f.txt"), text).unwrap();
+    }
+    let hosts = fleet.host_specs();
+    let out = run_all(&fleet, &["--diff"], "cat f.txt");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let same = folded(&[&hosts[0], &hosts[1], &hosts[3]]);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "---------------\n{same} (3)\n---------------\na\nb\nc\n\
+             --- {same} (3)\n+++ {} (1)\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n",
+            hosts[2]
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn json_lines_describe_every_event() {
     let fleet = Fleet::builder(2)
