@@ -231,6 +231,24 @@ pub struct HostArgs {
     #[arg(short = 'x', value_name = "HOSTS", help_heading = "Hosts")]
     pub exclude: Vec<String>,
 
+    /// Node groups, as clush -g: `-g web,db` is `-w @web,@db`, from ClusterShell's group
+    /// files (`groups.d/*.yaml`, `groups.conf` sources). Repeatable.
+    #[arg(
+        short = 'g',
+        long = "group",
+        value_name = "GROUPS",
+        help_heading = "Hosts"
+    )]
+    pub groups: Vec<String>,
+
+    /// Exclude these node groups (clush -X). Repeatable.
+    #[arg(short = 'X', value_name = "GROUPS", help_heading = "Hosts")]
+    pub exclude_groups: Vec<String>,
+
+    /// All nodes of the default group source (clush -a: `@*`).
+    #[arg(short = 'a', long = "all", help_heading = "Hosts")]
+    pub all: bool,
+
     /// Keep duplicate hosts instead of collapsing them.
     #[arg(long, help_heading = "Hosts")]
     pub allow_duplicates: bool,
@@ -452,8 +470,34 @@ pub struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["expand", "fold", "count"])))]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["expand", "fold", "count", "list", "list_all"])))]
 pub struct NodesetArgs {
+    /// List the node groups of the default source (`-s` for another); `-ll` with their
+    /// nodes.
+    #[arg(short = 'l', long = "list", action = clap::ArgAction::Count)]
+    pub list: u8,
+
+    /// List the node groups of every source; `-LL` with their nodes.
+    #[arg(short = 'L', long = "list-all", action = clap::ArgAction::Count)]
+    pub list_all: u8,
+
+    /// The group source for `@group` and `-l` (default: groups.conf's `default`).
+    #[arg(short = 's', long = "groupsource", value_name = "SOURCE")]
+    pub source: Option<String>,
+
+    /// All nodes of the group source (`@*`), added to the node sets.
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+
+    /// Range sets instead of node sets: `nodeset -R -f 1-3,5,4` prints `1-5`.
+    #[arg(short = 'R', long = "rangeset")]
+    pub rangeset: bool,
+
+    /// Fold runs of at least N indexes with a constant step as `first-last/step`
+    /// (`node[1-9/2]`).
+    #[arg(long, value_name = "N")]
+    pub autostep: Option<usize>,
+
     /// Print every name, separated by spaces (or --separator).
     #[arg(short = 'e', long)]
     pub expand: bool,
@@ -466,8 +510,8 @@ pub struct NodesetArgs {
     #[arg(short = 'c', long)]
     pub count: bool,
 
-    /// Separator for --expand.
-    #[arg(short = 'S', long, default_value = " ")]
+    /// Separator for --expand (escapes: `\\n`, `\\t`).
+    #[arg(long, short = 'S', default_value = " ")]
     pub separator: String,
 
     /// Remove these nodes (difference).

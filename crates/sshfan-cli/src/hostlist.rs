@@ -1,33 +1,46 @@
-//! Host selection: `-w` expressions, `^FILE`, `-` (stdin), `-h FILE`, `-x` exclusions.
+//! Host selection: `-w` expressions, `^FILE`, `-` (stdin), `-h FILE`, `-x` exclusions,
+//! and ClusterShell's node groups (`@group` in any expression, `-g`, `-X`, `-a`).
 //!
 //! Every source yields node-set expressions, expanded in order; duplicates collapse to
 //! their first occurrence unless `--allow-duplicates`. An excluded name removes a host
 //! whether it matches the whole entry (`root@web1:2222`) or just its host name (`web1`).
+//! Group files are read only when some expression names a group.
 
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
 use sshfan::Host;
-use sshfan::nodeset::{NodeSetError, expand_with_duplicates};
+use sshfan::nodeset::{Groups, NodeSetError, expand_with_duplicates, expand_with_groups};
 
 use crate::args::HostArgs;
 use crate::exit::UsageError;
 
 /// The hosts selected by the arguments, in order.
 pub fn select(args: &HostArgs, stdin: &mut dyn Read) -> anyhow::Result<Vec<Host>> {
+    let expander = Expander::default();
     let mut stdin = Some(stdin);
     let mut names = Vec::new();
     for expression in &args.hosts {
-        names.extend(expand_source(expression, &mut stdin)?);
+        names.extend(expander.source(expression, &mut stdin)?);
     }
     for file in &args.host_files {
-        names.extend(expand_file(file)?);
+        names.extend(expander.file(file)?);
+    }
+    for groups in &args.groups {
+        names.extend(expander.expand(&as_groups(groups))?);
+    }
+    if args.all {
+        names.extend(expander.expand("@*")?);
     }
     let mut excluded = HashSet::new();
     for expression in &args.exclude {
-        excluded.extend(expand_source(expression, &mut stdin)?);
+        excluded.extend(expander.source(expression, &mut stdin)?);
+    }
+    for groups in &args.exclude_groups {
+        excluded.extend(expander.expand(&as_groups(groups))?);
     }
     if !args.allow_duplicates {
         let mut seen = HashSet::new();
@@ -50,14 +63,32 @@ pub fn select(args: &HostArgs, stdin: &mut dyn Read) -> anyhow::Result<Vec<Host>
         hosts = pick(hosts, count, random_seed());
     }
     if hosts.is_empty() {
-        let why = if args.hosts.is_empty() && args.host_files.is_empty() {
-            "no hosts given: use -w HOSTS or -h FILE"
+        let why = if names_no_hosts(args) {
+            "no hosts given: use -w HOSTS, -h FILE, -g GROUP or -a"
         } else {
             "no hosts left to run on"
         };
         return Err(UsageError(why.to_owned()).into());
     }
     Ok(hosts)
+}
+
+/// Whether the arguments name no hosts at all.
+pub fn names_no_hosts(args: &HostArgs) -> bool {
+    args.hosts.is_empty() && args.host_files.is_empty() && args.groups.is_empty() && !args.all
+}
+
+/// `-g web,db`: `@web,@db` (a name already written `@web` is kept).
+fn as_groups(list: &str) -> String {
+    list.split(',')
+        .map(str::trim)
+        .filter(|group| !group.is_empty())
+        .map(|group| match group.starts_with('@') {
+            true => group.to_owned(),
+            false => format!("@{group}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `--shard K/N`: one of N even, disjoint parts of the host list.
@@ -149,48 +180,82 @@ fn random_seed() -> u64 {
     hasher.finish()
 }
 
-/// `^FILE`, `-` or an expression.
-fn expand_source(source: &str, stdin: &mut Option<&mut dyn Read>) -> anyhow::Result<Vec<String>> {
-    if let Some(file) = source.strip_prefix('^') {
-        return expand_file(Path::new(file));
-    }
-    if source == "-" {
-        let Some(input) = stdin.take() else {
-            return Err(UsageError("`-` (stdin) can be given only once".to_owned()).into());
-        };
-        let mut text = String::new();
-        input
-            .read_to_string(&mut text)
-            .context("reading hosts from stdin")?;
-        return expand_lines(&text, "stdin");
-    }
-    expand(source)
+/// Expands expressions, reading the node-group configuration the first time an
+/// expression names a group.
+#[derive(Default)]
+pub struct Expander {
+    groups: OnceCell<Result<Groups, String>>,
 }
 
-fn expand_file(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| UsageError(format!("cannot read host file `{}`: {err}", path.display())))?;
-    expand_lines(&text, &path.display().to_string())
-}
-
-/// Host-file lines: one expression each; `#` starts a comment; blank lines skipped.
-fn expand_lines(text: &str, origin: &str) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or_default().trim();
-        // Several hosts on a line, separated by spaces or tabs (or commas, as in -w).
-        for word in line.split_whitespace() {
-            names.extend(
-                expand(word)
-                    .map_err(|err| UsageError(format!("{origin}:{}: {err:#}", number + 1)))?,
-            );
+impl Expander {
+    /// `^FILE`, `-` or an expression.
+    fn source(
+        &self,
+        source: &str,
+        stdin: &mut Option<&mut dyn Read>,
+    ) -> anyhow::Result<Vec<String>> {
+        if let Some(file) = source.strip_prefix('^') {
+            return self.file(Path::new(file));
         }
+        if source == "-" {
+            let Some(input) = stdin.take() else {
+                return Err(UsageError("`-` (stdin) can be given only once".to_owned()).into());
+            };
+            let mut text = String::new();
+            input
+                .read_to_string(&mut text)
+                .context("reading hosts from stdin")?;
+            return self.lines(&text, "stdin");
+        }
+        self.expand(source)
     }
-    Ok(names)
+
+    fn file(&self, path: &Path) -> anyhow::Result<Vec<String>> {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            UsageError(format!("cannot read host file `{}`: {err}", path.display()))
+        })?;
+        self.lines(&text, &path.display().to_string())
+    }
+
+    /// Host-file lines: one expression each; `#` starts a comment; blank lines skipped.
+    fn lines(&self, text: &str, origin: &str) -> anyhow::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            // Several hosts on a line, separated by spaces or tabs (or commas, as in -w).
+            for word in line.split_whitespace() {
+                names.extend(
+                    self.expand(word)
+                        .map_err(|err| UsageError(format!("{origin}:{}: {err:#}", number + 1)))?,
+                );
+            }
+        }
+        Ok(names)
+    }
+
+    /// One expression, with node groups when it names one.
+    pub fn expand(&self, expression: &str) -> anyhow::Result<Vec<String>> {
+        let expanded = match names_a_group(expression) {
+            false => expand_with_duplicates(expression),
+            true => expand_with_groups(expression, self.groups()?),
+        };
+        expanded.map_err(|err| UsageError(describe(&err)).into())
+    }
+
+    /// The node-group configuration, read once.
+    pub fn groups(&self) -> anyhow::Result<&Groups> {
+        self.groups
+            .get_or_init(|| Groups::load().map_err(|err| err.to_string()))
+            .as_ref()
+            .map_err(|err| UsageError(format!("reading node groups: {err}")).into())
+    }
 }
 
-fn expand(expression: &str) -> anyhow::Result<Vec<String>> {
-    expand_with_duplicates(expression).map_err(|err| UsageError(describe(&err)).into())
+/// Whether a term of the expression starts with `@` (`user@host` does not).
+pub fn names_a_group(expression: &str) -> bool {
+    expression
+        .split([',', '!', '&', '^'])
+        .any(|term| term.trim_start().starts_with('@'))
 }
 
 /// The error and a caret under the bad column.
@@ -204,7 +269,9 @@ mod shard_tests {
 
     #[test]
     fn host_lines_split_on_whitespace_and_commas() {
-        let names = expand_lines("a b,c\n\td[1-2]  # comment\n\n", "test").unwrap();
+        let names = Expander::default()
+            .lines("a b,c\n\td[1-2]  # comment\n\n", "test")
+            .unwrap();
         assert_eq!(names, ["a", "b", "c", "d1", "d2"]);
     }
 

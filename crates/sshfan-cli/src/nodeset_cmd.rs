@@ -1,22 +1,25 @@
 //! `sshfan nodeset`: expand, fold, count and combine node sets, like ClusterShell's
-//! `nodeset -e/-f/-c` with `-x` (difference), `-i` (intersection) and `-X` (xor).
+//! `nodeset -e/-f/-c` with `-x` (difference), `-i` (intersection) and `-X` (xor); node
+//! groups (`@group`, `-a`, `-l`/`-L` to list them, `-s` for the source), range sets
+//! (`-R`) and `--autostep`.
 
 use std::io::{Read, Write};
 
 use anyhow::Context;
-use sshfan::nodeset::NodeSet;
+use sshfan::nodeset::{Groups, NodeSet, RangeSet};
 
 use crate::args::NodesetArgs;
 use crate::exit::{ExitStatus, UsageError};
-use crate::hostlist::describe;
+use crate::hostlist::{describe, names_a_group};
 
 pub fn nodeset(
     args: NodesetArgs,
     stdin: &mut dyn Read,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitStatus> {
+    let listing = args.list > 0 || args.list_all > 0;
     let mut sources = args.nodesets.clone();
-    if sources.is_empty() || sources.iter().any(|s| s == "-") {
+    if !listing && !args.all && (sources.is_empty() || sources.iter().any(|s| s == "-")) {
         let mut text = String::new();
         stdin
             .read_to_string(&mut text)
@@ -24,9 +27,90 @@ pub fn nodeset(
         sources.retain(|s| s != "-");
         sources.extend(text.split_whitespace().map(str::to_owned));
     }
-    let parse = |text: &str| NodeSet::parse(text).map_err(|err| UsageError(describe(&err)));
+    let text = if listing {
+        list_groups(&args, &load_groups(&args)?)?
+    } else if args.rangeset {
+        ranges(&args, &sources)?
+    } else {
+        nodes(&args, &sources)?
+    };
+    writeln!(out, "{text}").or_else(|err| match err.kind() {
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(err),
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+/// The group configuration, with `-s`'s source as the default.
+fn load_groups(args: &NodesetArgs) -> anyhow::Result<Groups> {
+    let groups = Groups::load().map_err(|err| UsageError(format!("reading node groups: {err}")))?;
+    match &args.source {
+        Some(source) => groups
+            .with_default_source(source)
+            .map_err(|err| UsageError(err.to_string()).into()),
+        None => Ok(groups),
+    }
+}
+
+/// `-l` / `-L`: `@group` per line (`@source:group` for other sources), `-ll`/`-LL` with
+/// the group's nodes.
+fn list_groups(args: &NodesetArgs, groups: &Groups) -> anyhow::Result<String> {
+    let default = groups.sources().into_iter().next();
+    let sources = match (args.list_all > 0, &args.source) {
+        (true, _) => groups.sources(),
+        (false, Some(source)) => vec![source.clone()],
+        (false, None) => default.iter().cloned().collect(),
+    };
+    let with_nodes = args.list.max(args.list_all) > 1;
+    let mut lines = Vec::new();
+    for source in sources {
+        let names = groups
+            .list(Some(&source))
+            .map_err(|err| UsageError(err.to_string()))?;
+        for name in names {
+            // Named with its source unless it is the default one and no `-s` was given
+            // (ClusterShell prints `@source:group` for `-s`).
+            let label = match Some(&source) == default.as_ref() && args.source.is_none() {
+                true => format!("@{name}"),
+                false => format!("@{source}:{name}"),
+            };
+            if !with_nodes {
+                lines.push(label);
+                continue;
+            }
+            let set = NodeSet::parse_with_groups(&format!("@{source}:{name}"), groups)
+                .map_err(|err| UsageError(describe(&err)))?;
+            lines.push(format!("{label} {}", set.fold_with_autostep(args.autostep)));
+        }
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Node sets: parsed (with groups when one is named), combined, printed.
+fn nodes(args: &NodesetArgs, sources: &[String]) -> anyhow::Result<String> {
+    let needs_groups = args.all
+        || sources
+            .iter()
+            .chain(&args.exclude)
+            .chain(&args.intersection)
+            .chain(&args.xor)
+            .any(|text| names_a_group(text));
+    let groups = match needs_groups {
+        true => Some(load_groups(args)?),
+        false => None,
+    };
+    let parse = |text: &str| {
+        match &groups {
+            Some(groups) => NodeSet::parse_with_groups(text, groups),
+            None => NodeSet::parse(text),
+        }
+        .map_err(|err| UsageError(describe(&err)))
+    };
     let mut set = NodeSet::new();
-    for source in &sources {
+    if args.all {
+        set.update(&parse("@*")?);
+    }
+    for source in sources {
         set.update(&parse(source)?);
     }
     for text in &args.exclude {
@@ -38,18 +122,49 @@ pub fn nodeset(
     for text in &args.xor {
         set.symmetric_difference_update(&parse(text)?);
     }
-    let text = if args.count {
+    Ok(if args.count {
         set.len().to_string()
     } else if args.expand {
         set.sorted().join(&unescape(&args.separator))
     } else {
-        set.fold()
+        set.fold_with_autostep(args.autostep)
+    })
+}
+
+/// `-R`: the same operations on range sets (`1-3,5`).
+fn ranges(args: &NodesetArgs, sources: &[String]) -> anyhow::Result<String> {
+    let parse = |text: &str| {
+        RangeSet::parse(text).map_err(|err| {
+            UsageError(format!(
+                "invalid range set `{text}`: {} `{}`",
+                err.reason,
+                err.part.trim()
+            ))
+        })
     };
-    writeln!(out, "{text}").or_else(|err| match err.kind() {
-        std::io::ErrorKind::BrokenPipe => Ok(()),
-        _ => Err(err),
-    })?;
-    Ok(ExitStatus::Success)
+    let mut set = RangeSet::new();
+    for source in sources {
+        set.update(&parse(source)?);
+    }
+    for text in &args.exclude {
+        set.difference_update(&parse(text)?);
+    }
+    for text in &args.intersection {
+        set.intersection_update(&parse(text)?);
+    }
+    for text in &args.xor {
+        set.symmetric_difference_update(&parse(text)?);
+    }
+    Ok(if args.count {
+        set.len().to_string()
+    } else if args.expand {
+        set.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(&unescape(&args.separator))
+    } else {
+        set.fold_with_autostep(args.autostep)
+    })
 }
 
 #[cfg(test)]
@@ -89,6 +204,31 @@ mod tests {
         );
         assert_eq!(run(&["-f", "n[1-5]!n2&n[2-4]"], "").unwrap(), "n[3-4]\n");
         assert_eq!(run(&["-f"], "a1 a2\na3\n").unwrap(), "a[1-3]\n");
+    }
+
+    /// `-R` works on range sets; `--autostep` folds stepped runs, as in ClusterShell.
+    #[test]
+    fn rangesets_and_autostep() {
+        assert_eq!(run(&["-R", "-f", "1-3,5", "4"], "").unwrap(), "1-5\n");
+        assert_eq!(run(&["-R", "-c", "0-9", "-x", "3-4"], "").unwrap(), "8\n");
+        assert_eq!(run(&["-R", "-e", "1-3"], "").unwrap(), "1 2 3\n");
+        assert_eq!(
+            run(&["-R", "-f", "1-5", "-X", "4-7"], "").unwrap(),
+            "1-3,6-7\n"
+        );
+        assert_eq!(
+            run(&["-f", "--autostep", "3", "n[1,3,5,7,10]"], "").unwrap(),
+            "n[1-7/2,10]\n"
+        );
+        assert_eq!(
+            run(&["-R", "-f", "--autostep", "3", "0-8/4"], "").unwrap(),
+            "0-8/4\n"
+        );
+        let err = run(&["-R", "-f", "1-x"], "").unwrap_err();
+        assert!(
+            format!("{err}").contains("invalid range set `1-x`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -61,7 +61,7 @@ fn check_command_words(args: &RunArgs, after_dashes: bool) -> Result<(), UsageEr
                 .to_owned(),
         ));
     };
-    let no_hosts = args.select.hosts.is_empty() && args.select.host_files.is_empty();
+    let no_hosts = crate::hostlist::names_no_hosts(&args.select);
     if no_hosts && !after_dashes {
         let hint = SUBCOMMANDS
             .iter()

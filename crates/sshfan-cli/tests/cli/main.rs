@@ -6,6 +6,8 @@ mod control;
 mod copy;
 /// `sshfan demo`.
 mod demo;
+/// ClusterShell node groups: `@group`, `-g`, `-X`, `-a`, `nodeset -l`.
+mod groups;
 /// Hostile hosts: terminal escapes, floods, big downloads, `get /`.
 mod hostile;
 /// Host selection: expressions, files, stdin, exclusions, duplicates, bad lists.

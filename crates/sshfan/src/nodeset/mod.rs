@@ -8,9 +8,14 @@
 //! written. `user@` prefixes and `:port` suffixes are plain text, so
 //! `root@web[1-2]:2222` expands to `root@web1:2222,root@web2:2222`.
 //!
+//! A term starting with `@` is a node group (`@compute`, `@racks:rack[1-4]`, `@*`),
+//! resolved through ClusterShell's group configuration ([`Groups`]) by
+//! [`NodeSet::parse_with_groups`] and [`expand_with_groups`].
+//!
 //! [`NodeSet::fold`] goes the other way, one dimension at a time from the last, so that
 //! `fold(expand(x))` gives back a compact `x`.
 
+mod groups;
 mod rangeset;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +23,7 @@ use std::fmt;
 
 use indexmap::IndexSet;
 
+pub use groups::{GroupError, Groups};
 pub use rangeset::{Index, RangeError, RangeSet};
 
 /// Most names one expression may expand to.
@@ -82,8 +88,21 @@ impl NodeSet {
     /// assert_eq!(set.fold(), "gw,rack1-node[01-02],rack2-node01");
     /// ```
     pub fn parse(expression: &str) -> Result<NodeSet, NodeSetError> {
+        NodeSet::parse_in(expression, None, 0)
+    }
+
+    /// Parses and expands an expression whose `@group` terms `groups` resolves.
+    pub fn parse_with_groups(expression: &str, groups: &Groups) -> Result<NodeSet, NodeSetError> {
+        NodeSet::parse_in(expression, Some(groups), 0)
+    }
+
+    fn parse_in(
+        expression: &str,
+        groups: Option<&Groups>,
+        depth: usize,
+    ) -> Result<NodeSet, NodeSetError> {
         let mut set = NodeSet::new();
-        for (operator, names) in terms(expression)? {
+        for (operator, names) in terms(expression, groups, depth)? {
             let other = NodeSet::from_names(names);
             match operator {
                 Operator::Union => set.update(&other),
@@ -182,6 +201,12 @@ impl NodeSet {
 
     /// The folded expression: `web[01-20,25]`.
     pub fn fold(&self) -> String {
+        self.fold_with_autostep(None)
+    }
+
+    /// The folded expression with ClusterShell's `--autostep` (see
+    /// [`RangeSet::fold_with_autostep`]): `node[1-9/2]`.
+    pub fn fold_with_autostep(&self, autostep: Option<usize>) -> String {
         let mut groups: BTreeMap<String, Vec<Vec<Index>>> = BTreeMap::new();
         for name in &self.names {
             let (template, numbers) = split_name(name);
@@ -189,7 +214,7 @@ impl NodeSet {
         }
         let mut out = Vec::new();
         for (template, rows) in groups {
-            fold_dimensions(template_pieces(&template), rows, &mut out);
+            fold_dimensions(template_pieces(&template), rows, autostep, &mut out);
         }
         out.join(",")
     }
@@ -204,15 +229,41 @@ impl fmt::Display for NodeSet {
 /// Expands an expression to its names in order, keeping duplicates when only `,` is used
 /// (`web1,web1` gives two names); other operators dedupe as in [`NodeSet::parse`].
 pub fn expand_with_duplicates(expression: &str) -> Result<Vec<String>, NodeSetError> {
-    let terms = terms(expression)?;
+    expand_in(expression, None, 0)
+}
+
+/// [`expand_with_duplicates`], with `@group` terms resolved by `groups`.
+pub fn expand_with_groups(expression: &str, groups: &Groups) -> Result<Vec<String>, NodeSetError> {
+    expand_in(expression, Some(groups), 0)
+}
+
+/// A group's definition expanded (as a set), `depth` levels of groups deep.
+pub(crate) fn expand_with(
+    expression: &str,
+    groups: Option<&Groups>,
+    depth: usize,
+) -> Result<Vec<String>, NodeSetError> {
+    NodeSet::parse_in(expression, groups, depth).map(|set| set.names.into_iter().collect())
+}
+
+fn expand_in(
+    expression: &str,
+    groups: Option<&Groups>,
+    depth: usize,
+) -> Result<Vec<String>, NodeSetError> {
+    let terms = terms(expression, groups, depth)?;
     if terms.iter().all(|(op, _)| *op == Operator::Union) {
         return Ok(terms.into_iter().flat_map(|(_, names)| names).collect());
     }
-    NodeSet::parse(expression).map(|set| set.names.into_iter().collect())
+    expand_with(expression, groups, depth)
 }
 
 /// Splits an expression into operator-prefixed terms and expands each.
-fn terms(expression: &str) -> Result<Vec<(Operator, Vec<String>)>, NodeSetError> {
+fn terms(
+    expression: &str,
+    groups: Option<&Groups>,
+    nesting: usize,
+) -> Result<Vec<(Operator, Vec<String>)>, NodeSetError> {
     let mut terms = Vec::new();
     let mut operator = Operator::Union;
     let mut start = 0;
@@ -241,7 +292,10 @@ fn terms(expression: &str) -> Result<Vec<(Operator, Vec<String>)>, NodeSetError>
                 let trimmed_start = start + (text.len() - text.trim_start().len());
                 let text = text.trim();
                 if !text.is_empty() {
-                    let names = expand_term(expression, text, trimmed_start)?;
+                    let mut names = expand_term(expression, text, trimmed_start)?;
+                    if text.starts_with('@') {
+                        names = resolve_groups(expression, names, trimmed_start, groups, nesting)?;
+                    }
                     total += names.len();
                     if total > MAX_NAMES {
                         return Err(NodeSetError::at(
@@ -274,6 +328,27 @@ fn terms(expression: &str) -> Result<Vec<(Operator, Vec<String>)>, NodeSetError>
         return Err(NodeSetError::at(expression, open, "missing `]`".to_owned()));
     }
     Ok(terms)
+}
+
+/// `@group` names (a term's brackets already expanded: `@rack[1-2]` is `@rack1`,
+/// `@rack2`) replaced by their members.
+fn resolve_groups(
+    expression: &str,
+    references: Vec<String>,
+    offset: usize,
+    groups: Option<&Groups>,
+    depth: usize,
+) -> Result<Vec<String>, NodeSetError> {
+    let none = Groups::default();
+    let groups = groups.unwrap_or(&none);
+    let mut names = Vec::new();
+    for reference in references {
+        let members = groups
+            .resolve(&reference, depth)
+            .map_err(|err| NodeSetError::at(expression, offset, err.message))?;
+        names.extend(members);
+    }
+    Ok(names)
 }
 
 /// One piece of a term: literal text, or the alternatives of a bracket.
@@ -406,7 +481,12 @@ fn split_name(name: &str) -> (String, Vec<Index>) {
 
 /// Folds names sharing `pieces`, last dimension first, then the ones before it among names
 /// whose later dimensions folded to the same text.
-fn fold_dimensions(pieces: Vec<String>, rows: Vec<Vec<Index>>, out: &mut Vec<String>) {
+fn fold_dimensions(
+    pieces: Vec<String>,
+    rows: Vec<Vec<Index>>,
+    autostep: Option<usize>,
+    out: &mut Vec<String>,
+) {
     let Some(dims) = pieces.len().checked_sub(1).filter(|&d| d > 0) else {
         out.extend(pieces.into_iter().next());
         return;
@@ -422,7 +502,7 @@ fn fold_dimensions(pieces: Vec<String>, rows: Vec<Vec<Index>>, out: &mut Vec<Str
     for (lead, set) in by_lead {
         let text = match set.iter().next() {
             Some(only) if set.len() == 1 => only.to_string(),
-            _ => format!("[{}]", set.fold()),
+            _ => format!("[{}]", set.fold_with_autostep(autostep)),
         };
         let index = *slot.entry(text.clone()).or_insert_with(|| {
             by_text.push((text, Vec::new()));
@@ -437,7 +517,7 @@ fn fold_dimensions(pieces: Vec<String>, rows: Vec<Vec<Index>>, out: &mut Vec<Str
         let before = pieces.get(dims - 1).map_or("", String::as_str);
         let after = pieces.get(dims).map_or("", String::as_str);
         merged.push(format!("{before}{text}{after}"));
-        fold_dimensions(merged, leads, out);
+        fold_dimensions(merged, leads, autostep, out);
     }
 }
 

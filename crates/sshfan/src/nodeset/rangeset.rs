@@ -5,7 +5,7 @@
 //! Each index keeps its text width; an index is *padded* when that width is larger than
 //! its digit count. Folding joins consecutive values of the same padding class.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Most digits an index may have (fits in `u64` with room to step).
@@ -157,6 +157,87 @@ impl RangeSet {
         self.indexes.iter()
     }
 
+    /// Adds every index of `other` (union).
+    pub fn update(&mut self, other: &RangeSet) {
+        self.indexes.extend(other.indexes.iter().copied());
+    }
+
+    /// Removes every index of `other`.
+    pub fn difference_update(&mut self, other: &RangeSet) {
+        self.indexes.retain(|index| !other.indexes.contains(index));
+    }
+
+    /// Keeps only indexes also in `other`.
+    pub fn intersection_update(&mut self, other: &RangeSet) {
+        self.indexes.retain(|index| other.indexes.contains(index));
+    }
+
+    /// Keeps indexes in exactly one of the two sets.
+    pub fn symmetric_difference_update(&mut self, other: &RangeSet) {
+        let both: BTreeSet<Index> = self.indexes.intersection(&other.indexes).copied().collect();
+        self.update(other);
+        self.indexes.retain(|index| !both.contains(index));
+    }
+
+    /// Folded text with ClusterShell's `--autostep`: a run of at least `threshold`
+    /// indexes with one step above 1 is written `first-last/step` (`1-9/2`); other
+    /// indexes fold as [`fold`](Self::fold) does. `None` is `fold`.
+    pub fn fold_with_autostep(&self, threshold: Option<usize>) -> String {
+        let Some(threshold) = threshold.filter(|&t| t >= 2) else {
+            return self.fold();
+        };
+        // Per padding class, greedily take the longest arithmetic run from each index.
+        let mut classes: BTreeMap<u8, Vec<Index>> = BTreeMap::new();
+        for index in &self.indexes {
+            classes.entry(index.class()).or_default().push(*index);
+        }
+        let mut parts: Vec<(Index, String)> = Vec::new();
+        for indexes in classes.values() {
+            let mut singles = RangeSet::new();
+            let mut at = 0;
+            while let Some(first) = indexes.get(at) {
+                let Some(second) = indexes.get(at + 1) else {
+                    singles.insert(*first);
+                    break;
+                };
+                let step = second.value - first.value;
+                let mut end = at + 1;
+                while indexes
+                    .get(end + 1)
+                    .zip(indexes.get(end))
+                    .is_some_and(|(next, last)| next.value - last.value == step)
+                {
+                    end += 1;
+                }
+                let length = end - at + 1;
+                if step > 1 && length >= threshold {
+                    let last = indexes.get(end).copied().unwrap_or(*first);
+                    let width = if first.is_padded() {
+                        first.width as usize
+                    } else {
+                        0
+                    };
+                    parts.push((*first, format!("{first}-{:0width$}/{step}", last.value)));
+                    at = end + 1;
+                } else {
+                    singles.insert(*first);
+                    at += 1;
+                }
+            }
+            // Contiguous runs among the rest, as `fold` writes them, each in its place.
+            for piece in singles.fold().split(',').filter(|p| !p.is_empty()) {
+                let first = piece.split('-').next().and_then(Index::parse);
+                parts.extend(first.map(|first| (first, piece.to_owned())));
+            }
+        }
+        parts.sort_by_key(|(first, _)| first.value);
+        parts
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Folded text: `01-03,7,10`.
     pub fn fold(&self) -> String {
         // Runs per padding class, then all runs ordered by their first index.
@@ -218,6 +299,28 @@ mod tests {
 
     fn texts(set: &RangeSet) -> Vec<String> {
         set.iter().map(Index::to_string).collect()
+    }
+
+    /// ClusterShell's `--autostep`: runs with a step above 1 and at least the threshold
+    /// of indexes are written with `/step`; set operations on range sets.
+    #[test]
+    fn autostep_folding_and_set_operations() {
+        let set = RangeSet::parse("1,3,5,7,9,10,11,12,20").unwrap();
+        assert_eq!(set.fold_with_autostep(None), set.fold());
+        assert_eq!(set.fold_with_autostep(Some(3)), "1-9/2,10-12,20");
+        assert_eq!(set.fold_with_autostep(Some(6)), "1,3,5,7,9-12,20");
+        let padded = RangeSet::parse("01-09/4").unwrap();
+        assert_eq!(padded.fold_with_autostep(Some(3)), "01-09/4");
+        assert_eq!(padded.fold(), "01,05,09");
+        let mut a = RangeSet::parse("1-10").unwrap();
+        a.difference_update(&RangeSet::parse("3-4").unwrap());
+        assert_eq!(a.fold(), "1-2,5-10");
+        a.intersection_update(&RangeSet::parse("2-6").unwrap());
+        assert_eq!(a.fold(), "2,5-6");
+        a.symmetric_difference_update(&RangeSet::parse("6-7").unwrap());
+        assert_eq!(a.fold(), "2,5,7");
+        a.update(&RangeSet::parse("3-4").unwrap());
+        assert_eq!(a.fold(), "2-5,7");
     }
 
     #[test]
