@@ -19,7 +19,7 @@ When several apply, the highest wins. With -S, the exit code is instead the larg
 exit code (128+N for signal N, 255 for a host that could not run the command).
 
 Coming from pdsh, clush or pssh: pssh -p N is -f N, pssh -t is -u, pssh -H is -w,
-pssh -o/-e are --outdir/--errdir, pssh -I is the default (stdin is sent when it is not a
+pssh -o/-e are --outdir/--errdir, pssh -O and clush -o are -o KEY=VALUE, pssh -I is the default (stdin is sent when it is not a
 terminal; -n turns it off), dshbak -c is -b; pdcp/pscp are `sshfan cp`, rpdcp/pslurp
 `sshfan get`. Completions: `sshfan completions bash|zsh|fish`; manual: `sshfan man`.
 
@@ -205,7 +205,9 @@ pub struct RunArgs {
     pub no_stdin: bool,
 
     /// The command to run: after `--`, or from the first word that is not an option (an
-    /// option sshfan does not know is an error, never part of the command).
+    /// option sshfan does not know is an error, never part of the command). With no
+    /// command on a terminal: interactive mode, as clush's (`?`, `+HOSTS`, `-HOSTS`,
+    /// `@HOSTS`, `!local`, `=`, `quit`).
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

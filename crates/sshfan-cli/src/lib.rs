@@ -15,6 +15,7 @@ pub mod exit;
 mod files;
 mod generated;
 mod hostlist;
+mod interactive;
 mod merge;
 mod nodeset_cmd;
 mod prompt;
@@ -74,6 +75,7 @@ pub fn main() -> ExitCode {
                 copy_command::run_copy(copy, copy_command::Direction::Download).await
             }
             Some(Command::Merge(args)) => merge::merge(args),
+            _ if interactive::wanted(&cli.run) => interactive::interactive(cli.run).await,
             _ => remote_command::run_command(cli.run).await,
         }
     });

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use sshfan::{HostKeyPolicy, KeySource, ParallelClient, RunOptions, SshConfigSource};
+use sshfan::{
+    ClientBuilder, Host, HostKeyPolicy, KeySource, ParallelClient, RunOptions, SshConfigSource,
+};
 
 use crate::args::{ColorChoice, ConnectArgs, HostArgs, HostKeyChecking, ReportArgs};
 use crate::exit::{ExitStatus, UsageError};
@@ -23,19 +25,44 @@ pub struct Connection {
     pub client: ParallelClient,
     /// `-k` and the like; stdin and sudo are added by the run.
     pub options: RunOptions,
+    /// The client's settings without hosts, for a client over other hosts later
+    /// (interactive mode's `+HOSTS`) without asking for secrets again.
+    template: ClientBuilder,
 }
 
 impl Connection {
     /// Selects the hosts and builds the client. Asks for a password once with `-A`.
     pub fn build(select: &HostArgs, args: &ConnectArgs) -> anyhow::Result<Connection> {
         let hosts = crate::hostlist::select(select, &mut std::io::stdin().lock())?;
+        let template = Connection::template(args)?;
+        let client = Connection::client(&template, hosts)?;
+        let options = RunOptions::default().fail_fast(args.fail_fast);
+        Ok(Connection {
+            client,
+            options,
+            template,
+        })
+    }
+
+    /// A client with these settings over other hosts (no session shared).
+    pub fn with_hosts(&self, hosts: Vec<Host>) -> anyhow::Result<ParallelClient> {
+        Connection::client(&self.template, hosts)
+    }
+
+    fn client(template: &ClientBuilder, hosts: Vec<Host>) -> anyhow::Result<ParallelClient> {
+        let builder = hosts
+            .into_iter()
+            .fold(template.clone(), |builder, host| builder.host(host));
+        Ok(builder.build().map_err(|err| UsageError(err.to_string()))?)
+    }
+
+    /// Every setting but the hosts; asks for the password (`-A`) and key passphrases.
+    fn template(args: &ConnectArgs) -> anyhow::Result<ClientBuilder> {
         let password = if args.ask_pass {
             Some(ask_secret("Password: ")?)
         } else {
             None
         };
-        let options = RunOptions::default().fail_fast(args.fail_fast);
-
         let mut builder = ParallelClient::builder()
             .pool_size(args.fanout)
             .max_line_length(MAX_LINE)
@@ -87,9 +114,6 @@ impl Connection {
         if args.pq_kex {
             builder = builder.post_quantum_kex(true);
         }
-        for host in hosts {
-            builder = builder.host(host);
-        }
         if let Some(user) = &args.user {
             builder = builder.user(user);
         }
@@ -105,8 +129,7 @@ impl Connection {
         if !args.known_hosts.is_empty() {
             builder = builder.known_hosts_files(args.known_hosts.clone());
         }
-        let client = builder.build().map_err(|err| UsageError(err.to_string()))?;
-        Ok(Connection { client, options })
+        Ok(builder)
     }
 }
 

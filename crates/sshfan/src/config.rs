@@ -149,7 +149,7 @@ pub enum SshConfigSource {
 ///     .build()?;
 /// # Ok(()) }
 /// ```
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ClientBuilder {
     hosts: Vec<Host>,
     config: ClientConfig,

@@ -12,6 +12,8 @@ mod groups;
 mod hostile;
 /// Host selection: expressions, files, stdin, exclusions, duplicates, bad lists.
 mod hosts;
+/// Interactive mode through a pseudo-terminal.
+mod interactive;
 /// Output modes: gather, JSON, per-host files, no prefix, colour, progress, summary.
 mod modes;
 /// `sshfan nodeset`.

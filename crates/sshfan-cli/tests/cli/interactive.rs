@@ -1,0 +1,71 @@
+//! Interactive mode (clush's), driven through a real pseudo-terminal.
+
+use std::time::Duration;
+
+use expectrl::{Eof, Session};
+use sshfan_testkit::Fleet;
+
+use crate::util::{folded, sshfan};
+
+/// `sshfan -w HOSTS` with no command on a terminal: a prompt; each line runs on the
+/// selected hosts over sessions kept for the whole session (one connection per host
+/// for every line); `-HOST`, `+HOST`, `@HOSTS`, `?`, `=`, `!local` and `quit` as in clush.
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_mode_runs_lines_on_warm_sessions() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let hosts = fleet.host_specs();
+    let mut command = sshfan(&fleet);
+    command
+        .args(["-w", &hosts.join(","), "-b"])
+        .env("XDG_STATE_HOME", fleet.dir().join("state"))
+        .env("TERM", "dumb");
+    let all = folded(&hosts);
+    let two = folded(&[&hosts[1], &hosts[2]]);
+    let first = hosts[0].clone();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut session = Session::spawn(command).unwrap();
+        session.set_expect_timeout(Some(Duration::from_secs(20)));
+        session
+            .expect(format!("Working with nodes: {all}").as_str())
+            .unwrap();
+        session.expect("sshfan> ").unwrap();
+        session.send_line("echo hi").unwrap();
+        session.expect(format!("{all} (3)").as_str()).unwrap();
+        session.expect("hi").unwrap();
+        session.expect("sshfan> ").unwrap();
+        session.send_line(format!("-{first}")).unwrap();
+        session
+            .expect(format!("Working with nodes: {two}").as_str())
+            .unwrap();
+        session.send_line("=").unwrap();
+        session.expect("Standard output").unwrap();
+        session.send_line("echo again").unwrap();
+        session.expect(": again").unwrap();
+        session.expect(": again").unwrap();
+        session.expect("sshfan> ").unwrap();
+        session.send_line(format!("+{first}")).unwrap();
+        session
+            .expect(format!("Working with nodes: {all}").as_str())
+            .unwrap();
+        session.send_line("!echo from here").unwrap();
+        session.expect("LOCAL: from here").unwrap();
+        session.send_line("@nosuch[").unwrap();
+        session.expect("missing `]`").unwrap();
+        session.send_line("quit").unwrap();
+        session.expect(Eof).unwrap();
+        session.get_process_mut().wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+    // Two command lines, one connection per host.
+    for index in 0..3 {
+        assert_eq!(fleet.connections(index), 1, "host {index}");
+    }
+    let history = fleet.dir().join("state/sshfan/history");
+    let saved = std::fs::read_to_string(history).unwrap();
+    assert!(saved.contains("echo again"), "{saved}");
+}
