@@ -127,6 +127,9 @@ pub async fn execute(
     let events_for_status = events;
 
     let mut interrupted = false;
+    // After the first Ctrl-C, a second exits at once (until this run is over: interactive
+    // mode goes on with its next line).
+    let mut second_ctrl_c = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     // Ctrl-\ (SIGQUIT) asks which hosts are still running, as a keypress does in clush.
@@ -145,11 +148,11 @@ pub async fn execute(
             _ = &mut ctrl_c, if !interrupted => {
                 interrupted = true;
                 joiner.cancel();
-                tokio::spawn(async {
+                second_ctrl_c = Some(tokio::spawn(async {
                     if tokio::signal::ctrl_c().await.is_ok() {
                         std::process::exit(130);
                     }
-                });
+                }));
             }
         }
     }
@@ -163,6 +166,9 @@ pub async fn execute(
         .join()
         .map_err(|_| anyhow::anyhow!("the output thread panicked"))?
         .context("writing output")?;
+    if let Some(waiting) = second_ctrl_c {
+        waiting.abort();
+    }
     let status = summary.exit_status(interrupted, plan.largest_remote_exit);
     Ok((status, summary))
 }

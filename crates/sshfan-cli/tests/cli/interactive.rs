@@ -22,7 +22,10 @@ async fn interactive_mode_runs_lines_on_warm_sessions() {
     let all = folded(&hosts);
     let two = folded(&[&hosts[1], &hosts[2]]);
     let first = hosts[0].clone();
+    let fleet = std::sync::Arc::new(fleet);
+    let watched = fleet.clone();
     let status = tokio::task::spawn_blocking(move || {
+        let fleet = watched;
         let mut session = Session::spawn(command).unwrap();
         session.set_expect_timeout(Some(Duration::from_secs(20)));
         session
@@ -51,6 +54,18 @@ async fn interactive_mode_runs_lines_on_warm_sessions() {
         session.expect("LOCAL: from here").unwrap();
         session.send_line("@nosuch[").unwrap();
         session.expect("missing `]`").unwrap();
+        // Two command lines so far: one connection per host.
+        let warm: Vec<usize> = (0..3).map(|index| fleet.connections(index)).collect();
+        assert_eq!(warm, [1, 1, 1]);
+        // Ctrl-C cancels the running line (its connections hang up) and the session goes on.
+        session.send_line("hang").unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        session.send(expectrl::ControlCode::EndOfText).unwrap();
+        session.expect("interrupted").unwrap();
+        session.expect("sshfan> ").unwrap();
+        session.send_line("echo back").unwrap();
+        session.expect("back").unwrap();
+        session.expect("sshfan> ").unwrap();
         session.send_line("quit").unwrap();
         session.expect(Eof).unwrap();
         session.get_process_mut().wait().unwrap()
@@ -61,9 +76,9 @@ async fn interactive_mode_runs_lines_on_warm_sessions() {
         matches!(status, expectrl::WaitStatus::Exited(_, 0)),
         "{status:?}"
     );
-    // Two command lines, one connection per host.
+    // The cancelled line's connections were made again once for the line after it.
     for index in 0..3 {
-        assert_eq!(fleet.connections(index), 1, "host {index}");
+        assert_eq!(fleet.connections(index), 2, "host {index}");
     }
     let history = fleet.dir().join("state/sshfan/history");
     let saved = std::fs::read_to_string(history).unwrap();
