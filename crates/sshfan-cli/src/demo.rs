@@ -55,6 +55,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
             escape: crate::render::Escape::for_terminals(false),
         },
         largest_remote_exit: false,
+        watch_keys: true,
     };
     let run_started = std::time::Instant::now();
     let (status, summary) = execute(&client, plan).await?;

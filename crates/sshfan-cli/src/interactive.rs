@@ -237,6 +237,7 @@ pub async fn interactive(args: RunArgs) -> anyhow::Result<ExitStatus> {
                     errdir: args.errdir.clone(),
                     render: report.render,
                     largest_remote_exit: report.largest_remote_exit,
+                    watch_keys: false,
                 };
                 status = execute(&client, plan).await?.0;
                 false

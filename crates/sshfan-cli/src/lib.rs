@@ -16,6 +16,7 @@ mod files;
 mod generated;
 mod hostlist;
 mod interactive;
+mod keypress;
 mod merge;
 mod nodeset_cmd;
 mod prompt;

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::exit::ExitStatus;
 use crate::files::HostFiles;
+use crate::keypress::KeyWatch;
 use crate::render::{Event, RenderConfig, Renderer, Stream};
 
 /// What a run does on each host.
@@ -42,6 +43,9 @@ pub struct Plan {
     pub errdir: Option<PathBuf>,
     pub render: RenderConfig,
     pub largest_remote_exit: bool,
+    /// A key on the terminal prints the hosts still running (off in interactive mode,
+    /// whose prompt owns the terminal).
+    pub watch_keys: bool,
 }
 
 /// Events in flight to the writer thread.
@@ -134,9 +138,16 @@ pub async fn execute(
     tokio::pin!(ctrl_c);
     // Ctrl-\ (SIGQUIT) asks which hosts are still running, as a keypress does in clush.
     let mut quit = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::quit()).ok();
+    // So does any key on a terminal.
+    let (keys, mut pressed) = mpsc::unbounded_channel();
+    let _watch = plan.watch_keys.then(|| KeyWatch::start(keys)).flatten();
     loop {
         tokio::select! {
             Some(()) = async { match quit.as_mut() { Some(quit) => quit.recv().await, None => None } } => {
+                let running = joiner.running().into_iter().map(|(_, label)| label).collect();
+                let _ = events_for_status.send(Event::Running { running, progress: joiner.progress() }).await;
+            }
+            Some(()) = pressed.recv() => {
                 let running = joiner.running().into_iter().map(|(_, label)| label).collect();
                 let _ = events_for_status.send(Event::Running { running, progress: joiner.progress() }).await;
             }
@@ -150,6 +161,7 @@ pub async fn execute(
                 joiner.cancel();
                 second_ctrl_c = Some(tokio::spawn(async {
                     if tokio::signal::ctrl_c().await.is_ok() {
+                        crate::keypress::restore_terminal();
                         std::process::exit(130);
                     }
                 }));

@@ -184,6 +184,7 @@ pub async fn run_all(
             errdir: report.errdir.clone(),
             render: report.render,
             largest_remote_exit: report.largest_remote_exit,
+            watch_keys: true,
         };
         let (status, _) = execute(&client, plan).await?;
         worst = worst.max(status);

@@ -1,4 +1,5 @@
-//! Interactive mode (clush's), driven through a real pseudo-terminal.
+//! Interactive mode and keys during a run (clush's), driven through a real
+//! pseudo-terminal.
 
 use std::time::Duration;
 
@@ -83,4 +84,43 @@ async fn interactive_mode_runs_lines_on_warm_sessions() {
     let history = fleet.dir().join("state/sshfan/history");
     let saved = std::fs::read_to_string(history).unwrap();
     assert!(saved.contains("echo again"), "{saved}");
+}
+
+/// On a terminal, any key during a run prints the hosts still running (clush's), and the
+/// run goes on; Ctrl-C still interrupts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_during_a_run_prints_the_hosts_still_running() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let hosts = fleet.host_specs();
+    let mut command = sshfan(&fleet);
+    command
+        .args([
+            "-w",
+            &hosts.join(","),
+            "-f",
+            "2",
+            "--",
+            "echo started; hang",
+        ])
+        .env("TERM", "dumb");
+    let status = tokio::task::spawn_blocking(move || {
+        let mut session = Session::spawn(command).unwrap();
+        session.set_expect_timeout(Some(Duration::from_secs(20)));
+        session.expect(": started").unwrap();
+        session.expect(": started").unwrap();
+        session.send("x").unwrap();
+        session.expect("sshfan: 0/3 done, running: ").unwrap();
+        session.expect(" (2), pending: 1").unwrap();
+        assert!(session.is_alive().unwrap(), "the run goes on");
+        session.send(expectrl::ControlCode::EndOfText).unwrap();
+        session.expect("sshfan: interrupted").unwrap();
+        session.expect(Eof).unwrap();
+        session.get_process_mut().wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(status, expectrl::WaitStatus::Exited(_, 130)),
+        "{status:?}"
+    );
 }
