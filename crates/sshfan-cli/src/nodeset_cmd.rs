@@ -106,10 +106,55 @@ fn nodes(args: &NodesetArgs, sources: &[String]) -> anyhow::Result<String> {
         }
         .map_err(|err| UsageError(describe(&err)))
     };
-    let mut set = NodeSet::new();
-    if args.all {
-        set.update(&parse("@*")?);
-    }
+    // `-a`: all nodes first, so that `-x` and the others apply to them too.
+    let all = args.all.then(|| "@*".to_owned());
+    let sources: Vec<String> = all.into_iter().chain(sources.iter().cloned()).collect();
+    let set = combine(args, &sources, parse)?;
+    Ok(if args.count {
+        set.len().to_string()
+    } else if args.expand {
+        set.sorted().join(&unescape(&args.separator))
+    } else {
+        set.fold_with_autostep(args.autostep)
+    })
+}
+
+/// The set operations node sets and range sets share.
+trait SetOperations: Default {
+    fn update(&mut self, other: &Self);
+    fn difference_update(&mut self, other: &Self);
+    fn intersection_update(&mut self, other: &Self);
+    fn symmetric_difference_update(&mut self, other: &Self);
+}
+
+macro_rules! set_operations {
+    ($set:ty) => {
+        impl SetOperations for $set {
+            fn update(&mut self, other: &Self) {
+                <$set>::update(self, other)
+            }
+            fn difference_update(&mut self, other: &Self) {
+                <$set>::difference_update(self, other)
+            }
+            fn intersection_update(&mut self, other: &Self) {
+                <$set>::intersection_update(self, other)
+            }
+            fn symmetric_difference_update(&mut self, other: &Self) {
+                <$set>::symmetric_difference_update(self, other)
+            }
+        }
+    };
+}
+set_operations!(NodeSet);
+set_operations!(RangeSet);
+
+/// The arguments united, then `-x`, `-i` and `-X` applied in turn.
+fn combine<S: SetOperations>(
+    args: &NodesetArgs,
+    sources: &[String],
+    parse: impl Fn(&str) -> Result<S, UsageError>,
+) -> anyhow::Result<S> {
+    let mut set = S::default();
     for source in sources {
         set.update(&parse(source)?);
     }
@@ -122,13 +167,7 @@ fn nodes(args: &NodesetArgs, sources: &[String]) -> anyhow::Result<String> {
     for text in &args.xor {
         set.symmetric_difference_update(&parse(text)?);
     }
-    Ok(if args.count {
-        set.len().to_string()
-    } else if args.expand {
-        set.sorted().join(&unescape(&args.separator))
-    } else {
-        set.fold_with_autostep(args.autostep)
-    })
+    Ok(set)
 }
 
 /// `-R`: the same operations on range sets (`1-3,5`).
@@ -142,19 +181,7 @@ fn ranges(args: &NodesetArgs, sources: &[String]) -> anyhow::Result<String> {
             ))
         })
     };
-    let mut set = RangeSet::new();
-    for source in sources {
-        set.update(&parse(source)?);
-    }
-    for text in &args.exclude {
-        set.difference_update(&parse(text)?);
-    }
-    for text in &args.intersection {
-        set.intersection_update(&parse(text)?);
-    }
-    for text in &args.xor {
-        set.symmetric_difference_update(&parse(text)?);
-    }
+    let set = combine(args, sources, parse)?;
     Ok(if args.count {
         set.len().to_string()
     } else if args.expand {
