@@ -64,3 +64,12 @@ pub fn require<T, E: std::fmt::Display>(test: &str, prerequisite: Result<T, E>) 
         }
     }
 }
+
+/// A loopback address where nothing listens, kept reserved while the returned socket
+/// lives: connections to it are refused, and no other test can take the port meanwhile
+/// (a port freed by dropping a listener can be taken by a fleet started in parallel).
+pub fn refused_address() -> std::io::Result<(std::net::SocketAddr, tokio::net::TcpSocket)> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok((socket.local_addr()?, socket))
+}

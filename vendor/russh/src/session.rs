@@ -725,6 +725,10 @@ impl Encrypted {
             // If all packets have been written, clear.
             self.write_cursor = 0;
             self.write.clear();
+            // sshfan patch: give back what a burst grew (see `PacketWriter::flush_into`).
+            if self.write.capacity() > 16 * 1024 {
+                self.write.shrink_to(16 * 1024);
+            }
         }
 
         if self.kex.skip_exchange() {

@@ -392,6 +392,9 @@ pub(crate) struct IncomingSshPacket {
 }
 
 /// Packet writer for constructing and encrypting outgoing SSH packets.
+/// sshfan patch: the write buffer capacity a session keeps once its bytes are out.
+const IDLE_WRITE_CAPACITY: usize = 16 * 1024;
+
 pub(crate) struct PacketWriter {
     cipher: Box<dyn SealingKey + Send>,
     compress: Compress,
@@ -612,6 +615,11 @@ impl PacketWriter {
             w.write_all(&self.write_buffer.buffer).await?;
             w.flush().await?;
             self.write_buffer.buffer.clear();
+            // sshfan patch: a burst (stdin broadcast to thousands of hosts) must not
+            // leave every session holding its high-water mark of encrypted bytes.
+            if self.write_buffer.buffer.capacity() > IDLE_WRITE_CAPACITY {
+                self.write_buffer.buffer.shrink_to(IDLE_WRITE_CAPACITY);
+            }
         }
         Ok(())
     }

@@ -103,9 +103,8 @@ async fn summary_folds_every_outcome_and_the_highest_exit_code_wins() {
         .await
         .unwrap();
     let hosts = fleet.host_specs();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let refused = listener.local_addr().unwrap().to_string();
-    drop(listener);
+    let (refused, _reserved) = sshfan_testkit::refused_address().unwrap();
+    let refused = refused.to_string();
     let out = crate::util::sshfan(&fleet)
         .arg("-w")
         .arg(format!("{},{refused}", hosts.join(",")))

@@ -101,9 +101,7 @@ async fn changed_host_key_is_refused() {
 
 #[tokio::test]
 async fn refused_port() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let (addr, _reserved) = sshfan_testkit::refused_address().unwrap();
     let fleet = Fleet::start(1).await.unwrap();
     let client = fleet
         .client()

@@ -63,9 +63,7 @@ async fn two_hop_jump_chain_shares_one_connection_per_bastion() {
 #[tokio::test]
 async fn a_dead_bastion_fails_its_targets_with_a_proxy_error_naming_the_hop() {
     let fleet = Fleet::start(5).await.unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = listener.local_addr().unwrap();
-    drop(listener);
+    let (dead, _reserved) = sshfan_testkit::refused_address().unwrap();
     let client = fleet
         .client()
         .proxy_jump(format!("jumper@{dead}"))
