@@ -6,10 +6,10 @@ use sshfan::nodeset::NodeSet;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     // Names without the expression syntax's own characters or whitespace (which the
-    // syntax trims around terms).
+    // syntax trims around terms), and not starting with `@` (a node group).
     let names: Vec<String> = text
         .split('\n')
-        .filter(|n| !n.is_empty() && !n.contains([',', '!', '&', '^', '[', ']']) && !n.contains(char::is_whitespace))
+        .filter(|n| !n.is_empty() && !n.starts_with('@') && !n.contains([',', '!', '&', '^', '[', ']']) && !n.contains(char::is_whitespace))
         .map(str::to_owned)
         .take(200)
         .collect();
