@@ -186,6 +186,13 @@ pub enum ErrorKind {
     /// The run was cancelled (or stopped early) before this host finished.
     #[error("cancelled")]
     Cancelled,
+    /// A rollout halted before this host's wave (or before this host) started: see
+    /// [`crate::rollout`].
+    #[error("not run: {reason}")]
+    NotRun {
+        /// Why the rollout halted.
+        reason: String,
+    },
 }
 
 impl ErrorKind {
@@ -247,6 +254,7 @@ impl ErrorKind {
             ErrorKind::TooManyOpenFiles => ErrorCode::TooManyOpenFiles,
             ErrorKind::Io { .. } => ErrorCode::Io,
             ErrorKind::Cancelled => ErrorCode::Cancelled,
+            ErrorKind::NotRun { .. } => ErrorCode::NotRun,
         }
     }
 
@@ -316,11 +324,13 @@ pub enum ErrorCode {
     Io,
     /// `cancelled`
     Cancelled,
+    /// `not_run`
+    NotRun,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Resolve,
         ErrorCode::NoIpv6Address,
         ErrorCode::Refused,
@@ -341,6 +351,7 @@ impl ErrorCode {
         ErrorCode::TooManyOpenFiles,
         ErrorCode::Io,
         ErrorCode::Cancelled,
+        ErrorCode::NotRun,
     ];
 
     /// The stable text form.
@@ -366,6 +377,7 @@ impl ErrorCode {
             ErrorCode::TooManyOpenFiles => "too_many_open_files",
             ErrorCode::Io => "io",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::NotRun => "not_run",
         }
     }
 

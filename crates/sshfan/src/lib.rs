@@ -75,6 +75,7 @@ pub mod parallel;
 mod prepare;
 mod proxy;
 mod resolve;
+pub mod rollout;
 mod run;
 mod run_options;
 mod scheduler;

@@ -23,7 +23,7 @@ use crate::limits::raise_open_file_limit;
 use crate::output::{ExitStatus, OutputReader, StreamBuffer};
 use crate::prepare::Prepared;
 use crate::run_options::RunOptions;
-use crate::scheduler::{Job, RunContext, dispatch};
+use crate::scheduler::{Job, RolloutState, RunContext, dispatch};
 
 pub use crate::host_state::Timing;
 pub use crate::run::{JoinTimeout, Joiner, Progress, Run};
@@ -333,6 +333,10 @@ impl ParallelClient {
             connector: prepared.connector.clone(),
             sessions: prepared.sessions.clone(),
             command_timeout: options.command_timeout.or(config.command_timeout),
+            rollout: options
+                .rollout
+                .clone()
+                .map(|rollout| RolloutState::new(rollout, self.selection.len())),
         });
         let mut outputs = Vec::with_capacity(self.selection.len());
         let mut states = Vec::with_capacity(self.selection.len());

@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub read_timeout: Option<Duration>,
     /// This job's command timeout, instead of the client's (`None`: the client's).
     pub command_timeout: Option<Duration>,
+    /// Run the hosts in waves, with a failure budget and a gate (see [`crate::rollout`]).
+    pub rollout: Option<crate::rollout::Rollout>,
 }
 
 impl RunOptions {
@@ -81,6 +83,12 @@ impl RunOptions {
     /// Gives readers a timeout.
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = Some(timeout);
+        self
+    }
+
+    /// Runs the hosts in waves with a failure budget (see [`crate::rollout`]).
+    pub fn rollout(mut self, rollout: crate::rollout::Rollout) -> Self {
+        self.rollout = Some(rollout);
         self
     }
 

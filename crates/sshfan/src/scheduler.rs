@@ -7,7 +7,8 @@
 //! on it, and publishes its outcome. A failure (or a panic) is that host's outcome,
 //! never the run's.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -20,6 +21,7 @@ use crate::error::{Error, ErrorKind};
 use crate::exec::{ChannelSetup, Sinks};
 use crate::host_state::HostState;
 use crate::output::ExitStatus;
+use crate::rollout::{Rollout, WaveReport};
 use crate::sessions::SessionPool;
 
 /// What a job does on each host.
@@ -47,6 +49,8 @@ pub(crate) struct RunContext {
     pub connector: Arc<Connector>,
     pub sessions: Arc<SessionPool>,
     pub command_timeout: Option<Duration>,
+    /// Waves, a failure budget and a gate, when the run is a rollout.
+    pub rollout: Option<RolloutState>,
 }
 
 pub(crate) async fn dispatch(
@@ -56,7 +60,81 @@ pub(crate) async fn dispatch(
     mut cancelled: watch::Receiver<bool>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let total = states.len();
+    let plan = match &context.rollout {
+        Some(rollout) => rollout.rollout.plan(total),
+        None => vec![total],
+    };
+    let waves = plan.len();
     let mut hosts = states.into_iter();
+    let mut failed_before = 0;
+    for (number, size) in plan.into_iter().enumerate() {
+        let wave: Vec<Arc<HostState>> = hosts.by_ref().take(size).collect();
+        let started = start_wave(&context, &wave, &pool, &mut cancelled, &mut stopped).await;
+        let Some(rollout) = context.rollout.as_ref().filter(|_| started) else {
+            end_unstarted(&context, hosts);
+            return;
+        };
+        if number + 1 == waves {
+            return;
+        }
+        // The next wave starts only when this one has finished.
+        for state in &wave {
+            let mut outcome = state.outcome.subscribe();
+            tokio::select! {
+                _ = outcome.wait_for(Option::is_some) => {}
+                _ = cancelled.wait_for(|c| *c) => {}
+            }
+        }
+        if *cancelled.borrow() || *stopped.borrow() {
+            end_unstarted(&context, hosts);
+            return;
+        }
+        let failed_so_far = rollout.failures.load(Ordering::Acquire);
+        if let Some(gate) = &rollout.rollout.gate {
+            let failed = failed_so_far - failed_before;
+            let report = WaveReport {
+                wave: number + 1,
+                waves,
+                hosts: wave.iter().map(|state| state.index).collect(),
+                succeeded: wave.len() - failed,
+                failed,
+                failed_so_far,
+                total,
+            };
+            let gate = gate.clone();
+            let go_on = tokio::task::spawn_blocking(move || gate(&report))
+                .await
+                .unwrap_or(false);
+            if !go_on {
+                context.halt(format!(
+                    "the wave gate halted the rollout after wave {} of {waves}",
+                    number + 1
+                ));
+                end_unstarted(&context, hosts);
+                return;
+            }
+        }
+        failed_before = failed_so_far;
+        if let Some(pause) = rollout.rollout.pause {
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = cancelled.wait_for(|c| *c) => {}
+            }
+        }
+    }
+}
+
+/// Starts a wave's hosts as pool permits free up; `false` when the run was cancelled or
+/// stopped first (the wave's hosts not started then end at once).
+async fn start_wave(
+    context: &Arc<RunContext>,
+    wave: &[Arc<HostState>],
+    pool: &Arc<Semaphore>,
+    cancelled: &mut watch::Receiver<bool>,
+    stopped: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut hosts = wave.iter();
     while let Some(state) = hosts.next() {
         let permit = tokio::select! {
             permit = pool.clone().acquire_owned() => permit.ok(),
@@ -66,16 +144,14 @@ pub(crate) async fn dispatch(
         // A failing host under fail-fast stops the run before it frees its permit.
         let permit = permit.filter(|_| !*stopped.borrow() && !*cancelled.borrow());
         let Some(permit) = permit else {
-            // Cancelled or stopped: every host not yet started ends here.
-            for state in std::iter::once(state).chain(hosts) {
-                state.finish(Err(Error::new(state.label.clone(), ErrorKind::Cancelled)));
-                let _ = context.completed.send(state.index);
-            }
-            return;
+            end_unstarted(context, std::iter::once(state).chain(hosts).cloned());
+            return false;
         };
         let _ = state.timing.started.set(Instant::now());
         let context = context.clone();
+        let state = state.clone();
         let mut cancelled = cancelled.clone();
+        let mut aborted = context.aborted();
         tokio::spawn(async move {
             // A panic in one host's work (a bug, or a peer that found one) becomes that
             // host's error: the other hosts, and the run, go on.
@@ -86,15 +162,107 @@ pub(crate) async fn dispatch(
                 })),
                 _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
                 () = state.cancel.notified() => Err(ErrorKind::Cancelled),
+                _ = aborted.wait_for(|a| *a) => Err(ErrorKind::Cancelled),
             };
             let failed = !matches!(outcome, Ok(ref status) if status.success());
+            let counts = !matches!(outcome, Err(ErrorKind::Cancelled));
             state.finish(outcome.map_err(|kind| Error::new(state.label.clone(), kind)));
             let _ = context.completed.send(state.index);
+            if failed && counts {
+                context.count_failure();
+            }
             if failed && context.fail_fast {
                 context.stop.send_replace(true);
             }
             drop(permit);
         });
+    }
+    true
+}
+
+/// Hosts that never started: cancelled, or not run when a rollout halted.
+fn end_unstarted(context: &RunContext, hosts: impl Iterator<Item = Arc<HostState>>) {
+    let halted = context.rollout.as_ref().and_then(|rollout| {
+        rollout
+            .halted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    });
+    for state in hosts {
+        let kind = match &halted {
+            Some(reason) => ErrorKind::NotRun {
+                reason: reason.clone(),
+            },
+            None => ErrorKind::Cancelled,
+        };
+        state.finish(Err(Error::new(state.label.clone(), kind)));
+        let _ = context.completed.send(state.index);
+    }
+}
+
+/// A rollout's state in a run.
+pub(crate) struct RolloutState {
+    pub rollout: Rollout,
+    /// Failed hosts tolerated.
+    pub allowed: Option<usize>,
+    /// Hosts failed so far (cancelled ones do not count).
+    pub failures: AtomicUsize,
+    /// Why the rollout halted, once it has.
+    pub halted: Mutex<Option<String>>,
+    /// Set with `abort_running` once halted: running hosts are cancelled.
+    pub abort: watch::Sender<bool>,
+}
+
+impl RolloutState {
+    pub(crate) fn new(rollout: Rollout, hosts: usize) -> RolloutState {
+        RolloutState {
+            allowed: rollout.allowed_failures(hosts),
+            rollout,
+            failures: AtomicUsize::new(0),
+            halted: Mutex::new(None),
+            abort: watch::channel(false).0,
+        }
+    }
+}
+
+impl RunContext {
+    /// Counts a failed host; past the rollout's budget, halts it.
+    fn count_failure(&self) {
+        let Some(rollout) = &self.rollout else {
+            return;
+        };
+        let failed = rollout.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Some(allowed) = rollout.allowed
+            && failed > allowed
+        {
+            self.halt(format!(
+                "the failure budget was exceeded ({failed} hosts failed, at most {allowed} allowed)"
+            ));
+        }
+    }
+
+    /// Stops starting hosts; the first reason given is the one reported.
+    fn halt(&self, reason: String) {
+        if let Some(rollout) = &self.rollout {
+            rollout
+                .halted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(reason);
+            if rollout.rollout.abort_running {
+                rollout.abort.send_replace(true);
+            }
+        }
+        self.stop.send_replace(true);
+    }
+
+    /// Becomes true when a halted rollout cancels its running hosts.
+    fn aborted(&self) -> watch::Receiver<bool> {
+        match &self.rollout {
+            Some(rollout) => rollout.abort.subscribe(),
+            None => watch::channel(false).1,
+        }
     }
 }
 

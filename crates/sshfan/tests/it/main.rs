@@ -23,6 +23,8 @@ mod known_hosts;
 mod network;
 /// Reaching hosts: ssh_config, jump hosts, proxy commands.
 mod reach;
+/// Rollouts: waves, failure budget, gate.
+mod rollout;
 /// Many hosts at once.
 mod scale;
 /// Sessions kept between jobs: reuse, reconnects, channel and session caps, idle timeout.
