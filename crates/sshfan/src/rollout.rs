@@ -125,7 +125,7 @@ impl FromStr for WaveSize {
             return Ok(WaveSize::Rest);
         }
         match count_or_percent(text, "wave size")? {
-            (value, _) if value == 0.0 => Err(RolloutError {
+            (0.0, _) => Err(RolloutError {
                 what: "wave size",
                 text: text.to_owned(),
                 reason: "a wave takes at least one host",
