@@ -14,6 +14,7 @@ Exit codes:
   2    usage error (bad option, malformed host list, no hosts)
   3    some host could not run the command: unreachable, refused, DNS, host key, auth, lost connection
   4    some host timed out (connect, command or transfer idle timeout)
+  5    a rollout halted (--max-fail exceeded, or --gate refused the next wave)
   130  interrupted (Ctrl-C)
 When several apply, the highest wins. With -S, the exit code is instead the largest remote
 exit code (128+N for signal N, 255 for a host that could not run the command).
@@ -198,6 +199,42 @@ pub struct RunArgs {
     /// Exit with the largest remote exit code (like pdsh -S, clush -S).
     #[arg(short = 'S', help_heading = "Output")]
     pub max_exit: bool,
+
+    /// Roll out in waves: counts, percentages and `rest`, e.g. `--waves 1,1%,10%,rest` (a
+    /// canary, then growing waves). A wave starts when the previous one has finished; the
+    /// last size repeats until every host is in a wave.
+    #[arg(long, value_name = "SIZES", value_parser = parse_waves, help_heading = "Rollout")]
+    pub waves: Option<Waves>,
+
+    /// Failure budget over the whole run: N hosts or P% of all hosts. Once more have
+    /// failed, no host starts any more (running ones finish), the summary says why, and
+    /// the exit code is 5 (halted).
+    #[arg(long, value_name = "N|P%", value_parser = parse_budget, help_heading = "Rollout")]
+    pub max_fail: Option<sshfan::rollout::FailBudget>,
+
+    /// With --max-fail: cancel the hosts still running once the budget is exceeded.
+    #[arg(long, requires = "max_fail", help_heading = "Rollout")]
+    pub abort_running: bool,
+
+    /// A local command run between waves (`sh -c`), with the wave's summary as JSON on
+    /// stdin and SSHFAN_WAVE, SSHFAN_WAVES, SSHFAN_WAVE_FAILED, SSHFAN_FAILED,
+    /// SSHFAN_HOSTS in its environment; a non-zero exit halts the rollout (exit code 5).
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        requires = "waves",
+        help_heading = "Rollout"
+    )]
+    pub gate: Option<String>,
+
+    /// Seconds to wait between waves.
+    #[arg(
+        long,
+        value_name = "SECS",
+        requires = "waves",
+        help_heading = "Rollout"
+    )]
+    pub wave_pause: Option<f64>,
 
     /// Do not read stdin (by default, when stdin is not a terminal, it is read once and
     /// sent to every host's command, as clush and `pssh -I` do).
@@ -430,6 +467,21 @@ pub struct ReportArgs {
     /// forge another host's line). Pipes, --outdir and --json are always byte-exact.
     #[arg(long, help_heading = "Output")]
     pub raw: bool,
+}
+
+/// `--waves`' sizes.
+#[derive(Debug, Clone)]
+pub struct Waves(pub Vec<sshfan::rollout::WaveSize>);
+
+fn parse_waves(text: &str) -> Result<Waves, String> {
+    sshfan::rollout::parse_waves(text)
+        .map(Waves)
+        .map_err(|err| err.to_string())
+}
+
+fn parse_budget(text: &str) -> Result<sshfan::rollout::FailBudget, String> {
+    text.parse()
+        .map_err(|err: sshfan::rollout::RolloutError| err.to_string())
 }
 
 /// `-o`'s value: a keyword sshfan supports, with its value.

@@ -40,6 +40,12 @@ impl Ending {
             if code.parse() == Ok(sshfan::ErrorCode::Cancelled))
     }
 
+    /// Whether a halted rollout never started the host.
+    pub fn not_run(&self) -> bool {
+        matches!(self, Ending::Failed { code, .. }
+            if code.parse() == Ok(sshfan::ErrorCode::NotRun))
+    }
+
     /// The category shown in summaries and gather headers, e.g. `exit 3`.
     pub fn category(&self) -> String {
         match self {
@@ -60,6 +66,7 @@ impl Ending {
                     Ok(C::HostKey) => "host key",
                     Ok(C::ConnectionLost) => "connection lost",
                     Ok(C::Cancelled) => "cancelled",
+                    Ok(C::NotRun) => "not run",
                     // Other codes, and a merged shard's `incomplete`.
                     _ => "error",
                 }

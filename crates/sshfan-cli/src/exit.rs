@@ -3,7 +3,7 @@
 //! 0: every host ran the command and it exited 0. 1: some remote command failed
 //! (non-zero exit, signal, no status). 2: usage error. 3: some host could not run the
 //! command (unreachable, refused, DNS, host key, auth, lost connection, …). 4: some host
-//! timed out. 130: interrupted. The highest applicable code wins.
+//! timed out. 5: a rollout halted (failure budget or gate). 130: interrupted. The highest applicable code wins.
 //! With `-S`, the largest remote exit code instead (pdsh/clush): 128+N for signal N and
 //! 255 for a host that could not run the command.
 
@@ -25,6 +25,8 @@ pub enum ExitStatus {
     Usage,
     HostError,
     Timeout,
+    /// A rollout stopped early (its failure budget or its gate): exit code 5.
+    Halted,
     Interrupted,
     /// `-S`: the largest remote exit code.
     Remote(u8),
@@ -38,6 +40,7 @@ impl ExitStatus {
             Ending::Remote(status) if status.success() => ExitStatus::Success,
             Ending::Remote(_) => ExitStatus::RemoteFailure,
             failed if failed.timed_out() => ExitStatus::Timeout,
+            failed if failed.not_run() => ExitStatus::Halted,
             failed if failed.cancelled() => ExitStatus::Success,
             Ending::Failed { .. } => ExitStatus::HostError,
         }
@@ -51,7 +54,7 @@ impl ExitStatus {
                 Some(128u8.saturating_add(signal_number(name)))
             }
             Ending::Remote(RemoteStatus::NoStatus) => Some(255),
-            failed if failed.cancelled() => None,
+            failed if failed.cancelled() || failed.not_run() => None,
             Ending::Failed { .. } => Some(255),
         }
     }
@@ -84,6 +87,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Usage => 2,
             ExitStatus::HostError => 3,
             ExitStatus::Timeout => 4,
+            ExitStatus::Halted => 5,
             ExitStatus::Interrupted => 130,
             ExitStatus::Remote(code) => code,
         })

@@ -13,6 +13,7 @@ mod demo;
 pub mod ending;
 pub mod exit;
 mod files;
+mod gate;
 mod generated;
 mod hostlist;
 mod interactive;

@@ -24,6 +24,10 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
         let sudo_password = ask_secret("[sudo] password: ")?;
         options = options.sudo(None, Some(&sudo_password));
     }
+    let labels = connection.client.hosts().map(sshfan::Host::label).collect();
+    if let Some(rollout) = crate::gate::rollout(&args, labels)? {
+        options = options.rollout(rollout);
+    }
     run_all(connection, vec![(Work::Command(command), options)], &report).await
 }
 

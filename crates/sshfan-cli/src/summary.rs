@@ -22,6 +22,9 @@ pub struct Summary {
     pub ok: usize,
     /// Hosts cancelled (Ctrl-C, `-k`) before they finished.
     pub cancelled: usize,
+    /// Hosts a halted rollout never started, and why it halted.
+    pub not_run: usize,
+    pub halted: Option<String>,
     pub status: Option<ExitStatus>,
     largest_remote: Option<u8>,
     /// Hosts whose host key was not known (for the hint at the end).
@@ -39,6 +42,13 @@ impl Summary {
         }
         if ending.cancelled() {
             self.cancelled += 1;
+        }
+        if let Ending::Failed { message, .. } = ending
+            && ending.not_run()
+        {
+            self.not_run += 1;
+            let reason = message.strip_prefix("not run: ").unwrap_or(message);
+            self.halted.get_or_insert_with(|| reason.to_owned());
         }
         self.groups
             .entry(category)
@@ -93,9 +103,9 @@ impl Summary {
             .collect()
     }
 
-    /// Hosts that neither succeeded nor were cancelled.
+    /// Hosts that failed (neither succeeded, nor were cancelled, nor never ran).
     pub fn failed(&self) -> usize {
-        self.hosts - self.ok - self.cancelled
+        self.hosts - self.ok - self.cancelled - self.not_run
     }
 
     /// Whether any host did not succeed.

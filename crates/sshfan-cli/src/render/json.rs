@@ -62,6 +62,10 @@ enum Event<'a> {
         failed: usize,
         #[serde(default)]
         cancelled: usize,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        not_run: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        halted: Option<Cow<'a, str>>,
         #[serde(default)]
         elapsed_ms: f64,
         interrupted: bool,
@@ -198,10 +202,16 @@ pub fn summary(summary: &Summary, elapsed: Duration, interrupted: bool) -> Strin
         ok: summary.ok,
         failed: summary.failed(),
         cancelled: summary.cancelled,
+        not_run: summary.not_run,
+        halted: summary.halted.as_deref().map(Cow::Borrowed),
         elapsed_ms: millis(elapsed),
         interrupted,
         outcomes: Cow::Owned(summary.outcomes()),
     })
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 /// One event read back from `--json` output (what `sshfan merge` reads).

@@ -283,7 +283,8 @@ impl Renderer {
         self.gathered.finish(host, &ending);
         let style = self.config.style;
         let message = match &ending {
-            failed if failed.cancelled() => return Ok(()),
+            // Said once in the summary, not once per host.
+            failed if failed.cancelled() || failed.not_run() => return Ok(()),
             Ending::Failed { message, .. } if self.config.escape.stderr => style.error(&format!(
                 "sshfan: {label}: {}",
                 escape::escape_text(message)
@@ -371,9 +372,17 @@ impl Renderer {
                 self.summary.changed_host_keys
             ));
         }
+        if let Some(reason) = &self.summary.halted {
+            text.push_str(&style.error(&format!("sshfan: halted: {reason}")));
+            text.push('\n');
+        }
         let cancelled = match self.summary.cancelled {
             0 => String::new(),
             n => format!(", {n} cancelled"),
+        };
+        let cancelled = match self.summary.not_run {
+            0 => cancelled,
+            n => format!("{cancelled}, {n} not run"),
         };
         text.push_str(&format!(
             "sshfan: {} hosts, {} ok, {} failed{cancelled} in {:.2} s\n",

@@ -20,6 +20,8 @@ mod modes;
 mod nodeset;
 /// Reaching hosts: `-J`, `-F`.
 mod reach;
+/// Rollouts: waves, failure budget, gate.
+mod rollout;
 /// Streamed `host: line` output and the exit-code scheme.
 mod run;
 /// Secrets: `-A` and `--sudo`.

@@ -1,0 +1,109 @@
+//! `--waves`, `--max-fail`, `--gate`: a rollout halts before later waves touch their
+//! hosts (asserted on the server side), says why, and exits 5.
+
+use serde_json::Value;
+use sshfan_testkit::{Fault, Fleet};
+
+use crate::util::{folded, run_all, text};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_halts_when_its_failure_budget_is_exceeded() {
+    let mut builder = Fleet::builder(30);
+    for index in [3, 4, 5] {
+        builder = builder.fault(index, Fault::RejectAuth);
+    }
+    let fleet = builder.start().await.unwrap();
+    let hosts = fleet.host_specs();
+    let out = run_all(
+        &fleet,
+        &["--waves", "1,5,rest", "--max-fail", "2"],
+        "echo ok",
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "sshfan: halted: the failure budget was exceeded (3 hosts failed, at most 2 allowed)"
+        ),
+        "{stderr}"
+    );
+    let never = folded(&hosts[6..]);
+    assert!(
+        stderr.contains(&format!("sshfan: not run: {never} (24)")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("30 hosts, 3 ok, 3 failed, 24 not run"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("not run:").count(), 1, "said once: {stderr}");
+    for index in 6..30 {
+        assert_eq!(fleet.connections(index), 0, "host {index} was contacted");
+    }
+    // The same in --json.
+    let out = run_all(
+        &fleet,
+        &["--waves", "1,5,rest", "--max-fail", "5%", "--json"],
+        "echo ok",
+    );
+    assert_eq!(out.status.code(), Some(5));
+    let last = text(&out.stdout).lines().last().unwrap().to_owned();
+    let summary: Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(summary["not_run"], 24);
+    assert_eq!(summary["outcomes"]["not_run"].as_array().unwrap().len(), 24);
+    assert!(
+        summary["halted"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1 allowed")
+    );
+    // Within budget, every wave runs.
+    let out = run_all(
+        &fleet,
+        &["--waves", "1,5,rest", "--max-fail", "3"],
+        "echo ok",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 27);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gate_sees_each_wave_and_halts_on_failure() {
+    let fleet = Fleet::start(4).await.unwrap();
+    let hosts = fleet.host_specs();
+    let report = fleet.dir().join("gate.json");
+    let gate = format!(
+        "cat > {}; echo gate ran wave $SSHFAN_WAVE of $SSHFAN_WAVES; test $SSHFAN_WAVE -ge 2",
+        report.display()
+    );
+    let out = run_all(&fleet, &["--waves", "1,1,rest", "--gate", &gate], "echo ok");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("gate ran wave 1 of 3"), "{stderr}");
+    assert!(
+        stderr.contains("sshfan: halted: the wave gate halted the rollout after wave 1 of 3"),
+        "{stderr}"
+    );
+    let seen: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(seen["wave"], 1);
+    assert_eq!(seen["hosts"][0], hosts[0].as_str());
+    assert_eq!(seen["failed"], 0);
+    assert_eq!(seen["total"], 4);
+    assert_eq!((1..4).map(|i| fleet.connections(i)).sum::<usize>(), 0);
+    let out = run_all(
+        &fleet,
+        &["--waves", "1,1,rest", "--gate", "true"],
+        "echo ok",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 4);
+    // A gate needs waves; a bad size is a usage error.
+    for args in [
+        &["--gate", "true"][..],
+        &["--waves", "1,0"],
+        &["--max-fail", "x"],
+    ] {
+        let out = run_all(&fleet, args, "echo ok");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
