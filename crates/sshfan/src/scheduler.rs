@@ -162,7 +162,8 @@ async fn start_wave(
                 })),
                 _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
                 () = state.cancel.notified() => Err(ErrorKind::Cancelled),
-                _ = aborted.wait_for(|a| *a) => Err(ErrorKind::Cancelled),
+                // Only a halted rollout's abort (a run without one has no sender).
+                Ok(_) = aborted.wait_for(|a| *a) => Err(ErrorKind::Cancelled),
             };
             let failed = !matches!(outcome, Ok(ref status) if status.success());
             let counts = !matches!(outcome, Err(ErrorKind::Cancelled));
