@@ -67,6 +67,33 @@ async fn a_rollout_halts_when_its_failure_budget_is_exceeded() {
     assert_eq!(text(&out.stdout).lines().count(), 27);
 }
 
+/// The rollout: `1,1%,10%,rest` over 1,000 hosts is waves of 1, 10, 100 and 889;
+/// three hosts of the third wave fail against a budget of 2, so the fourth wave never
+/// touches its 889 hosts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_four_wave_rollout_over_1000_hosts_halts_at_the_third_wave() {
+    let mut builder = Fleet::builder(1000);
+    for index in [20, 40, 60] {
+        builder = builder.fault(index, Fault::RejectAuth);
+    }
+    let fleet = builder.start().await.unwrap();
+    let out = run_all(
+        &fleet,
+        &["--waves", "1,1%,10%,rest", "--max-fail", "2", "-f", "200"],
+        "echo ok",
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 108);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("1000 hosts, 108 ok, 3 failed, 889 not run"),
+        "{stderr}"
+    );
+    let contacted: usize = (111..1000).map(|index| fleet.connections(index)).sum();
+    assert_eq!(contacted, 0, "the fourth wave touched a host");
+    assert!((0..111).all(|index| fleet.connections(index) == 1));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gate_sees_each_wave_and_halts_on_failure() {
     let fleet = Fleet::start(4).await.unwrap();
