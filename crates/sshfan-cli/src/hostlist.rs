@@ -13,7 +13,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use sshfan::Host;
-use sshfan::nodeset::{Groups, NodeSetError, expand_with_duplicates, expand_with_groups};
+use sshfan::nodeset::{
+    Groups, NodeSetError, expand_with_duplicates, expand_with_groups, names_a_group,
+};
 
 use crate::args::HostArgs;
 use crate::exit::UsageError;
@@ -249,13 +251,6 @@ impl Expander {
             .as_ref()
             .map_err(|err| UsageError(format!("reading node groups: {err}")).into())
     }
-}
-
-/// Whether a term of the expression starts with `@` (`user@host` does not).
-pub fn names_a_group(expression: &str) -> bool {
-    expression
-        .split([',', '!', '&', '^'])
-        .any(|term| term.trim_start().starts_with('@'))
 }
 
 /// The error and a caret under the bad column.

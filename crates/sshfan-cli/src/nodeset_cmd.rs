@@ -6,11 +6,11 @@
 use std::io::{Read, Write};
 
 use anyhow::Context;
-use sshfan::nodeset::{Groups, NodeSet, RangeSet};
+use sshfan::nodeset::{Groups, NodeSet, RangeSet, names_a_group};
 
 use crate::args::NodesetArgs;
 use crate::exit::{ExitStatus, UsageError};
-use crate::hostlist::{describe, names_a_group};
+use crate::hostlist::describe;
 
 pub fn nodeset(
     args: NodesetArgs,

@@ -139,7 +139,6 @@ pub struct Report {
     pub outdir: Option<PathBuf>,
     pub errdir: Option<PathBuf>,
     pub largest_remote_exit: bool,
-    quiet: bool,
 }
 
 impl Report {
@@ -162,7 +161,6 @@ impl Report {
             outdir: None,
             errdir: None,
             largest_remote_exit: false,
-            quiet: args.quiet,
         }
     }
 }
@@ -192,7 +190,7 @@ pub async fn run_all(
             break;
         }
     }
-    if !report.quiet {
+    if !report.render.quiet {
         use std::io::Write;
         for (file, count) in client.added_host_keys() {
             let _ = writeln!(

@@ -151,7 +151,7 @@ async fn start_wave(
         let context = context.clone();
         let state = state.clone();
         let mut cancelled = cancelled.clone();
-        let mut aborted = context.aborted();
+        let aborted = context.aborted();
         tokio::spawn(async move {
             // A panic in one host's work (a bug, or a peer that found one) becomes that
             // host's error: the other hosts, and the run, go on.
@@ -162,8 +162,7 @@ async fn start_wave(
                 })),
                 _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
                 () = state.cancel.notified() => Err(ErrorKind::Cancelled),
-                // Only a halted rollout's abort (a run without one has no sender).
-                Ok(_) = aborted.wait_for(|a| *a) => Err(ErrorKind::Cancelled),
+                true = aborted => Err(ErrorKind::Cancelled),
             };
             let failed = !matches!(outcome, Ok(ref status) if status.success());
             let counts = !matches!(outcome, Err(ErrorKind::Cancelled));
@@ -258,11 +257,18 @@ impl RunContext {
         self.stop.send_replace(true);
     }
 
-    /// Becomes true when a halted rollout cancels its running hosts.
-    fn aborted(&self) -> watch::Receiver<bool> {
-        match &self.rollout {
-            Some(rollout) => rollout.abort.subscribe(),
-            None => watch::channel(false).1,
+    /// Completes (with `true`) when a halted rollout cancels its running hosts; never
+    /// for a run without a rollout.
+    fn aborted(&self) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let abort = self
+            .rollout
+            .as_ref()
+            .map(|rollout| rollout.abort.subscribe());
+        async move {
+            match abort {
+                Some(mut abort) => abort.wait_for(|a| *a).await.is_ok(),
+                None => std::future::pending().await,
+            }
         }
     }
 }

@@ -23,6 +23,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 
@@ -61,7 +62,8 @@ enum Source {
 /// Every group source configured, with the default one.
 #[derive(Debug, Clone, Default)]
 pub struct Groups {
-    sources: IndexMap<String, Source>,
+    /// Shared: resolving a group within its own source copies only the pointer.
+    sources: Arc<IndexMap<String, Source>>,
     default: Option<String>,
 }
 
@@ -127,7 +129,7 @@ impl Groups {
                 .unwrap_or_default()
         };
         let mut groups = Groups {
-            sources: IndexMap::new(),
+            sources: Arc::default(),
             default: main.get("default").cloned(),
         };
         let confdirs = match dirs("groupsdir") {
@@ -143,7 +145,7 @@ impl Groups {
             }
         }
         for (name, keys) in sections {
-            groups.sources.insert(
+            Arc::make_mut(&mut groups.sources).insert(
                 name,
                 Source::Upcalls {
                     map: keys.get("map").cloned(),
@@ -179,7 +181,7 @@ impl Groups {
     fn add_yaml(&mut self, text: &str, origin: &str) -> Result<(), GroupError> {
         for (source, groups) in parse_yaml(text, origin)? {
             self.default.get_or_insert_with(|| source.clone());
-            self.sources.insert(source, Source::Static(groups));
+            Arc::make_mut(&mut self.sources).insert(source, Source::Static(groups));
         }
         Ok(())
     }

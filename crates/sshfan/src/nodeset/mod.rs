@@ -226,6 +226,14 @@ impl fmt::Display for NodeSet {
     }
 }
 
+/// Whether a term of the expression is a node group (`@web`; `user@host` is not), so
+/// that group configuration is read only when an expression needs it.
+pub fn names_a_group(expression: &str) -> bool {
+    expression
+        .split([',', '!', '&', '^'])
+        .any(|term| term.trim_start().starts_with('@'))
+}
+
 /// Expands an expression to its names in order, keeping duplicates when only `,` is used
 /// (`web1,web1` gives two names); other operators dedupe as in [`NodeSet::parse`].
 pub fn expand_with_duplicates(expression: &str) -> Result<Vec<String>, NodeSetError> {
