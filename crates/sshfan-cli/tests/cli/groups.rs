@@ -142,4 +142,20 @@ async fn nodeset_lists_and_resolves_groups() {
         nodeset(&["-s", "local", "-e", "@db"]),
         format!("{}\n", hosts[2])
     );
+
+    // Without a groups.conf, `$CLUSTERSHELL_CFGDIR/groups.d` is still read (ClusterShell's
+    // default autodir), as a user keeping only YAML files there expects.
+    let yaml_only = fleet.dir().join("yaml-only");
+    std::fs::create_dir_all(yaml_only.join("groups.d")).unwrap();
+    std::fs::write(
+        yaml_only.join("groups.d/a.yaml"),
+        "racks:\n  r1: 'n[1-3]'\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sshfan"))
+        .args(["nodeset", "-f", "@r1"])
+        .env("CLUSTERSHELL_CFGDIR", &yaml_only)
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "n[1-3]\n", "{}", text(&out.stderr));
 }

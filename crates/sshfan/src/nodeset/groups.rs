@@ -8,8 +8,8 @@
 //!   `~/.local/etc/clustershell`, later files overriding earlier ones; `$CFGDIR` is the
 //!   directory of the last one found. Its `[Main]` section names the `default` source,
 //!   `confdir` (`groupsdir`) directories of `.conf` files with more sources, and `autodir`
-//!   directories of YAML group files. Without any `groups.conf`, the YAML files of
-//!   `/etc/clustershell/groups.d` and `~/.local/etc/clustershell/groups.d` are read.
+//!   directories of YAML group files. Without any `groups.conf`, the YAML files of each
+//!   of those directories' `groups.d` are read.
 //! - Other sections are sources resolved by shell commands (upcalls): `map` (`$GROUP`
 //!   is set in the command's environment), `all` and `list`.
 //! - YAML files (`*.yaml` in an autodir): each top-level mapping is a source, each key a
@@ -86,7 +86,7 @@ impl Groups {
         }
         let mut sections: IndexMap<String, IndexMap<String, String>> = IndexMap::new();
         let mut cfgdir = None;
-        for dir in candidates {
+        for dir in &candidates {
             let file = dir.join("groups.conf");
             let Ok(text) = std::fs::read_to_string(&file) else {
                 continue;
@@ -94,17 +94,14 @@ impl Groups {
             for (name, keys) in parse_ini(&text, &file)? {
                 sections.entry(name).or_default().extend(keys);
             }
-            cfgdir = Some(dir);
+            cfgdir = Some(dir.clone());
         }
         let Some(cfgdir) = cfgdir else {
-            let mut dirs = vec![PathBuf::from("/etc/clustershell/groups.d")];
-            dirs.extend(
-                home.iter()
-                    .map(|h| h.join(".local/etc/clustershell/groups.d")),
-            );
+            // No groups.conf: the default autodir, `groups.d` of each configuration
+            // directory (`$CLUSTERSHELL_CFGDIR/groups.d` when it is set).
             let mut groups = Groups::default();
-            for dir in dirs {
-                groups.read_yaml_dir(&dir)?;
+            for dir in &candidates {
+                groups.read_yaml_dir(&dir.join("groups.d"))?;
             }
             return Ok(groups);
         };
