@@ -61,9 +61,14 @@ pub enum Command {
     /// (each saved as `LOCAL_DIR/NAME.HOST`, like clush --rcopy; one source to a path
     /// that is not a directory is saved as `PATH.HOST`).
     Get(CopyArgs),
-    /// Combine the --json output of several runs (shards of one job, say) into the
-    /// gathered output, summary and exit code one run would have given.
+    /// Combine the --json output or journals of several runs (shards of one job, say)
+    /// into the gathered output, summary and exit code one run would have given.
     Merge(MergeArgs),
+    /// List recent runs from the run journal; `runs show [RUN]` prints one again.
+    Runs(RunsArgs),
+    /// Run the last (or a given) run again on the hosts that did not succeed: with
+    /// --failed, --unreached, --not-run (any of them), or --all.
+    Rerun(RerunArgs),
     /// Print a shell completion script: `sshfan completions bash > /etc/bash_completion.d/sshfan`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `sshfan man | man -l -`.
@@ -79,10 +84,17 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Files holding `sshfan --json` output (`-` for stdin).
+    /// Files holding `sshfan --json` output or run journals (`-` for stdin).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<std::path::PathBuf>,
 
+    #[command(flatten)]
+    pub output: ReplayArgs,
+}
+
+/// How `merge` and `runs show` print what runs recorded.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
     /// Print JSON lines (renumbered, one summary) instead of gathered output.
     #[arg(long)]
     pub json: bool,
@@ -116,6 +128,72 @@ pub struct MergeArgs {
     /// Colour host names and errors.
     #[arg(long, value_enum, env = "SSHFAN_COLOR", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// `sshfan runs`: the journal's recent runs, or one run's report again.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
+
+    /// How many of the most recent runs to list.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub count: usize,
+
+    /// The journal directory (default: $XDG_STATE_HOME/sshfan/runs).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsAction {
+    /// Print a run's gathered output and summary again (the last run by default).
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run: its id (or a unique start of it), or a journal file or directory.
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+
+    #[command(flatten)]
+    pub output: ReplayArgs,
+}
+
+/// `sshfan rerun`: the same run again on some of its hosts.
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// Hosts whose command failed (non-zero exit, signal, timeout, lost connection).
+    #[arg(long)]
+    pub failed: bool,
+
+    /// Hosts that could not be reached (refused, unreachable, DNS, host key, auth,
+    /// connect timeout).
+    #[arg(long)]
+    pub unreached: bool,
+
+    /// Hosts that did not finish: never started (a halted rollout, a killed run), were
+    /// cancelled, or were running when the run was killed.
+    #[arg(long)]
+    pub not_run: bool,
+
+    /// Every host of the run.
+    #[arg(long, conflicts_with_all = ["failed", "unreached", "not_run"])]
+    pub all: bool,
+
+    /// Run this command instead of the run's own.
+    #[arg(long, value_name = "COMMAND")]
+    pub command: Option<String>,
+
+    /// The journal directory (default: $XDG_STATE_HOME/sshfan/runs).
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+
+    /// The run: its id (or a unique start of it), or a journal file or directory (default:
+    /// the last run).
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
 }
 
 /// `sshfan cp` and `sshfan get`: their own options (no `--sudo`, `-b` or `-S`, which mean
@@ -467,6 +545,15 @@ pub struct ReportArgs {
     /// forge another host's line). Pipes, --outdir and --json are always byte-exact.
     #[arg(long, help_heading = "Output")]
     pub raw: bool,
+
+    /// Keep the run journal in DIR instead of $XDG_STATE_HOME/sshfan/runs (see `sshfan
+    /// runs`, `sshfan rerun`).
+    #[arg(long, value_name = "DIR", help_heading = "Journal")]
+    pub journal: Option<PathBuf>,
+
+    /// Write no run journal.
+    #[arg(long, conflicts_with = "journal", help_heading = "Journal")]
+    pub no_journal: bool,
 }
 
 /// `--waves`' sizes.

@@ -15,9 +15,10 @@ use sshfan::copy::{CopyOptions, DownloadLayout, Protocol, TargetRule};
 
 use crate::args::CopyArgs;
 use crate::exit::{ExitStatus, UsageError};
+use crate::journal::JournalSetup;
 use crate::render::Layout;
 use crate::runner::Work;
-use crate::settings::{Connection, Report, run_all};
+use crate::settings::{Connection, Invocation, Report, run_all};
 
 /// Which way the files go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,11 @@ pub enum Direction {
 
 /// One run per source, on one client (the connections are reused); the worst exit
 /// status wins.
-pub async fn run_copy(copy: CopyArgs, direction: Direction) -> anyhow::Result<ExitStatus> {
+pub async fn run_copy(
+    copy: CopyArgs,
+    direction: Direction,
+    invocation: Invocation,
+) -> anyhow::Result<ExitStatus> {
     let Some((destination, sources)) = copy.paths.split_last() else {
         return Err(usage("give the sources, then the destination"));
     };
@@ -49,14 +54,15 @@ pub async fn run_copy(copy: CopyArgs, direction: Direction) -> anyhow::Result<Ex
         Direction::Upload => uploads(&copy, sources, destination, &options)?,
         Direction::Download => downloads(&copy, sources, destination, &options)?,
     };
-    let report = Report::new(
+    let mut report = Report::new(
         &copy.report,
         Layout::Stream {
             prefix: true,
             limit: None,
         },
     );
-    let connection = Connection::build(&copy.select, &copy.connect)?;
+    report.journal = JournalSetup::from_args(&copy.report, invocation.argv, None);
+    let connection = Connection::build(&copy.select, &copy.connect, invocation.only.as_ref())?;
     let run_options = connection.options.clone();
     let works = works
         .into_iter()

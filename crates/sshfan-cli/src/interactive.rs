@@ -156,7 +156,7 @@ impl Selection {
 pub async fn interactive(args: RunArgs) -> anyhow::Result<ExitStatus> {
     let mut report = Report::new(&args.report, gathered(args.gather || args.diff, &args));
     report.largest_remote_exit = args.max_exit;
-    let connection = Connection::build(&args.select, &args.connect)?;
+    let connection = Connection::build(&args.select, &args.connect, None)?;
     let names: Vec<String> = connection.client.hosts().map(Host::label).collect();
     let mut selection = Selection {
         selected: vec![true; names.len()],
@@ -238,6 +238,7 @@ pub async fn interactive(args: RunArgs) -> anyhow::Result<ExitStatus> {
                     render: report.render,
                     largest_remote_exit: report.largest_remote_exit,
                     watch_keys: false,
+                    journal: None,
                 };
                 status = execute(&client, plan).await?.0;
                 false

@@ -17,13 +17,16 @@ mod gate;
 mod generated;
 mod hostlist;
 mod interactive;
+mod journal;
 mod keypress;
 mod merge;
 mod nodeset_cmd;
 mod prompt;
 mod remote_command;
 pub mod render;
+mod rerun;
 mod runner;
+mod runs;
 mod settings;
 pub mod summary;
 
@@ -33,6 +36,7 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 use crate::exit::{ExitStatus, UsageError};
+use crate::settings::Invocation;
 
 /// The `sshfan` command: parses `std::env::args`, runs, and returns the exit code.
 pub fn main() -> ExitCode {
@@ -71,14 +75,18 @@ pub fn main() -> ExitCode {
         match cli.subcommand {
             Some(Command::Demo(demo)) => demo::demo(demo).await,
             Some(Command::Cp(copy)) => {
-                copy_command::run_copy(copy, copy_command::Direction::Upload).await
+                let invocation = Invocation::from_env();
+                copy_command::run_copy(copy, copy_command::Direction::Upload, invocation).await
             }
             Some(Command::Get(copy)) => {
-                copy_command::run_copy(copy, copy_command::Direction::Download).await
+                let invocation = Invocation::from_env();
+                copy_command::run_copy(copy, copy_command::Direction::Download, invocation).await
             }
             Some(Command::Merge(args)) => merge::merge(args),
+            Some(Command::Runs(args)) => runs::runs(args),
+            Some(Command::Rerun(args)) => rerun::rerun(args).await,
             _ if interactive::wanted(&cli.run) => interactive::interactive(cli.run).await,
-            _ => remote_command::run_command(cli.run).await,
+            _ => remote_command::run_command(cli.run, Invocation::from_env()).await,
         }
     });
     finish(result)

@@ -4,7 +4,9 @@
 //! replays every event through the same [`Renderer`] a live run uses, so the gathered
 //! output, the summary and the exit code are exactly those of one unsharded run. Hosts
 //! are numbered in file order. A host with output but no outcome (its shard was killed)
-//! is reported as failed rather than silently dropped.
+//! is reported as failed rather than silently dropped. Run journals (see `journal`) are
+//! read the same way; their plan names every host, so a host of a killed run that never
+//! reported is listed too. `sshfan runs show` replays one journal through this.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -15,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 
-use crate::args::MergeArgs;
+use crate::args::{MergeArgs, ReplayArgs};
 use crate::ending::Ending;
 use crate::exit::{ExitStatus, UsageError};
 use crate::render::json::{Decoded, decode};
@@ -52,6 +54,11 @@ impl Merged {
                 })
             };
             match event {
+                Decoded::Plan(plan) => {
+                    for (index, host) in plan.hosts.into_iter().enumerate() {
+                        host_number(index, host);
+                    }
+                }
                 Decoded::Line {
                     index,
                     host,
@@ -119,11 +126,27 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitStatus> {
         if path == Path::new("-") {
             merged.read("stdin", &mut std::io::stdin().lock())?;
         } else {
-            let file = std::fs::File::open(path)
-                .map_err(|err| UsageError(format!("cannot read `{}`: {err}", path.display())))?;
-            merged.read(&path.display().to_string(), &mut BufReader::new(file))?;
+            read_file(&mut merged, path)?;
         }
     }
+    replay(merged, &args.output)
+}
+
+/// Prints one journal's report again (`sshfan runs show`).
+pub fn show(journal: &Path, output: &ReplayArgs) -> anyhow::Result<ExitStatus> {
+    let mut merged = Merged::default();
+    read_file(&mut merged, journal)?;
+    replay(merged, output)
+}
+
+fn read_file(merged: &mut Merged, path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::open(path)
+        .map_err(|err| UsageError(format!("cannot read `{}`: {err}", path.display())))?;
+    merged.read(&path.display().to_string(), &mut BufReader::new(file))
+}
+
+/// Renders what was read as one run would have.
+fn replay(mut merged: Merged, args: &ReplayArgs) -> anyhow::Result<ExitStatus> {
     merged.close_unfinished();
     let layout = if args.json {
         Layout::Json

@@ -5,20 +5,24 @@ use std::io::IsTerminal;
 
 use crate::args::RunArgs;
 use crate::exit::{ExitStatus, UsageError};
+use crate::journal::JournalSetup;
 use crate::prompt::ask_secret;
 use crate::render::Layout;
 use crate::runner::Work;
-use crate::settings::{Connection, Report, run_all};
+use crate::settings::{Connection, Invocation, Report, run_all};
 
-/// Runs `args.command` on the selected hosts.
-pub async fn run_command(args: RunArgs) -> anyhow::Result<ExitStatus> {
-    check_command_words(&args, std::env::args().any(|a| a == "--"))?;
+/// Runs `args.command` on the selected hosts (on `invocation.only` of them for a rerun).
+pub async fn run_command(args: RunArgs, invocation: Invocation) -> anyhow::Result<ExitStatus> {
+    // A rerun's command was checked when it first ran (or given whole with --command).
+    check_command_words(&args, invocation.has_dashes() || invocation.only.is_some())?;
     let command = args.command.join(" ");
     let mut report = Report::new(&args.report, layout(&args));
     report.outdir = args.outdir.clone();
     report.errdir = args.errdir.clone();
     report.largest_remote_exit = args.max_exit;
-    let connection = Connection::build(&args.select, &args.connect)?;
+    report.journal =
+        JournalSetup::from_args(&args.report, invocation.argv.clone(), Some(command.clone()));
+    let connection = Connection::build(&args.select, &args.connect, invocation.only.as_ref())?;
     let mut options = connection.options.clone().stdin(broadcast_stdin(&args)?);
     if args.sudo {
         let sudo_password = ask_secret("[sudo] password: ")?;
@@ -44,11 +48,13 @@ fn layout(args: &RunArgs) -> Layout {
 }
 
 /// sshfan's subcommands, which a remote command's first word must not be mistaken for.
-const SUBCOMMANDS: [&str; 7] = [
+const SUBCOMMANDS: [&str; 9] = [
     "cp",
     "get",
     "nodeset",
     "merge",
+    "runs",
+    "rerun",
     "demo",
     "completions",
     "man",

@@ -46,7 +46,12 @@ pub struct Plan {
     /// A key on the terminal prints the hosts still running (off in interactive mode,
     /// whose prompt owns the terminal).
     pub watch_keys: bool,
+    /// Where each host's outcome is recorded as it happens (see `journal`).
+    pub journal: Option<SharedJournal>,
 }
+
+/// A run's journal, written by the writer thread of each piece of work in turn.
+pub type SharedJournal = Arc<std::sync::Mutex<crate::journal::Journal>>;
 
 /// Events in flight to the writer thread.
 const QUEUE: usize = 4096;
@@ -91,18 +96,35 @@ pub async fn execute(
     let render = plan.render;
     let writer_labels = labels.clone();
     let (finished_tx, finished_rx) = std::sync::mpsc::channel::<bool>();
+    let journal = plan.journal.clone();
     let writer = std::thread::spawn(move || -> std::io::Result<crate::summary::Summary> {
         let mut renderer = Renderer::new(render, writer_labels);
+        let mut journal = journal.as_ref().map(|journal| {
+            journal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         while let Some(event) = receiver.blocking_recv() {
-            renderer.handle(event)?;
             // Take what is already queued, then write it out in one go.
-            while let Ok(event) = receiver.try_recv() {
+            let mut next = Some(event);
+            while let Some(event) = next {
+                if let Some(journal) = journal.as_deref_mut() {
+                    journal.record(&event);
+                }
                 renderer.handle(event)?;
+                next = receiver.try_recv().ok();
             }
             renderer.flush()?;
+            if let Some(journal) = journal.as_deref_mut() {
+                journal.flush();
+            }
         }
         let interrupted = finished_rx.recv().unwrap_or(false);
-        renderer.finish(interrupted)
+        let summary = renderer.finish(interrupted)?;
+        if let Some(journal) = journal.as_deref_mut() {
+            journal.finish(&summary, interrupted);
+        }
+        Ok(summary)
     });
 
     let ticker = render.progress.then(|| {

@@ -20,6 +20,34 @@ use crate::prompt::ask_secret;
 use crate::render::{Layout, RenderConfig, Style};
 use crate::runner::{Plan, Work, execute};
 
+/// How this run was asked for: its arguments (kept in its journal, to run it again) and,
+/// for a rerun, the only hosts of its selection to run on.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// The arguments after the program name.
+    pub argv: Vec<String>,
+    /// A rerun's hosts, by label: the selection's other hosts are left out.
+    pub only: Option<std::collections::HashSet<String>>,
+}
+
+impl Invocation {
+    /// This process's own arguments.
+    pub fn from_env() -> Invocation {
+        Invocation {
+            argv: std::env::args_os()
+                .skip(1)
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect(),
+            only: None,
+        }
+    }
+
+    /// Whether `--` was given (after it, everything is the remote command).
+    pub fn has_dashes(&self) -> bool {
+        self.argv.iter().any(|arg| arg == "--")
+    }
+}
+
 /// A client built from the arguments, with the run options they imply.
 pub struct Connection {
     pub client: ParallelClient,
@@ -32,8 +60,23 @@ pub struct Connection {
 
 impl Connection {
     /// Selects the hosts and builds the client. Asks for a password once with `-A`.
-    pub fn build(select: &HostArgs, args: &ConnectArgs) -> anyhow::Result<Connection> {
-        let hosts = crate::hostlist::select(select, &mut std::io::stdin().lock())?;
+    /// With `only`, just those of the selected hosts (a rerun's).
+    pub fn build(
+        select: &HostArgs,
+        args: &ConnectArgs,
+        only: Option<&std::collections::HashSet<String>>,
+    ) -> anyhow::Result<Connection> {
+        let mut hosts = crate::hostlist::select(select, &mut std::io::stdin().lock())?;
+        if let Some(only) = only {
+            hosts.retain(|host| only.contains(&host.label()));
+            if hosts.is_empty() {
+                return Err(UsageError(
+                    "none of the hosts to run again is selected by the run's arguments any                      more (a host file or group changed?)"
+                        .to_owned(),
+                )
+                .into());
+            }
+        }
         let template = Connection::template(args)?;
         let client = Connection::client(&template, hosts)?;
         let options = RunOptions::default().fail_fast(args.fail_fast);
@@ -139,6 +182,8 @@ pub struct Report {
     pub outdir: Option<PathBuf>,
     pub errdir: Option<PathBuf>,
     pub largest_remote_exit: bool,
+    /// Where the run journal goes (none with `--no-journal`).
+    pub journal: Option<crate::journal::JournalSetup>,
 }
 
 impl Report {
@@ -161,6 +206,7 @@ impl Report {
             outdir: None,
             errdir: None,
             largest_remote_exit: false,
+            journal: None,
         }
     }
 }
@@ -173,6 +219,20 @@ pub async fn run_all(
     report: &Report,
 ) -> anyhow::Result<ExitStatus> {
     let client = connection.client;
+    let journal = report.journal.as_ref().and_then(|setup| {
+        let labels = client.hosts().map(Host::label).collect();
+        match crate::journal::Journal::create(setup, labels) {
+            Ok(journal) => Some(std::sync::Arc::new(std::sync::Mutex::new(journal))),
+            Err(err) => {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "sshfan: no run journal ({err}); use --no-journal to run without one"
+                );
+                None
+            }
+        }
+    });
     let mut worst = ExitStatus::Success;
     for (work, options) in works {
         let plan = Plan {
@@ -183,6 +243,7 @@ pub async fn run_all(
             render: report.render,
             largest_remote_exit: report.largest_remote_exit,
             watch_keys: true,
+            journal: journal.clone(),
         };
         let (status, _) = execute(&client, plan).await?;
         worst = worst.max(status);

@@ -29,6 +29,8 @@ use crate::summary::Summary;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 enum Event<'a> {
+    /// A run journal's first line (see `journal`): never in `--json` output.
+    Plan(Cow<'a, Plan>),
     Line {
         host: Cow<'a, str>,
         index: usize,
@@ -214,6 +216,26 @@ fn is_zero(count: &usize) -> bool {
     *count == 0
 }
 
+/// What a run set out to do: the first line of its journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The run's id (its journal directory's name).
+    pub id: String,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_ms: u64,
+    /// The arguments it was given (after the program name), to run it again.
+    pub argv: Vec<String>,
+    /// The remote command, for a run (not a copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Every host's label, by index.
+    pub hosts: Vec<String>,
+}
+
+pub fn plan(plan: &Plan) -> String {
+    encode(&Event::Plan(Cow::Borrowed(plan)))
+}
+
 /// One event read back from `--json` output (what `sshfan merge` reads).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
@@ -230,6 +252,8 @@ pub enum Decoded {
         ending: Ending,
         timing: Option<Timing>,
     },
+    /// A journal's plan.
+    Plan(Plan),
     /// A run's closing summary (a merge recomputes the rest).
     Summary {
         elapsed: Duration,
@@ -246,6 +270,7 @@ pub struct DecodeError(String);
 pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
     let event: Event<'_> = serde_json::from_str(text).map_err(|e| DecodeError(e.to_string()))?;
     Ok(match event {
+        Event::Plan(plan) => Decoded::Plan(plan.into_owned()),
         Event::Line {
             host,
             index,

@@ -14,6 +14,8 @@ mod hostile;
 mod hosts;
 /// Interactive mode through a pseudo-terminal.
 mod interactive;
+/// The run journal: `runs`, `runs show`, `rerun`, a killed run resumed.
+mod journal;
 /// Output modes: gather, JSON, per-host files, no prefix, colour, progress, summary.
 mod modes;
 /// `sshfan nodeset`.

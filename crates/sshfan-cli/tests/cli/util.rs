@@ -12,7 +12,7 @@ pub fn sshfan(fleet: &Fleet) -> Command {
 
 /// `sshfan SUBCOMMAND` (cp, get) set up like [`sshfan`].
 pub fn sshfan_subcommand(fleet: &Fleet, subcommand: Option<&str>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sshfan"));
+    let mut command = sshfan_local(fleet);
     command.args(subcommand);
     command
         .args(["-l", FLEET_USER])
@@ -20,9 +20,18 @@ pub fn sshfan_subcommand(fleet: &Fleet, subcommand: Option<&str>) -> Command {
         .arg("-i")
         .arg(fleet.client_key_path())
         .arg("--known-hosts")
-        .arg(fleet.known_hosts_path())
+        .arg(fleet.known_hosts_path());
+    command
+}
+
+/// `sshfan` with the fleet's directory as HOME (its journal goes there) and no agent,
+/// without connection options: for `runs`, `rerun` and `merge`.
+pub fn sshfan_local(fleet: &Fleet) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sshfan"));
+    command
         .env("SSH_AUTH_SOCK", "/nonexistent")
         .env("HOME", fleet.dir())
+        .env_remove("XDG_STATE_HOME")
         .env_remove("NO_COLOR")
         .env_remove("SSHFAN_FANOUT");
     command
