@@ -253,13 +253,37 @@ pub struct RunArgs {
     pub no_prefix: bool,
 
     /// Gather: when all hosts finish, print identical outputs once under a folded node set.
+    /// `--gather=outliers` (or -B) first replaces what is unique to each host (its name and
+    /// addresses, numbers, UUIDs, times, hex ids), then prints the majority once and every
+    /// other group as a diff against it; with --json, as a final `groups` event.
     #[arg(
         short = 'b',
         long = "gather",
-        conflicts_with = "json",
+        value_name = "MODE",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "identical",
         help_heading = "Output"
     )]
-    pub gather: bool,
+    pub gather: Option<GatherMode>,
+
+    /// Outlier gather: --gather=outliers.
+    #[arg(short = 'B', help_heading = "Output")]
+    pub outliers: bool,
+
+    /// With an outlier gather, also replace what REGEX matches (repeatable).
+    #[arg(long, value_name = "REGEX", help_heading = "Output")]
+    pub normalize: Vec<String>,
+
+    /// With an outlier gather, leave these rules out: host, uuid, time, ip, hex, number.
+    #[arg(
+        long,
+        value_name = "RULES",
+        value_delimiter = ',',
+        help_heading = "Output"
+    )]
+    pub no_normalize: Vec<String>,
 
     /// Gather, showing groups other than the largest as unified diffs against it
     /// (clush --diff): among many hosts, only how the few that differ differ.
@@ -575,6 +599,16 @@ fn parse_budget(text: &str) -> Result<sshfan::rollout::FailBudget, String> {
 fn parse_ssh_option(text: &str) -> Result<sshfan::ssh_config::SshOption, String> {
     text.parse()
         .map_err(|err: sshfan::ssh_config::SshConfigError| err.message)
+}
+
+/// `--gather`'s mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GatherMode {
+    /// Identical outputs once under a folded node set (clush -b, dshbak -c).
+    Identical,
+    /// What is unique to each host replaced, then the majority once and the outliers as
+    /// diffs against it.
+    Outliers,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

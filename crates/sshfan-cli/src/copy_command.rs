@@ -18,7 +18,7 @@ use crate::exit::{ExitStatus, UsageError};
 use crate::journal::JournalSetup;
 use crate::render::Layout;
 use crate::runner::Work;
-use crate::settings::{Connection, Invocation, Report, run_all};
+use crate::settings::{Connection, Invocation, Report, Reuse, run_all};
 
 /// Which way the files go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,12 @@ pub async fn run_copy(
         },
     );
     report.journal = JournalSetup::from_args(&copy.report, invocation.argv, None);
-    let connection = Connection::build(&copy.select, &copy.connect, invocation.only.as_ref())?;
+    let reuse = match works.len() {
+        1 => Reuse::Once,
+        _ => Reuse::Keep,
+    };
+    let connection =
+        Connection::build(&copy.select, &copy.connect, invocation.only.as_ref(), reuse)?;
     let run_options = connection.options.clone();
     let works = works
         .into_iter()

@@ -57,6 +57,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         largest_remote_exit: false,
         watch_keys: true,
         journal: None,
+        outliers: None,
     };
     let run_started = std::time::Instant::now();
     let (status, summary) = execute(&client, plan).await?;

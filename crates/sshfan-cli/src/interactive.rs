@@ -21,7 +21,7 @@ use crate::exit::{ExitStatus, UsageError};
 use crate::hostlist::Expander;
 use crate::render::Layout;
 use crate::runner::{Plan, Work, execute};
-use crate::settings::{Connection, Report};
+use crate::settings::{Connection, Report, Reuse};
 
 /// The prompt.
 const PROMPT: &str = "sshfan> ";
@@ -154,9 +154,11 @@ impl Selection {
 
 /// Runs the interactive session; its exit status is the last command's.
 pub async fn interactive(args: RunArgs) -> anyhow::Result<ExitStatus> {
-    let mut report = Report::new(&args.report, gathered(args.gather || args.diff, &args));
+    let (layout, outliers) = crate::remote_command::output_layout(&args)?;
+    let mut report = Report::new(&args.report, layout);
+    report.outliers = outliers;
     report.largest_remote_exit = args.max_exit;
-    let connection = Connection::build(&args.select, &args.connect, None)?;
+    let connection = Connection::build(&args.select, &args.connect, None, Reuse::Keep)?;
     let names: Vec<String> = connection.client.hosts().map(Host::label).collect();
     let mut selection = Selection {
         selected: vec![true; names.len()],
@@ -173,7 +175,7 @@ pub async fn interactive(args: RunArgs) -> anyhow::Result<ExitStatus> {
     }
     say("Enter 'quit' to leave this interactive mode");
     say(&format!("Working with nodes: {}", selection.folded()));
-    let mut gather = args.gather || args.diff;
+    let mut gather = matches!(report.render.layout, Layout::Gather { .. });
     let mut status = ExitStatus::Success;
     loop {
         let line = match tokio::task::block_in_place(|| editor.readline(PROMPT)) {
@@ -239,6 +241,7 @@ pub async fn interactive(args: RunArgs) -> anyhow::Result<ExitStatus> {
                     largest_remote_exit: report.largest_remote_exit,
                     watch_keys: false,
                     journal: None,
+                    outliers: report.outliers.clone(),
                 };
                 status = execute(&client, plan).await?.0;
                 false

@@ -89,6 +89,8 @@ impl Merged {
                         copied: None,
                     });
                 }
+                // Recomputed by the renderer when it is asked for.
+                Decoded::Groups => {}
                 Decoded::Summary {
                     elapsed,
                     interrupted,

@@ -2,27 +2,37 @@
 //! with stdin broadcast to every host.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
-use crate::args::RunArgs;
+use sshfan::outliers::Normalizer;
+
+use crate::args::{GatherMode, RunArgs};
 use crate::exit::{ExitStatus, UsageError};
 use crate::journal::JournalSetup;
 use crate::prompt::ask_secret;
 use crate::render::Layout;
 use crate::runner::Work;
-use crate::settings::{Connection, Invocation, Report, run_all};
+use crate::settings::{Connection, Invocation, Report, Reuse, run_all};
 
 /// Runs `args.command` on the selected hosts (on `invocation.only` of them for a rerun).
 pub async fn run_command(args: RunArgs, invocation: Invocation) -> anyhow::Result<ExitStatus> {
     // A rerun's command was checked when it first ran (or given whole with --command).
     check_command_words(&args, invocation.has_dashes() || invocation.only.is_some())?;
     let command = args.command.join(" ");
-    let mut report = Report::new(&args.report, layout(&args));
+    let (layout, outliers) = output_layout(&args)?;
+    let mut report = Report::new(&args.report, layout);
+    report.outliers = outliers;
     report.outdir = args.outdir.clone();
     report.errdir = args.errdir.clone();
     report.largest_remote_exit = args.max_exit;
     report.journal =
         JournalSetup::from_args(&args.report, invocation.argv.clone(), Some(command.clone()));
-    let connection = Connection::build(&args.select, &args.connect, invocation.only.as_ref())?;
+    let connection = Connection::build(
+        &args.select,
+        &args.connect,
+        invocation.only.as_ref(),
+        Reuse::Once,
+    )?;
     let mut options = connection.options.clone().stdin(broadcast_stdin(&args)?);
     if args.sudo {
         let sudo_password = ask_secret("[sudo] password: ")?;
@@ -35,16 +45,45 @@ pub async fn run_command(args: RunArgs, invocation: Invocation) -> anyhow::Resul
     run_all(connection, vec![(Work::Command(command), options)], &report).await
 }
 
-/// Gathered (`-b`) or streamed output.
-fn layout(args: &RunArgs) -> Layout {
-    if args.gather || args.diff {
+/// Gathered (`-b`), outlier-gathered (`-B`, with its normalizer) or streamed output.
+pub fn output_layout(args: &RunArgs) -> Result<(Layout, Option<Arc<Normalizer>>), UsageError> {
+    let outliers = args.outliers || args.gather == Some(GatherMode::Outliers);
+    if !outliers && !(args.normalize.is_empty() && args.no_normalize.is_empty()) {
+        return Err(UsageError(
+            "--normalize and --no-normalize apply to an outlier gather: add -B".to_owned(),
+        ));
+    }
+    if args.report.json && args.gather == Some(GatherMode::Identical) {
+        return Err(UsageError(
+            "-b and --json do not go together (--json lists every line; -B --json adds the \
+             outlier groups)"
+                .to_owned(),
+        ));
+    }
+    let layout = if outliers || args.gather.is_some() || args.diff {
         Layout::Gather { diff: args.diff }
     } else {
         Layout::Stream {
             prefix: !args.no_prefix,
             limit: None,
         }
+    };
+    if !outliers {
+        return Ok((layout, None));
     }
+    let mut normalizer = Normalizer::new();
+    for rule in &args.no_normalize {
+        let rule = rule
+            .parse()
+            .map_err(|err: sshfan::outliers::NormalizeError| UsageError(err.to_string()))?;
+        normalizer = normalizer.without(rule);
+    }
+    for pattern in &args.normalize {
+        normalizer = normalizer
+            .pattern(pattern)
+            .map_err(|err| UsageError(format!("--normalize: {err}")))?;
+    }
+    Ok((layout, Some(Arc::new(normalizer))))
 }
 
 /// sshfan's subcommands, which a remote command's first word must not be mistaken for.

@@ -48,6 +48,8 @@ pub struct Plan {
     pub watch_keys: bool,
     /// Where each host's outcome is recorded as it happens (see `journal`).
     pub journal: Option<SharedJournal>,
+    /// An outlier gather's normalizer (`-B`).
+    pub outliers: Option<Arc<sshfan::outliers::Normalizer>>,
 }
 
 /// A run's journal, written by the writer thread of each piece of work in turn.
@@ -97,8 +99,9 @@ pub async fn execute(
     let writer_labels = labels.clone();
     let (finished_tx, finished_rx) = std::sync::mpsc::channel::<bool>();
     let journal = plan.journal.clone();
+    let outliers = plan.outliers.clone();
     let writer = std::thread::spawn(move || -> std::io::Result<crate::summary::Summary> {
-        let mut renderer = Renderer::new(render, writer_labels);
+        let mut renderer = Renderer::new(render, writer_labels).with_outliers(outliers);
         let mut journal = journal.as_ref().map(|journal| {
             journal
                 .lock()

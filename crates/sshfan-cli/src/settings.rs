@@ -48,6 +48,15 @@ impl Invocation {
     }
 }
 
+/// Whether a client's connections serve one piece of work or several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// One run: each host's connection may close as soon as the host is done.
+    Once,
+    /// Several runs (interactive mode, several copies): connections stay open.
+    Keep,
+}
+
 /// A client built from the arguments, with the run options they imply.
 pub struct Connection {
     pub client: ParallelClient,
@@ -60,11 +69,13 @@ pub struct Connection {
 
 impl Connection {
     /// Selects the hosts and builds the client. Asks for a password once with `-A`.
-    /// With `only`, just those of the selected hosts (a rerun's).
+    /// With `only`, just those of the selected hosts (a rerun's). `reuse` says whether
+    /// later work will use the connections again.
     pub fn build(
         select: &HostArgs,
         args: &ConnectArgs,
         only: Option<&std::collections::HashSet<String>>,
+        reuse: Reuse,
     ) -> anyhow::Result<Connection> {
         let mut hosts = crate::hostlist::select(select, &mut std::io::stdin().lock())?;
         if let Some(only) = only {
@@ -77,7 +88,13 @@ impl Connection {
                 .into());
             }
         }
-        let template = Connection::template(args)?;
+        let mut template = Connection::template(args)?;
+        if reuse == Reuse::Once {
+            // As many open as run at once: a host's session closes once its work is done
+            // and another host needs the room, not at the end of the run (so 100,000 hosts
+            // never hold 100,000 connections on the client and servers at once).
+            template = template.max_sessions(args.fanout.max(1));
+        }
         let client = Connection::client(&template, hosts)?;
         let options = RunOptions::default().fail_fast(args.fail_fast);
         Ok(Connection {
@@ -184,6 +201,8 @@ pub struct Report {
     pub largest_remote_exit: bool,
     /// Where the run journal goes (none with `--no-journal`).
     pub journal: Option<crate::journal::JournalSetup>,
+    /// An outlier gather's normalizer (`-B`).
+    pub outliers: Option<std::sync::Arc<sshfan::outliers::Normalizer>>,
 }
 
 impl Report {
@@ -207,6 +226,7 @@ impl Report {
             errdir: None,
             largest_remote_exit: false,
             journal: None,
+            outliers: None,
         }
     }
 }
@@ -244,6 +264,7 @@ pub async fn run_all(
             largest_remote_exit: report.largest_remote_exit,
             watch_keys: true,
             journal: journal.clone(),
+            outliers: report.outliers.clone(),
         };
         let (status, _) = execute(&client, plan).await?;
         worst = worst.max(status);

@@ -41,6 +41,7 @@ pub struct FleetBuilder {
     bind: Bind,
     certificate: Option<CertificateSpec>,
     user_cas: Vec<PublicKey>,
+    named_by_address: bool,
 }
 
 /// A host certificate every host presents.
@@ -121,6 +122,14 @@ impl FleetBuilder {
         self
     }
 
+    /// Names each host (what `hostname` and `uname -n` print there) by its address as
+    /// [`Fleet::host_specs`] gives it, as a real host's name is what one dials; the
+    /// default is `host0`, `host1`, ….
+    pub fn named_by_address(mut self) -> Self {
+        self.named_by_address = true;
+        self
+    }
+
     /// Chooses where hosts listen.
     pub fn bind(mut self, bind: Bind) -> Self {
         self.bind = bind;
@@ -163,13 +172,22 @@ impl FleetBuilder {
             wrong_key: server_config(vec![wrong_key], Vec::new()),
             two_keys: server_config(vec![host_key.clone(), second_key.clone()], Vec::new()),
         };
+        let listeners = bind_listeners(self.bind, self.hosts).await?;
+        let addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
         let mut hosts = Vec::with_capacity(self.hosts);
         for index in 0..self.hosts {
             let root = dir.path().join("host-roots").join(format!("host{index}"));
             std::fs::create_dir_all(&root)?;
+            let name = match addrs.get(index) {
+                Some(addr) if self.named_by_address => addr.to_string(),
+                _ => format!("host{index}"),
+            };
             hosts.push(Arc::new(VirtualHost {
                 root,
-                name: format!("host{index}"),
+                name,
                 fault: self.faults.remove(&index),
                 connections: Default::default(),
                 open: Default::default(),
@@ -186,12 +204,6 @@ impl FleetBuilder {
                 .then(|| Arc::new(std::mem::take(&mut self.shell_env))),
             hosts,
         });
-
-        let listeners = bind_listeners(self.bind, self.hosts).await?;
-        let addrs = listeners
-            .iter()
-            .map(TcpListener::local_addr)
-            .collect::<std::io::Result<Vec<_>>>()?;
 
         let known_hosts_path = dir.path().join("known_hosts");
         let host_line = keys::public_line(&host_key);
@@ -410,6 +422,7 @@ impl Fleet {
             bind: Bind::Ports,
             certificate: None,
             user_cas: Vec::new(),
+            named_by_address: false,
         }
     }
 

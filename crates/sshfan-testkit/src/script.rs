@@ -9,6 +9,8 @@
 //! |---|---|
 //! | `echo [-n] WORD…` | print the words |
 //! | `hostname` | print the virtual host's name (`host17`) |
+//! | `uname [-a\|-r\|-n]` | `Linux`; `-r` the kernel release (`5.15.0-91-generic`, or [`Fault::Release`]'s); `-n` the name; `-a` all in one line |
+//! | `uptime` | `HH:MM:SS up N days,  load average: 0.00, 0.01, 0.05`: the time now, N from the host's name |
 //! | `seq N` | print the lines `1` to `N` |
 //! | `flood BYTES` | print BYTES bytes of 64-byte lines |
 //! | `line BYTES` | print one line of BYTES `z` bytes (plus its newline) |
@@ -82,6 +84,31 @@ pub enum Fault {
     NoSftp,
     /// The host's SFTP server lies in this way (a hostile server).
     HostileSftp(SftpTrick),
+    /// `uname -r` prints this kernel release instead of the fleet's (an outlier host).
+    Release(String),
+}
+
+/// The kernel release `uname -r` prints on fleet hosts.
+pub const FLEET_RELEASE: &str = "5.15.0-91-generic";
+
+/// Who a host is, as its commands tell it.
+pub(crate) struct Identity {
+    /// What `hostname` prints.
+    pub name: String,
+    /// What `uname -r` prints.
+    pub release: String,
+}
+
+impl Identity {
+    pub fn new(name: &str, fault: Option<&Fault>) -> Identity {
+        Identity {
+            name: name.to_owned(),
+            release: match fault {
+                Some(Fault::Release(release)) => release.clone(),
+                _ => FLEET_RELEASE.to_owned(),
+            },
+        }
+    }
 }
 
 /// How a hostile SFTP server lies (see [`Fault::HostileSftp`]).
@@ -188,7 +215,7 @@ pub(crate) struct Job {
     pub command: Option<String>,
     /// Variables the client sent (`setenv`).
     pub env: Vec<(String, String)>,
-    pub hostname: String,
+    pub identity: Identity,
     pub fault: Option<Fault>,
     pub kill: Arc<KillSwitch>,
     /// `Some(environment)`: run under a real `sh`.
@@ -238,12 +265,12 @@ pub(crate) async fn run_exec(channel: Channel<Msg>, session: russh::server::Hand
                     run_shell(&mut terminal, command.as_deref(), &env, &job.root).await
                 }
                 (None, Some(command)) => {
-                    match interpret(&mut terminal, command, &job.hostname, &job.env).await {
+                    match interpret(&mut terminal, command, &job.identity, &job.env).await {
                         Ok(status) => Ending::Status(status),
                         Err(ending) => ending,
                     }
                 }
-                (None, None) => interactive(&mut terminal, &job.hostname, &job.env).await,
+                (None, None) => interactive(&mut terminal, &job.identity, &job.env).await,
             }
         };
         let mut signals = job.signals.clone();
@@ -259,7 +286,11 @@ pub(crate) async fn run_exec(channel: Channel<Msg>, session: russh::server::Hand
 }
 
 /// An interactive shell: each line on stdin is a command; EOF or `exit` ends it.
-async fn interactive(terminal: &mut Terminal, hostname: &str, env: &[(String, String)]) -> Ending {
+async fn interactive(
+    terminal: &mut Terminal,
+    hostname: &Identity,
+    env: &[(String, String)],
+) -> Ending {
     let mut pending: Vec<u8> = Vec::new();
     let mut status = 0;
     while let Some(message) = terminal.channel.wait().await {
@@ -287,7 +318,7 @@ async fn interactive(terminal: &mut Terminal, hostname: &str, env: &[(String, St
 async fn interpret(
     terminal: &mut Terminal,
     command: &str,
-    hostname: &str,
+    hostname: &Identity,
     env: &[(String, String)],
 ) -> Result<u32, Ending> {
     let mut status = 0;
@@ -321,7 +352,7 @@ async fn run_builtin(
     terminal: &mut Terminal,
     name: &str,
     args: &[&str],
-    hostname: &str,
+    hostname: &Identity,
     env: &[(String, String)],
 ) -> Step {
     let number = |index: usize| args.get(index).and_then(|a| a.parse::<u64>().ok());
@@ -339,8 +370,35 @@ async fn run_builtin(
         }
         "hostname" => {
             terminal
-                .write(Bytes::from(format!("{hostname}\n")), false)
+                .write(Bytes::from(format!("{}\n", hostname.name)), false)
                 .await
+        }
+        "uname" => {
+            let Identity { name, release } = hostname;
+            let text = match args.first().copied() {
+                Some("-r") => format!("{release}\n"),
+                Some("-n") => format!("{name}\n"),
+                Some("-a") => format!("Linux {name} {release} #101-Ubuntu SMP x86_64 GNU/Linux\n"),
+                _ => "Linux\n".to_owned(),
+            };
+            terminal.write(Bytes::from(text), false).await;
+        }
+        "uptime" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            let days = hostname.name.bytes().fold(7u64, |hash, byte| {
+                hash.wrapping_mul(31).wrapping_add(u64::from(byte))
+            }) % 900
+                + 1;
+            let text = format!(
+                " {:02}:{:02}:{:02} up {days} days,  load average: 0.00, 0.01, 0.05\n",
+                now / 3600 % 24,
+                now / 60 % 60,
+                now % 60
+            );
+            terminal.write(Bytes::from(text), false).await;
         }
         "seq" => {
             let count = number(0).unwrap_or(0);

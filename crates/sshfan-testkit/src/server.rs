@@ -343,7 +343,7 @@ impl FleetSession {
         let job = Job {
             command,
             env,
-            hostname: self.host.name.clone(),
+            identity: crate::script::Identity::new(&self.host.name, self.host.fault.as_ref()),
             fault: self.host.fault.clone(),
             kill: self.kill.clone(),
             real_shell: self.real_shell.clone(),

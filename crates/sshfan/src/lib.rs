@@ -70,6 +70,7 @@ mod host_state;
 pub mod known_hosts;
 mod limits;
 pub mod nodeset;
+pub mod outliers;
 pub mod output;
 pub mod parallel;
 mod prepare;

@@ -4,11 +4,14 @@
 //!
 //! `--diff` (clush's): the largest group is printed as with `-b`, then every other group
 //! as a unified diff against it (`--- web[1-8] (8)` / `+++ web9`), so among thousands of
-//! hosts the few that differ show only how they differ.
+//! hosts the few that differ show only how they differ. An outlier gather (`-B`) does the
+//! same after normalising each host's output (see [`sshfan::outliers`]): its own names
+//! are the label, the name in it, and that name's first DNS label.
 
 use std::collections::BTreeMap;
 
 use sshfan::nodeset::NodeSet;
+use sshfan::outliers::{Normalizer, OutputGroup};
 
 use super::Style;
 use crate::ending::Ending;
@@ -49,34 +52,27 @@ impl Gathered {
         text
     }
 
-    /// `--diff`: the largest group as with [`render`](Self::render) (the first of equals
-    /// in `-b`'s order), then each other group as a unified diff against it.
-    pub fn render_diff(&self, labels: &[String], style: Style) -> Vec<u8> {
-        let groups = self.groups(labels);
-        let Some(reference) = groups
-            .iter()
-            .enumerate()
-            .max_by_key(|(position, (_, _, count))| (*count, std::cmp::Reverse(*position)))
-            .map(|(position, _)| position)
-        else {
+    /// `--diff`: the largest group as with [`render`](Self::render) (the first seen of
+    /// equals), then each other group, in the order first seen, as a unified diff against
+    /// it. With a normalizer (an outlier gather), outputs are compared and shown
+    /// normalised.
+    pub fn render_diff(
+        &self,
+        labels: &[String],
+        style: Style,
+        normalizer: Option<&Normalizer>,
+    ) -> Vec<u8> {
+        let groups = self.outlier_groups(labels, normalizer);
+        let Some((base, others)) = groups.split_first() else {
             return Vec::new();
         };
         let mut text = Vec::new();
-        let (base_header, base, _) = &groups[reference];
-        block(&mut text, base_header, base, style);
-        let base_text = String::from_utf8_lossy(base);
-        for (position, (header, output, _)) in groups.iter().enumerate() {
-            if position == reference {
-                continue;
-            }
-            let other = String::from_utf8_lossy(output);
-            let diff = similar::TextDiff::from_lines(base_text.as_ref(), other.as_ref());
-            let unified = diff
-                .unified_diff()
-                .context_radius(3)
-                .header(base_header, header)
-                .to_string();
-            for line in unified.lines() {
+        let base_header = header(labels, base);
+        block(&mut text, &base_header, base.output.as_bytes(), style);
+        for group in others {
+            let diff = group.diff.as_deref().unwrap_or_default();
+            let head = format!("--- {base_header}\n+++ {}\n", header(labels, group));
+            for line in head.lines().chain(diff.lines()) {
                 let painted = match line.as_bytes().first() {
                     _ if line.starts_with("---") || line.starts_with("+++") => style.header(line),
                     Some(b'@') => style.dim(line),
@@ -89,6 +85,31 @@ impl Gathered {
             }
         }
         text
+    }
+
+    /// Hosts with output grouped by it (normalised with a normalizer) and their outcome,
+    /// the largest group first, the others with their diffs against it.
+    pub fn outlier_groups(
+        &self,
+        labels: &[String],
+        normalizer: Option<&Normalizer>,
+    ) -> Vec<OutputGroup> {
+        let names: Vec<Vec<&str>> = labels.iter().map(|label| host_names(label)).collect();
+        let outputs = self
+            .outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, output)| !output.is_empty())
+            .map(|(host, output)| {
+                let category = self
+                    .categories
+                    .get(host)
+                    .and_then(Option::as_deref)
+                    .unwrap_or("running");
+                let names = names.get(host).map_or(&[][..], Vec::as_slice);
+                (host, names, output.as_slice(), category)
+            });
+        sshfan::outliers::group_outputs(outputs, normalizer)
     }
 
     /// `(header, output, host count)` per group, in header order.
@@ -124,6 +145,42 @@ impl Gathered {
         blocks.sort();
         blocks
     }
+}
+
+/// `web[1-8] (8)`, then the category unless `ok`.
+fn header(labels: &[String], group: &OutputGroup) -> String {
+    let hosts = group
+        .hosts
+        .iter()
+        .map(|host| labels.get(*host).map_or("?", String::as_str));
+    let folded = NodeSet::from_names(hosts).fold();
+    let mut header = format!("{folded} ({})", group.hosts.len());
+    if group.class != "ok" {
+        header.push_str(&format!(" {}", group.class));
+    }
+    header
+}
+
+/// The names a host goes by in its own output: its label, and the name in it without a
+/// port (`[::1]:2222` is `::1`) and, unless an address, without its domain.
+fn host_names(label: &str) -> Vec<&str> {
+    let mut names = vec![label];
+    let name = match label.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => label
+            .rsplit_once(':')
+            .map_or(label, |(name, port)| match port.parse::<u16>() {
+                Ok(_) if !name.contains(':') => name,
+                _ => label,
+            }),
+    };
+    names.push(name);
+    if name.parse::<std::net::IpAddr>().is_err()
+        && let Some((short, _)) = name.split_once('.')
+    {
+        names.push(short);
+    }
+    names
 }
 
 /// A dshbak block: a header between rules, then the output.
@@ -179,13 +236,17 @@ mod tests {
             gathered.finish(host, &Ending::Remote(ExitStatus::Code(0)));
         }
         gathered.push_line(4, b"d");
-        let text = String::from_utf8(gathered.render_diff(&labels, Style::plain())).unwrap();
+        let text = String::from_utf8(gathered.render_diff(&labels, Style::plain(), None)).unwrap();
         assert_eq!(
             text,
             "---------------\nweb[1,3-4] (3)\n---------------\na\nb\nc\n\
              --- web[1,3-4] (3)\n+++ web2 (1)\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n\
              --- web[1,3-4] (3)\n+++ web5 (1)\n@@ -1,3 +1,4 @@\n a\n b\n c\n+d\n"
         );
-        assert!(Gathered::new(0).render_diff(&[], Style::plain()).is_empty());
+        assert!(
+            Gathered::new(0)
+                .render_diff(&[], Style::plain(), None)
+                .is_empty()
+        );
     }
 }

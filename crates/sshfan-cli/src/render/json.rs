@@ -55,6 +55,8 @@ enum Event<'a> {
         #[serde(flatten)]
         timing: TimingFields,
     },
+    /// An outlier gather's groups (`-B --json`), the majority first, before the summary.
+    Groups { groups: Vec<GroupFields<'a>> },
     Summary {
         #[serde(default)]
         hosts: usize,
@@ -74,6 +76,20 @@ enum Event<'a> {
         #[serde(default)]
         outcomes: Cow<'a, BTreeMap<String, Vec<String>>>,
     },
+}
+
+/// One group of a `groups` event.
+#[derive(Debug, Serialize, Deserialize)]
+struct GroupFields<'a> {
+    /// The hosts' labels, in natural order.
+    hosts: Vec<Cow<'a, str>>,
+    count: usize,
+    /// `ok`, `exit_3`, … as in the summary's `outcomes`.
+    category: Cow<'a, str>,
+    /// The normalised output.
+    output: Cow<'a, str>,
+    /// The unified diff from the majority's output (none for the majority).
+    diff: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -198,6 +214,29 @@ pub fn done(index: usize, host: &str, ending: &Ending, timing: Option<Timing>) -
     })
 }
 
+/// The `groups` event of an outlier gather.
+pub fn groups(groups: &[sshfan::outliers::OutputGroup], labels: &[String]) -> String {
+    let groups = groups
+        .iter()
+        .map(|group| {
+            let mut hosts: Vec<Cow<'_, str>> = group
+                .hosts
+                .iter()
+                .map(|host| Cow::Borrowed(labels.get(*host).map_or("?", String::as_str)))
+                .collect();
+            hosts.sort_by(|a, b| crate::summary::natural_order(a, b));
+            GroupFields {
+                count: hosts.len(),
+                hosts,
+                category: Cow::Owned(group.class.replace(' ', "_")),
+                output: Cow::Borrowed(&group.output),
+                diff: group.diff.as_deref().map(Cow::Borrowed),
+            }
+        })
+        .collect();
+    encode(&Event::Groups { groups })
+}
+
 pub fn summary(summary: &Summary, elapsed: Duration, interrupted: bool) -> String {
     encode(&Event::Summary {
         hosts: summary.hosts,
@@ -254,6 +293,8 @@ pub enum Decoded {
     },
     /// A journal's plan.
     Plan(Plan),
+    /// An outlier gather's groups (recomputed by a merge, so not read back).
+    Groups,
     /// A run's closing summary (a merge recomputes the rest).
     Summary {
         elapsed: Duration,
@@ -271,6 +312,7 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
     let event: Event<'_> = serde_json::from_str(text).map_err(|e| DecodeError(e.to_string()))?;
     Ok(match event {
         Event::Plan(plan) => Decoded::Plan(plan.into_owned()),
+        Event::Groups { .. } => Decoded::Groups,
         Event::Line {
             host,
             index,

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use sshfan::outliers::Normalizer;
 use sshfan::{Progress, Timing};
 
 pub use style::Style;
@@ -140,6 +141,9 @@ pub struct Renderer {
     progress_shown: bool,
     /// Files and bytes moved by transfers, over all hosts.
     copied: (u64, u64),
+    /// An outlier gather's normalizer: gathered output is normalised, and `--json` ends
+    /// with a `groups` event.
+    outliers: Option<Arc<Normalizer>>,
 }
 
 /// Most bytes of whole stdout lines held back before they are written.
@@ -163,7 +167,14 @@ impl Renderer {
             progress: None,
             progress_shown: false,
             copied: (0, 0),
+            outliers: None,
         }
+    }
+
+    /// An outlier gather with `normalizer` (see [`gather`]).
+    pub fn with_outliers(mut self, normalizer: Option<Arc<Normalizer>>) -> Renderer {
+        self.outliers = normalizer;
+        self
     }
 
     fn label(&self, host: usize) -> &str {
@@ -228,6 +239,9 @@ impl Renderer {
         };
         match self.config.layout {
             Layout::Json => {
+                if self.outliers.is_some() && stream == Stream::Stdout {
+                    self.gathered.push_line(host, &line);
+                }
                 let text = json::line(host, self.label(host), stream, &line, eol);
                 self.write(Stream::Stdout, text.as_bytes())
             }
@@ -270,6 +284,7 @@ impl Renderer {
         let label = self.label(host).to_owned();
         self.summary.record(&label, &ending);
         if self.config.layout == Layout::Json {
+            self.gathered.finish(host, &ending);
             let text = json::done(host, &label, &ending, timing);
             return self.write(Stream::Stdout, text.as_bytes());
         }
@@ -311,13 +326,23 @@ impl Renderer {
         self.config.progress = false;
         match self.config.layout {
             Layout::Json => {
+                if let Some(normalizer) = &self.outliers {
+                    let groups = self.gathered.outlier_groups(&self.labels, Some(normalizer));
+                    let text = json::groups(&groups, &self.labels);
+                    self.write(Stream::Stdout, text.as_bytes())?;
+                }
                 let text = json::summary(&self.summary, elapsed, interrupted);
                 self.write(Stream::Stdout, text.as_bytes())?;
             }
             Layout::Gather { diff } => {
-                let text = match diff {
-                    false => self.gathered.render(&self.labels, self.config.style),
-                    true => self.gathered.render_diff(&self.labels, self.config.style),
+                let style = self.config.style;
+                let text = match (diff, &self.outliers) {
+                    (_, Some(normalizer)) => {
+                        self.gathered
+                            .render_diff(&self.labels, style, Some(normalizer))
+                    }
+                    (false, None) => self.gathered.render(&self.labels, style),
+                    (true, None) => self.gathered.render_diff(&self.labels, style, None),
                 };
                 self.write(Stream::Stdout, &text)?;
                 self.print_summary(elapsed, interrupted)?;

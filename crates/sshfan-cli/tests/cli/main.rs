@@ -20,6 +20,8 @@ mod journal;
 mod modes;
 /// `sshfan nodeset`.
 mod nodeset;
+/// Outlier gather: `-B`, `--gather=outliers`, `--normalize`.
+mod outliers;
 /// Reaching hosts: `-J`, `-F`.
 mod reach;
 /// Rollouts: waves, failure budget, gate.
