@@ -6,6 +6,7 @@
 //! exceptions, …) is written in Python on top of these, in `python/sshfan/`.
 
 mod client;
+mod outliers;
 mod run;
 mod runtime;
 
@@ -36,5 +37,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("NO_IPV6", sshfan::transport::NO_IPV6_ADDRESS)?;
     m.add_function(wrap_pyfunction!(enable_tracing, m)?)?;
+    m.add_function(wrap_pyfunction!(outliers::group_outputs, m)?)?;
     Ok(())
 }

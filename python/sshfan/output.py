@@ -333,3 +333,17 @@ class InteractiveShell:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+class OutputGroup(collections.namedtuple("OutputGroup", "hosts output diff category")):
+    """One group of ``ParallelSSHClient.gather``: hosts whose stdout, normalised, is the
+    same.
+
+    ``hosts``: their names, in run order. ``output``: the (normalised) stdout.
+    ``diff``: the unified diff from the first (largest) group's output to this one's,
+    ``None`` for the first. ``category``: ``"ok"``, ``"exit N"`` or the exception's class
+    name, so hosts with the same output but different outcomes stay apart.
+    """
+
+    __slots__ = ()
+

@@ -1,4 +1,4 @@
-from typing import Any, Generator, Iterator, Optional, Union
+from typing import Any, Generator, Iterator, List, NamedTuple, Optional, Union
 
 Line = Union[str, bytes]
 
@@ -70,3 +70,9 @@ class InteractiveShell:
     def exit_code(self) -> Optional[int]: ...
     def __enter__(self) -> "InteractiveShell": ...
     def __exit__(self, *exc_info: Any) -> None: ...
+
+class OutputGroup(NamedTuple):
+    hosts: List[str]
+    output: str
+    diff: Optional[str]
+    category: str

@@ -35,9 +35,12 @@ def fleet_binary():
 class Fleet:
     """A running `sshfan-fleet`: host names (one port for all), key and known_hosts."""
 
-    def __init__(self, hosts=4, faults=None, real_shell=False, env=None):
+    def __init__(self, hosts=4, faults=None, real_shell=False, env=None,
+                 named_by_address=False):
         self.dir = tempfile.mkdtemp(prefix="sshfan-pytest-")
         args = [fleet_binary(), "--hosts", str(hosts), "--addresses", "--state-dir", self.dir]
+        if named_by_address:
+            args.append("--named-by-address")
         for index, kind in (faults or {}).items():
             args += ["--fault", "%d=%s" % (index, kind)]
         if real_shell:

@@ -414,3 +414,30 @@ def test_host_logger_logs_each_line(fleet, caplog):
 def test_post_quantum_key_exchange_on_request(fleet):
     output = fleet.client(post_quantum_kex=True).run_command("echo pq")
     assert [list(o.stdout) for o in output] == [["pq"]] * len(fleet.names)
+
+
+def test_gather_groups_outputs_after_normalising_them(make_fleet):
+    """``client.gather``: outputs that differ only by host name, time and uptime are one
+    group; a host on another kernel is an outlier with its diff against the majority."""
+    running = make_fleet(hosts=6, named_by_address=True, faults={4: "release:5.10.0-odd"})
+    client = running.client()
+    output = client.run_command("uname -a; uptime")
+    groups = client.gather(output)
+    assert [len(group.hosts) for group in groups] == [5, 1]
+    majority, outlier = groups
+    assert majority.hosts == running.names[:4] + running.names[5:]
+    assert majority.output == (
+        "Linux <host> 5.15.0-91-generic #101-Ubuntu SMP x86_64 GNU/Linux\n"
+        " <time> up <n> days,  load average: 0.00, 0.01, 0.05\n")
+    assert majority.diff is None and majority.category == "ok"
+    assert outlier.hosts == [running.names[4]]
+    assert "+Linux <host> 5.10.0-odd #101" in outlier.diff
+    # Without normalising, the uptimes set hosts apart; rules and patterns choose.
+    output = client.run_command("uptime")
+    assert len(client.gather(output, normalize=False)) > 1
+    output = client.run_command("uptime; exit 2")
+    groups = client.gather(output, rules=["time"], patterns=[r"up \d+ days"])
+    assert len(groups) == 1 and groups[0].category == "exit 2"
+    assert groups[0].output == " <time> <*>,  load average: 0.00, 0.01, 0.05\n"
+    with pytest.raises(ValueError, match="unknown normalisation rule"):
+        client.gather(output, rules=["bogus"])

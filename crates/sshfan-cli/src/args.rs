@@ -338,6 +338,13 @@ pub struct RunArgs {
     )]
     pub wave_pause: Option<f64>,
 
+    /// Spread each wave over groups, one host of each group in turn, so that no wave
+    /// takes out a whole rack: `@SOURCE` (a group source's groups, e.g. `@rack`) or a
+    /// regular expression on host names whose first capture names the group
+    /// (`'rack(\d+)-'`).
+    #[arg(long, value_name = "KEY", requires = "waves", help_heading = "Rollout")]
+    pub spread: Option<String>,
+
     /// Do not read stdin (by default, when stdin is not a terminal, it is read once and
     /// sent to every host's command, as clush and `pssh -I` do).
     #[arg(short = 'n', long = "no-stdin", help_heading = "Remote command")]
@@ -740,10 +747,18 @@ mod tests {
         assert!(cli.run.connect.ask_pass && cli.run.connect.fail_fast);
     }
 
+    /// `-b` takes no value (the next word is the command); `--gather=outliers` does.
     #[test]
-    fn gather_and_json_conflict() {
-        let err = Cli::try_parse_from(["sshfan", "-w", "a", "-b", "--json", "true"]).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    fn gather_modes() {
+        let cli = parse(&["-w", "a", "-b", "uptime"]);
+        assert_eq!(cli.run.gather, Some(GatherMode::Identical));
+        assert_eq!(cli.run.command, ["uptime"]);
+        let cli = parse(&["-w", "a", "--gather=outliers", "uptime"]);
+        assert_eq!(cli.run.gather, Some(GatherMode::Outliers));
+        let cli = parse(&["-w", "a", "-B", "--no-normalize", "ip,number", "uptime"]);
+        assert!(cli.run.outliers);
+        assert_eq!(cli.run.no_normalize, ["ip", "number"]);
+        assert!(Cli::try_parse_from(["sshfan", "-w", "a", "--gather=most", "true"]).is_err());
     }
 
     #[test]

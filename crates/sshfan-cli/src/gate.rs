@@ -24,7 +24,12 @@ pub fn rollout(args: &RunArgs, labels: Vec<String>) -> anyhow::Result<Option<Rol
         ),
         None => None,
     };
+    let spread = match &args.spread {
+        Some(key) => Some(crate::spread::groups(key, &labels)?),
+        None => None,
+    };
     Ok(Some(Rollout {
+        spread,
         waves: args.waves.clone().map(|waves| waves.0).unwrap_or_default(),
         max_fail: args.max_fail,
         abort_running: args.abort_running,

@@ -28,6 +28,7 @@ mod rerun;
 mod runner;
 mod runs;
 mod settings;
+mod spread;
 pub mod summary;
 
 use std::process::ExitCode;

@@ -123,8 +123,8 @@ impl FleetBuilder {
     }
 
     /// Names each host (what `hostname` and `uname -n` print there) by its address as
-    /// [`Fleet::host_specs`] gives it, as a real host's name is what one dials; the
-    /// default is `host0`, `host1`, ….
+    /// [`Fleet::host_specs`] gives it (without the port under [`Bind::Addresses`]), as a
+    /// real host's name is what one dials; the default is `host0`, `host1`, ….
     pub fn named_by_address(mut self) -> Self {
         self.named_by_address = true;
         self
@@ -182,6 +182,10 @@ impl FleetBuilder {
             let root = dir.path().join("host-roots").join(format!("host{index}"));
             std::fs::create_dir_all(&root)?;
             let name = match addrs.get(index) {
+                // One port for all: the address alone names the host.
+                Some(addr) if self.named_by_address && self.bind == Bind::Addresses => {
+                    addr.ip().to_string()
+                }
                 Some(addr) if self.named_by_address => addr.to_string(),
                 _ => format!("host{index}"),
             };

@@ -70,6 +70,10 @@ pub struct Rollout {
     pub gate: Option<WaveGate>,
     /// A pause between waves.
     pub pause: Option<Duration>,
+    /// Each host's group (by host index: a rack, a zone): hosts go into waves one group
+    /// at a time in turn (the first host of every group, then the second…), so that no
+    /// wave takes more hosts of one group than it must (see [`spread_order`]).
+    pub spread: Option<Vec<usize>>,
 }
 
 impl fmt::Debug for Rollout {
@@ -80,6 +84,7 @@ impl fmt::Debug for Rollout {
             .field("abort_running", &self.abort_running)
             .field("gate", &self.gate.is_some())
             .field("pause", &self.pause)
+            .field("spread", &self.spread.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -153,6 +158,27 @@ pub fn parse_waves(text: &str) -> Result<Vec<WaveSize>, RolloutError> {
     text.split(',').map(str::parse).collect()
 }
 
+/// The order hosts start in when spread over `groups` (each host's group, by index):
+/// round-robin over the groups in the order first seen, each group's hosts in their own
+/// order. Hosts beyond `groups`' length keep their place after the others.
+pub fn spread_order(groups: &[usize], hosts: usize) -> Vec<usize> {
+    let mut buckets: indexmap::IndexMap<usize, std::collections::VecDeque<usize>> =
+        indexmap::IndexMap::new();
+    for (host, group) in groups.iter().enumerate().take(hosts) {
+        buckets.entry(*group).or_default().push_back(host);
+    }
+    let mut order = Vec::with_capacity(hosts);
+    while order.len() < groups.len().min(hosts) {
+        for bucket in buckets.values_mut() {
+            if let Some(host) = bucket.pop_front() {
+                order.push(host);
+            }
+        }
+    }
+    order.extend(groups.len()..hosts);
+    order
+}
+
 impl Rollout {
     /// The size of each wave for `hosts` hosts: the sizes in order, the last repeated
     /// until every host is in a wave.
@@ -191,6 +217,15 @@ impl Rollout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spreading_takes_one_host_of_each_group_in_turn() {
+        // rack a: 0,1,2; rack b: 3,4; rack c: 5.
+        let groups = [0, 0, 0, 1, 1, 2];
+        assert_eq!(spread_order(&groups, 6), [0, 3, 5, 1, 4, 2]);
+        assert_eq!(spread_order(&groups, 8), [0, 3, 5, 1, 4, 2, 6, 7]);
+        assert_eq!(spread_order(&[], 2), [0, 1]);
+    }
 
     fn rollout(waves: &str) -> Rollout {
         Rollout {

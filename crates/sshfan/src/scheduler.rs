@@ -66,6 +66,20 @@ pub(crate) async fn dispatch(
         None => vec![total],
     };
     let waves = plan.len();
+    let spread = context
+        .rollout
+        .as_ref()
+        .and_then(|r| r.rollout.spread.as_deref());
+    let states = match spread {
+        Some(groups) => {
+            let mut slots: Vec<Option<Arc<HostState>>> = states.into_iter().map(Some).collect();
+            crate::rollout::spread_order(groups, total)
+                .into_iter()
+                .filter_map(|index| slots.get_mut(index).and_then(Option::take))
+                .collect()
+        }
+        None => states,
+    };
     let mut hosts = states.into_iter();
     let mut failed_before = 0;
     for (number, size) in plan.into_iter().enumerate() {

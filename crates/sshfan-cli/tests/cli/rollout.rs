@@ -134,3 +134,74 @@ async fn the_gate_sees_each_wave_and_halts_on_failure() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+/// `--spread`: the first wave takes one host of each rack (a group source's groups, or a
+/// pattern's captures), so a wave that fails never took out a whole rack.
+#[tokio::test(flavor = "multi_thread")]
+async fn spread_waves_take_one_host_per_rack_first() {
+    let fleet = Fleet::builder(20)
+        .fault(0, Fault::RejectAuth)
+        .start()
+        .await
+        .unwrap();
+    let hosts = fleet.host_specs();
+    // Racks r0..r3 of 5 hosts each, in host order.
+    let config = fleet.dir().join("clustershell");
+    std::fs::create_dir_all(config.join("groups.d")).unwrap();
+    let racks: String = (0..4)
+        .map(|rack| {
+            format!(
+                "    r{rack}: '{}'\n",
+                hosts[rack * 5..rack * 5 + 5].join(",")
+            )
+        })
+        .collect();
+    std::fs::write(
+        config.join("groups.d/racks.yaml"),
+        format!("rack:\n{racks}"),
+    )
+    .unwrap();
+    let out = crate::util::sshfan(&fleet)
+        .env("CLUSTERSHELL_CFGDIR", &config)
+        .arg("-w")
+        .arg(hosts.join(","))
+        .args(["--waves", "4,rest", "--max-fail", "0", "--spread", "@rack"])
+        .args(["--", "echo ok"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    for (index, _) in hosts.iter().enumerate() {
+        let expected = usize::from(index % 5 == 0);
+        assert_eq!(fleet.connections(index), expected, "host {index}");
+    }
+    // Without --spread, the first wave is the first rack.
+    let out = run_all(&fleet, &["--waves", "4,rest", "--max-fail", "0"], "echo ok");
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(fleet.connections(1), 1);
+    assert_eq!(fleet.connections(6), 0);
+    // A pattern's capture names the group: the port's last digit makes 10 groups of 2.
+    // With one host at a time, output comes in start order: one host per group first.
+    let out = run_all(
+        &fleet,
+        &["--waves", "10,rest", "--spread", r":\d*(\d)$", "-f", "1"],
+        "echo ok",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let started: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|line| line.trim_end_matches(": ok").to_owned())
+        .collect();
+    let groups = |hosts: &[String]| {
+        let mut digits: Vec<char> = hosts.iter().map(|h| h.chars().last().unwrap()).collect();
+        digits.sort();
+        digits.dedup();
+        digits.len()
+    };
+    // Host 0, first of its group, fails and prints nothing.
+    let first_wave = groups(&hosts) - 1;
+    assert_eq!(groups(&started[..first_wave]), first_wave, "{started:?}");
+    // A bad pattern is one usage error.
+    let out = run_all(&fleet, &["--waves", "2", "--spread", "("], "true");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--spread: bad pattern `(`"));
+}

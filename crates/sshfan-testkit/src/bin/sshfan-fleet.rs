@@ -27,8 +27,12 @@ struct Args {
     /// and `id_ed25519`), then write `ready` there once serving.
     #[arg(long)]
     state_dir: Option<std::path::PathBuf>,
+    /// Name each host by its address (what `hostname` and `uname -n` print), not `hostN`.
+    #[arg(long)]
+    named_by_address: bool,
     /// A fault on one host, `INDEX=KIND` (0-based; repeatable). Kinds: reject-auth,
-    /// stall-before-banner, stall-after-auth, hang, wrong-host-key.
+    /// stall-before-banner, stall-after-auth, hang, wrong-host-key, release:RELEASE (what
+    /// `uname -r` prints there).
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<(usize, sshfan_testkit::Fault)>,
     /// An environment variable for `--real-shell` commands, `NAME=VALUE` (repeatable).
@@ -50,6 +54,9 @@ fn parse_fault(text: &str) -> Result<(usize, sshfan_testkit::Fault), String> {
         "stall-after-auth" => Fault::StallAfterAuth,
         "hang" => Fault::Hang,
         "wrong-host-key" => Fault::WrongHostKey,
+        other if other.starts_with("release:") => {
+            Fault::Release(other["release:".len()..].to_owned())
+        }
         other => return Err(format!("unknown fault `{other}`")),
     };
     Ok((index, fault))
@@ -73,6 +80,9 @@ async fn main() -> anyhow::Result<()> {
     let mut builder = sshfan_testkit::Fleet::builder(args.hosts)
         .real_shell(args.real_shell)
         .bind(bind);
+    if args.named_by_address {
+        builder = builder.named_by_address();
+    }
     for (index, fault) in args.faults {
         builder = builder.fault(index, fault);
     }

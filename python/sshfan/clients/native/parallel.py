@@ -4,6 +4,7 @@ import logging
 import os
 import sys
 
+from ... import _native
 from ... import exceptions as exc
 from ..._core import Fleet, Settings, exception_for
 from ...output import HostOutput, InteractiveShell
@@ -287,6 +288,43 @@ class ParallelSSHClient:
                     while host_output._native.read_chunk(stream) is not None:
                         pass
                 host_output._end_streams()
+
+    def gather(self, output=None, normalize=True, rules=None, patterns=()):
+        """Groups the hosts of ``output`` (default the last run) by stdout, after waiting
+        for them, so that among thousands of hosts the few that differ stand out.
+
+        With ``normalize`` (the default), what is unique to each host is replaced first:
+        its name (``<host>``), IP addresses, UUIDs, dates and times, hex ids and numbers
+        standing alone; ``rules`` chooses among ``"host"``, ``"ip"``, ``"uuid"``,
+        ``"time"``, ``"hex"``, ``"number"`` (all by default), ``patterns`` adds regular
+        expressions of one's own. Returns a list of ``OutputGroup``, the largest first,
+        every other one with its unified ``diff`` against it. Reads each host's remaining
+        stdout (lines already read are not part of it).
+        """
+        from ...output import OutputGroup
+        outputs = list(self._last_output if output is None else output)
+        if not outputs:
+            return []
+        self.join(outputs)
+        items = []
+        for host_output in outputs:
+            text = "".join(line + "\n" for line in (host_output.stdout or ()))
+            if host_output.exception is not None:
+                category = type(host_output.exception).__name__
+            elif host_output.exit_code not in (0, None):
+                category = "exit %s" % host_output.exit_code
+            else:
+                category = "ok"
+            names = [str(host_output.host)]
+            alias = getattr(host_output, "alias", None)
+            if alias:
+                names.append(str(alias))
+            items.append((names, text, category))
+        groups = _native.group_outputs(items, normalize=normalize,
+                                       rules=None if rules is None else list(rules),
+                                       patterns=list(patterns))
+        return [OutputGroup([outputs[i].host for i in hosts], text, diff, category)
+                for hosts, category, text, diff in groups]
 
     def finished(self, output=None):
         """Whether every command (of ``output``, default the last run) has finished."""
