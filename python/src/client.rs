@@ -200,7 +200,7 @@ impl Client {
     /// Starts one command line on every host (`command` a string), or one per host (a list).
     #[pyo3(signature = (
         command, *, pty=false, sudo=false, sudo_user=None, sudo_password=None, shell=None,
-        read_timeout=None, env=Vec::new(), stdin=None, command_timeout=None
+        read_timeout=None, env=Vec::new(), stdin=None, command_timeout=None, rollout=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn run(
@@ -215,8 +215,12 @@ impl Client {
         env: Vec<(String, String)>,
         stdin: Option<Vec<u8>>,
         command_timeout: Option<f64>,
+        rollout: Option<crate::rollout::RolloutArg>,
     ) -> PyResult<PyRun> {
         let mut options = RunOptions::default().pty(pty);
+        if let Some(rollout) = rollout {
+            options = options.rollout(rollout.into_rollout()?);
+        }
         if let Some(timeout) = command_timeout {
             options = options.command_timeout(seconds(timeout, "timeout")?);
         }

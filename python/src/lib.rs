@@ -7,6 +7,7 @@
 
 mod client;
 mod outliers;
+mod rollout;
 mod run;
 mod runtime;
 

@@ -32,7 +32,12 @@ pub fn group_outputs(
             .iter()
             .enumerate()
             .map(|(index, (_, output, class))| {
-                (index, names[index].as_slice(), output.as_bytes(), class.as_str())
+                (
+                    index,
+                    names[index].as_slice(),
+                    output.as_bytes(),
+                    class.as_str(),
+                )
             }),
         normalizer.as_ref(),
     );

@@ -441,3 +441,39 @@ def test_gather_groups_outputs_after_normalising_them(make_fleet):
     assert groups[0].output == " <time> <*>,  load average: 0.00, 0.01, 0.05\n"
     with pytest.raises(ValueError, match="unknown normalisation rule"):
         client.gather(output, rules=["bogus"])
+
+
+def test_rollout_waves_budget_gate_and_spread(make_fleet):
+    """A rollout from Python: waves halt on the budget (hosts never started say
+    ``not_run``, the fleet never saw them), the gate sees each wave, spread interleaves."""
+    running = make_fleet(hosts=12, faults={1: "reject-auth", 2: "reject-auth"})
+    client = running.client()
+    seen = []
+
+    def gate(report):
+        seen.append(report)
+        return True
+
+    output = client.run_command("echo ok", stop_on_errors=False, waves=[1, 3, "rest"],
+                                max_fail=1, gate=gate)
+    client.join(output)
+    kinds = [getattr(o.exception, "kind", None) for o in output]
+    assert kinds[:4] == [None, "auth", "auth", None]
+    assert kinds[4:] == ["not_run"] * 8
+    assert [report["wave"] for report in seen] == [1]
+    assert seen[0]["hosts"] == running.names[:1] and seen[0]["failed"] == 0
+    accepted = [accepted for accepted, _ in running.connections()]
+    assert accepted[4:] == [0] * 8, accepted
+
+    # The gate halts; spread takes one host of each "rack" of 4 hosts first.
+    rack = {name: index // 4 for index, name in enumerate(running.names)}
+    output = client.run_command("echo ok", stop_on_errors=False, waves="3,rest",
+                                gate=lambda report: False, spread=rack.get)
+    client.join(output)
+    ran = [name for name, o in zip(running.names, output)
+           if getattr(o.exception, "kind", None) != "not_run"]
+    assert ran == [running.names[0], running.names[4], running.names[8]]
+    with pytest.raises(ValueError, match="invalid wave"):
+        client.run_command("true", waves="1,lots")
+    with pytest.raises(ValueError, match="apply to a rollout"):
+        client.run_command("true", gate=gate)

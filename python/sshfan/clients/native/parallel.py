@@ -168,7 +168,8 @@ class ParallelSSHClient:
     def run_command(self, command, sudo=False, user=None, stop_on_errors=True,
                     use_pty=False, host_args=None, shell=None, encoding="utf-8",
                     read_timeout=None, timeout=None, env=None, sudo_password=None,
-                    command_timeout=None):
+                    command_timeout=None, waves=None, max_fail=None, abort_running=False,
+                    gate=None, wave_pause=None, spread=None):
         """Runs ``command`` on every host; returns a ``HostOutput`` per host, in host order.
 
         Returns once every host has started the command or failed to connect. With
@@ -181,6 +182,18 @@ class ParallelSSHClient:
         ``sudo_password`` (written when sudo asks for it, never logged),
         ``command_timeout`` (seconds a host's command may run: then its channel is
         closed and its ``exception`` is a ``Timeout``).
+
+        sshfan only, a rollout: ``waves`` (``"1,10%,rest"`` or a list such as
+        ``[1, "10%", "rest"]``: hosts start wave by wave, each when the previous one has
+        finished), ``max_fail`` (a failure budget, ``3`` or ``"5%"``: once exceeded, no
+        further host starts, and hosts never started get a ``SessionError`` whose
+        ``kind`` is ``"not_run"``), ``abort_running`` (then also cancel running hosts),
+        ``gate`` (called after each wave but the last with a dict: ``wave``, ``waves``,
+        ``hosts``, ``succeeded``, ``failed``, ``failed_so_far``; a false result halts the
+        rollout), ``wave_pause`` (seconds between waves) and ``spread`` (a function from
+        host to group, e.g. its rack: each wave takes one host of every group in turn).
+        With waves, this returns once the last wave has started (or the rollout halted);
+        use ``stop_on_errors=False`` to see every host's outcome.
         """
         if read_timeout is None and timeout is not None:
             read_timeout = timeout
@@ -188,7 +201,8 @@ class ParallelSSHClient:
             None, command, sudo=sudo, user=user, stop_on_errors=stop_on_errors,
             use_pty=use_pty, host_args=host_args, shell=shell, encoding=encoding,
             read_timeout=read_timeout, env=env, sudo_password=sudo_password,
-            command_timeout=command_timeout)
+            command_timeout=command_timeout,
+            rollout=self._rollout(waves, max_fail, abort_running, gate, wave_pause, spread))
         self._last_output = outputs
         self._cmds = None
         return outputs
@@ -196,7 +210,7 @@ class ParallelSSHClient:
     def _run_command(self, subset, command, sudo=False, user=None, stop_on_errors=True,
                      use_pty=False, host_args=None, shell=None, encoding="utf-8",
                      read_timeout=None, env=None, sudo_password=None,
-                     command_timeout=None):
+                     command_timeout=None, rollout=None):
         """``run_command`` on the hosts of ``subset`` (indexes; ``None``: all)."""
         count = len(self._hosts)
         commands = command
@@ -223,12 +237,44 @@ class ParallelSSHClient:
             # A per-call timeout is the job's own: the same client and connections.
             return client.run(per_host, pty=use_pty, sudo=bool(sudo), sudo_user=user,
                               sudo_password=sudo_password, shell=shell, env=env_pairs,
-                              command_timeout=command_timeout)
+                              command_timeout=command_timeout,
+                              rollout=rollout(indexes) if rollout else None)
 
+        if rollout and len(self._fleet.clients(subset)) > 1:
+            raise ValueError("a rollout (waves, max_fail) needs hosts that share one "
+                             "configuration: host_config entries that differ in settings "
+                             "other than user, password, key and port split them")
         runs = self._fleet.start(start, subset)
         outputs = self._outputs(runs, encoding, read_timeout)
         self._wait_started(runs, outputs, stop_on_errors)
         return outputs
+
+    def _rollout(self, waves, max_fail, abort_running, gate, wave_pause, spread):
+        """A function from a native client's host indexes to its ``rollout`` settings, or
+        None without rollout options."""
+        if waves is None and max_fail is None:
+            if gate is not None or spread is not None or abort_running or wave_pause:
+                raise ValueError("gate, spread, abort_running and wave_pause apply to a "
+                                 "rollout: give waves or max_fail")
+            return None
+        if waves is not None and not isinstance(waves, str):
+            waves = ",".join(str(size) for size in waves)
+        hosts = self._hosts
+
+        def settings(indexes):
+            wrapped = None
+            if gate is not None:
+                def wrapped(report):
+                    report = dict(report, hosts=[hosts[indexes[i]] for i in report["hosts"]])
+                    return bool(gate(report))
+            groups = None
+            if spread is not None:
+                numbers = {}
+                groups = [numbers.setdefault(spread(hosts[i]), len(numbers)) for i in indexes]
+            return {"waves": waves, "max_fail": None if max_fail is None else str(max_fail),
+                    "abort_running": bool(abort_running), "gate": wrapped,
+                    "wave_pause": wave_pause, "spread": groups}
+        return settings
 
     def get_last_output(self, cmds=None):
         """The output list of the last ``run_command`` (or of ``cmds``, as ``cmds``

@@ -1,5 +1,5 @@
 import os
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequence, Union
 
 from ...config import HostConfig
 from ...output import Channel, HostOutput, InteractiveShell, OutputGroup
@@ -58,7 +58,12 @@ class ParallelSSHClient:
                     encoding: Optional[str] = ..., read_timeout: Optional[float] = ...,
                     timeout: Optional[float] = ..., env: Optional[Dict[str, str]] = ...,
                     sudo_password: Optional[str] = ...,
-                    command_timeout: Optional[float] = ...) -> List[HostOutput]: ...
+                    command_timeout: Optional[float] = ...,
+                    waves: Union[str, Sequence[Union[int, str]], None] = ...,
+                    max_fail: Union[int, str, None] = ..., abort_running: bool = ...,
+                    gate: Optional[Callable[[Dict[str, Any]], bool]] = ...,
+                    wave_pause: Optional[float] = ...,
+                    spread: Optional[Callable[[str], Hashable]] = ...) -> List[HostOutput]: ...
     def get_last_output(self, cmds: Optional[List[Any]] = ...) -> Optional[List[HostOutput]]: ...
     def join(self, output: Optional[List[HostOutput]] = ..., consume_output: bool = ...,
              timeout: Optional[float] = ...) -> None: ...
