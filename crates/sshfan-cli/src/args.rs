@@ -108,6 +108,24 @@ pub struct ReplayArgs {
     #[arg(long, conflicts_with_all = ["json", "lines"])]
     pub diff: bool,
 
+    /// Outlier gather (as a run's -B): outputs normalised, the majority once, the others
+    /// as diffs against it; with --json, a `groups` event.
+    #[arg(short = 'B', long = "outliers", conflicts_with = "lines")]
+    pub outliers: bool,
+
+    /// With -B, also replace what REGEX matches (repeatable).
+    #[arg(long, value_name = "REGEX", requires = "outliers")]
+    pub normalize: Vec<String>,
+
+    /// With -B, leave these rules out: host, uuid, time, ip, hex, number.
+    #[arg(
+        long,
+        value_name = "RULES",
+        value_delimiter = ',',
+        requires = "outliers"
+    )]
+    pub no_normalize: Vec<String>,
+
     /// Always print the summary (by default only when some host failed).
     #[arg(long)]
     pub summary: bool,

@@ -172,8 +172,15 @@ fn replay(mut merged: Merged, args: &ReplayArgs) -> anyhow::Result<ExitStatus> {
         summary_always: args.summary,
         escape: crate::render::Escape::for_terminals(args.raw),
     };
+    let outliers = match args.outliers {
+        true => Some(Arc::new(crate::render::gather::normalizer(
+            &args.normalize,
+            &args.no_normalize,
+        )?)),
+        false => None,
+    };
     let labels: Arc<[String]> = merged.labels.into();
-    let mut renderer = Renderer::new(config, labels);
+    let mut renderer = Renderer::new(config, labels).with_outliers(outliers);
     for event in merged.events {
         renderer.handle(event).context("writing output")?;
     }

@@ -71,18 +71,7 @@ pub fn output_layout(args: &RunArgs) -> Result<(Layout, Option<Arc<Normalizer>>)
     if !outliers {
         return Ok((layout, None));
     }
-    let mut normalizer = Normalizer::new();
-    for rule in &args.no_normalize {
-        let rule = rule
-            .parse()
-            .map_err(|err: sshfan::outliers::NormalizeError| UsageError(err.to_string()))?;
-        normalizer = normalizer.without(rule);
-    }
-    for pattern in &args.normalize {
-        normalizer = normalizer
-            .pattern(pattern)
-            .map_err(|err| UsageError(format!("--normalize: {err}")))?;
-    }
+    let normalizer = crate::render::gather::normalizer(&args.normalize, &args.no_normalize)?;
     Ok((layout, Some(Arc::new(normalizer))))
 }
 

@@ -147,6 +147,28 @@ impl Gathered {
     }
 }
 
+/// An outlier gather's normalizer: every rule but `no_normalize`'s, with the `normalize`
+/// patterns (`--no-normalize`, `--normalize`).
+pub fn normalizer(
+    normalize: &[String],
+    no_normalize: &[String],
+) -> Result<Normalizer, crate::exit::UsageError> {
+    use crate::exit::UsageError;
+    let mut normalizer = Normalizer::new();
+    for rule in no_normalize {
+        let rule = rule
+            .parse()
+            .map_err(|err: sshfan::outliers::NormalizeError| UsageError(err.to_string()))?;
+        normalizer = normalizer.without(rule);
+    }
+    for pattern in normalize {
+        normalizer = normalizer
+            .pattern(pattern)
+            .map_err(|err| UsageError(format!("--normalize: {err}")))?;
+    }
+    Ok(normalizer)
+}
+
 /// `web[1-8] (8)`, then the category unless `ok`.
 fn header(labels: &[String], group: &OutputGroup) -> String {
     let hosts = group

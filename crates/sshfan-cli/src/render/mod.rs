@@ -514,29 +514,33 @@ fn running_line(running: &[String], progress: &Progress, total: usize) -> String
 /// Characters of the `ok` summary line's folded host set shown at most.
 const OK_HOSTS_SHOWN: usize = 100;
 
-/// `folded` cut after its last whole element within `limit` characters, with `,…`.
+/// `folded` cut after its last whole element within `limit` characters, with `,…`. A
+/// first element longer than that (one bracket of thousands of ranges) is cut inside its
+/// bracket instead: `10.0.0.[1-3,5,…]`.
 fn shorten(folded: &str, limit: usize) -> std::borrow::Cow<'_, str> {
     if folded.chars().count() <= limit {
         return folded.into();
     }
-    // Cut at a comma outside brackets, so every element shown is whole.
-    // The first element is shown whole, however long.
     let mut depth = 0usize;
-    let mut cut = None;
+    // The last comma within the limit outside brackets, and the last one inside.
+    let mut outside = None;
+    let mut inside = None;
     for (at, c) in folded.char_indices() {
+        if at > limit {
+            break;
+        }
         match c {
             '[' => depth += 1,
             ']' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 && (at <= limit || cut.is_none()) => cut = Some(at),
+            ',' if depth == 0 => outside = Some(at),
+            ',' => inside = Some((at, depth)),
             _ => {}
         }
-        if at > limit && cut.is_some() {
-            break;
-        }
     }
-    match cut {
-        Some(cut) => format!("{},…", &folded[..cut]).into(),
-        None => folded.into(),
+    match (outside, inside) {
+        (Some(cut), _) => format!("{},…", &folded[..cut]).into(),
+        (None, Some((cut, depth))) => format!("{},…{}", &folded[..cut], "]".repeat(depth)).into(),
+        (None, None) => folded.into(),
     }
 }
 
@@ -585,9 +589,16 @@ mod tests {
         let bracketed = format!(
             "a[1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31,33,35,37,39,41,43,45,47,49,51,53,55,57,59,61,63,65,67,69],{long}"
         );
-        assert_eq!(
-            shorten(&bracketed, 100),
-            format!("{},…", &bracketed[..bracketed.find("],").unwrap() + 1])
+        // A first element longer than the limit is cut inside its bracket.
+        let cut = shorten(&bracketed, 100);
+        assert!(cut.starts_with("a[1,3,5,") && cut.ends_with(",…]"), "{cut}");
+        assert!(cut.len() <= 104, "{cut}");
+        let ports: Vec<String> = (0..2000).map(|i| (30000 + 2 * i).to_string()).collect();
+        let one = format!("127.0.0.1:[{}]", ports.join(","));
+        let cut = shorten(&one, 100);
+        assert!(
+            cut.starts_with("127.0.0.1:[30000,30002,") && cut.ends_with(",…]"),
+            "{cut}"
         );
     }
 

@@ -50,6 +50,7 @@ fn finished(journal: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_run_is_journaled_and_listed_and_shown_again() {
     let fleet = Fleet::builder(5)
+        .named_by_address()
         .fault(2, Fault::RejectAuth)
         .start()
         .await
@@ -78,6 +79,25 @@ async fn every_run_is_journaled_and_listed_and_shown_again() {
     assert_eq!(text(&shown.stdout), text(&first.stdout));
     assert_eq!(shown.status.code(), Some(3));
     assert!(text(&shown.stderr).contains("auth failed"));
+    // …and as an outlier gather: each host's name normalised, one group.
+    let shown = sshfan_local(&fleet)
+        .args(["runs", "show", "-B", "--color", "never", "-q"])
+        .output()
+        .unwrap();
+    let hosts = fleet.host_specs();
+    let ran: Vec<&String> = hosts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, h)| h)
+        .collect();
+    assert_eq!(
+        text(&shown.stdout),
+        format!(
+            "---------------\n{} (4)\n---------------\nsame\n<host>\n",
+            crate::util::folded(&ran)
+        )
+    );
 
     let listed = sshfan_local(&fleet).arg("runs").output().unwrap();
     let listing = text(&listed.stdout);
