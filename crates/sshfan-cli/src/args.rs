@@ -25,7 +25,8 @@ terminal; -n turns it off), dshbak -c is -b; pdcp/pscp are `sshfan cp`, rpdcp/ps
 `sshfan get`. Completions: `sshfan completions bash|zsh|fish`; manual: `sshfan man`.
 
 Environment: SSHFAN_USER, SSHFAN_PORT, SSHFAN_FANOUT, SSHFAN_CONNECT_TIMEOUT,
-SSHFAN_COMMAND_TIMEOUT, SSHFAN_COLOR; NO_COLOR turns colour off; SSHFAN_LOG=debug logs.";
+SSHFAN_COMMAND_TIMEOUT, SSHFAN_COLOR, SSHFAN_JOURNAL_OUTPUT_MIB (output kept per run
+journal, default 64); NO_COLOR turns colour off; SSHFAN_LOG=debug logs.";
 
 /// Run a command on many hosts at once over SSH.
 #[derive(Debug, Parser)]
@@ -108,23 +109,8 @@ pub struct ReplayArgs {
     #[arg(long, conflicts_with_all = ["json", "lines"])]
     pub diff: bool,
 
-    /// Outlier gather (as a run's -B): outputs normalised, the majority once, the others
-    /// as diffs against it; with --json, a `groups` event.
-    #[arg(short = 'B', long = "outliers", conflicts_with = "lines")]
-    pub outliers: bool,
-
-    /// With -B, also replace what REGEX matches (repeatable).
-    #[arg(long, value_name = "REGEX", requires = "outliers")]
-    pub normalize: Vec<String>,
-
-    /// With -B, leave these rules out: host, uuid, time, ip, hex, number.
-    #[arg(
-        long,
-        value_name = "RULES",
-        value_delimiter = ',',
-        requires = "outliers"
-    )]
-    pub no_normalize: Vec<String>,
+    #[command(flatten)]
+    pub outliers: OutlierArgs,
 
     /// Always print the summary (by default only when some host failed).
     #[arg(long)]
@@ -146,6 +132,35 @@ pub struct ReplayArgs {
     /// Colour host names and errors.
     #[arg(long, value_enum, env = "SSHFAN_COLOR", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// The outlier gather: `-B` and how outputs are normalised.
+#[derive(Debug, Args)]
+pub struct OutlierArgs {
+    /// Outlier gather (--gather=outliers): outputs normalised, the majority once, the
+    /// others as diffs against it; with --json, a `groups` event.
+    #[arg(short = 'B', long = "outliers", help_heading = "Output")]
+    pub outliers: bool,
+
+    /// With an outlier gather, also replace what REGEX matches (repeatable).
+    #[arg(long, value_name = "REGEX", help_heading = "Output")]
+    pub normalize: Vec<String>,
+
+    /// With an outlier gather, leave these rules out: host, uuid, time, ip, hex, number.
+    #[arg(
+        long,
+        value_name = "RULES",
+        value_delimiter = ',',
+        help_heading = "Output"
+    )]
+    pub no_normalize: Vec<String>,
+}
+
+impl OutlierArgs {
+    /// Whether normalising was asked for, which needs an outlier gather.
+    pub fn normalizing(&self) -> bool {
+        !self.normalize.is_empty() || !self.no_normalize.is_empty()
+    }
 }
 
 /// `sshfan runs`: the journal's recent runs, or one run's report again.
@@ -286,22 +301,8 @@ pub struct RunArgs {
     )]
     pub gather: Option<GatherMode>,
 
-    /// Outlier gather: --gather=outliers.
-    #[arg(short = 'B', help_heading = "Output")]
-    pub outliers: bool,
-
-    /// With an outlier gather, also replace what REGEX matches (repeatable).
-    #[arg(long, value_name = "REGEX", help_heading = "Output")]
-    pub normalize: Vec<String>,
-
-    /// With an outlier gather, leave these rules out: host, uuid, time, ip, hex, number.
-    #[arg(
-        long,
-        value_name = "RULES",
-        value_delimiter = ',',
-        help_heading = "Output"
-    )]
-    pub no_normalize: Vec<String>,
+    #[command(flatten)]
+    pub outliers: OutlierArgs,
 
     /// Gather, showing groups other than the largest as unified diffs against it
     /// (clush --diff): among many hosts, only how the few that differ differ.
@@ -774,8 +775,8 @@ mod tests {
         let cli = parse(&["-w", "a", "--gather=outliers", "uptime"]);
         assert_eq!(cli.run.gather, Some(GatherMode::Outliers));
         let cli = parse(&["-w", "a", "-B", "--no-normalize", "ip,number", "uptime"]);
-        assert!(cli.run.outliers);
-        assert_eq!(cli.run.no_normalize, ["ip", "number"]);
+        assert!(cli.run.outliers.outliers);
+        assert_eq!(cli.run.outliers.no_normalize, ["ip", "number"]);
         assert!(Cli::try_parse_from(["sshfan", "-w", "a", "--gather=most", "true"]).is_err());
     }
 

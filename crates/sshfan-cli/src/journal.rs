@@ -34,6 +34,18 @@ pub const FILE_NAME: &str = "journal.jsonl";
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// Most runs kept in the journal directory.
 const KEEP: usize = 100;
+/// Most bytes of output lines one run's journal keeps by default (outcomes are always
+/// kept): a run that prints gigabytes does not fill the disk a second time.
+/// `SSHFAN_JOURNAL_OUTPUT_MIB` sets another limit.
+const OUTPUT_LIMIT: usize = 64 << 20;
+
+/// [`OUTPUT_LIMIT`], or `SSHFAN_JOURNAL_OUTPUT_MIB` MiB.
+fn output_limit() -> usize {
+    std::env::var("SSHFAN_JOURNAL_OUTPUT_MIB")
+        .ok()
+        .and_then(|mib| mib.trim().parse::<usize>().ok())
+        .map_or(OUTPUT_LIMIT, |mib| mib.saturating_mul(1 << 20))
+}
 
 /// Where a run's journal goes and what its plan says, known before the hosts are.
 #[derive(Debug, Clone)]
@@ -86,6 +98,9 @@ pub struct Journal {
     last_sync: Instant,
     /// The first write error, after which the journal is left as it is.
     broken: bool,
+    /// Bytes of output lines kept so far, and at most (see [`OUTPUT_LIMIT`]).
+    output: usize,
+    output_limit: usize,
 }
 
 impl Journal {
@@ -123,6 +138,8 @@ impl Journal {
             started: Instant::now(),
             last_sync: Instant::now(),
             broken: false,
+            output: 0,
+            output_limit: output_limit(),
         })
     }
 
@@ -133,6 +150,25 @@ impl Journal {
     /// Adds what an event says about a host (output lines and outcomes; progress and notes
     /// are not kept).
     pub fn record(&mut self, event: &Event) {
+        let bytes = match event {
+            Event::Line { line, .. } => line.len(),
+            Event::Lines { lines, .. } => lines.iter().map(|(line, _)| line.len()).sum(),
+            _ => 0,
+        };
+        if bytes > 0 {
+            let before = self.output;
+            self.output = before.saturating_add(bytes);
+            if self.output > self.output_limit {
+                if before <= self.output_limit {
+                    let note = format!(
+                        "the journal kept the first {} MiB of output; outcomes are all kept",
+                        self.output_limit >> 20
+                    );
+                    self.write(json::note(&note).as_bytes());
+                }
+                return;
+            }
+        }
         let text = match event {
             Event::Line {
                 host,

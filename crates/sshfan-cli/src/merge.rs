@@ -91,6 +91,7 @@ impl Merged {
                 }
                 // Recomputed by the renderer when it is asked for.
                 Decoded::Groups => {}
+                Decoded::Note(text) => self.events.push(Event::Note(format!("sshfan: {text}"))),
                 Decoded::Summary {
                     elapsed,
                     interrupted,
@@ -172,11 +173,11 @@ fn replay(mut merged: Merged, args: &ReplayArgs) -> anyhow::Result<ExitStatus> {
         summary_always: args.summary,
         escape: crate::render::Escape::for_terminals(args.raw),
     };
-    let outliers = match args.outliers {
-        true => Some(Arc::new(crate::render::gather::normalizer(
-            &args.normalize,
-            &args.no_normalize,
-        )?)),
+    if args.outliers.normalizing() && !args.outliers.outliers {
+        return Err(UsageError("--normalize and --no-normalize need -B".to_owned()).into());
+    }
+    let outliers = match args.outliers.outliers {
+        true => Some(Arc::new(crate::render::gather::normalizer(&args.outliers)?)),
         false => None,
     };
     let labels: Arc<[String]> = merged.labels.into();

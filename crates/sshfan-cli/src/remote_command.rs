@@ -47,8 +47,8 @@ pub async fn run_command(args: RunArgs, invocation: Invocation) -> anyhow::Resul
 
 /// Gathered (`-b`), outlier-gathered (`-B`, with its normalizer) or streamed output.
 pub fn output_layout(args: &RunArgs) -> Result<(Layout, Option<Arc<Normalizer>>), UsageError> {
-    let outliers = args.outliers || args.gather == Some(GatherMode::Outliers);
-    if !outliers && !(args.normalize.is_empty() && args.no_normalize.is_empty()) {
+    let outliers = args.outliers.outliers || args.gather == Some(GatherMode::Outliers);
+    if args.outliers.normalizing() && !outliers {
         return Err(UsageError(
             "--normalize and --no-normalize apply to an outlier gather: add -B".to_owned(),
         ));
@@ -71,7 +71,7 @@ pub fn output_layout(args: &RunArgs) -> Result<(Layout, Option<Arc<Normalizer>>)
     if !outliers {
         return Ok((layout, None));
     }
-    let normalizer = crate::render::gather::normalizer(&args.normalize, &args.no_normalize)?;
+    let normalizer = crate::render::gather::normalizer(&args.outliers)?;
     Ok((layout, Some(Arc::new(normalizer))))
 }
 

@@ -170,17 +170,17 @@ impl Normalizer {
     pub fn normalize<'a>(&self, text: &'a str, names: &[&str]) -> Cow<'a, str> {
         let mut text = Cow::Borrowed(text);
         for pattern in &self.patterns {
-            replace_regex(&mut text, pattern, |_| true, "<*>");
+            replace_regex(&mut text, Some(pattern), |_| true, "<*>");
         }
         for rule in &self.rules {
             match rule {
                 Rule::HostName => replace_names(&mut text, names),
-                Rule::Uuid => replace_regex(&mut text, &UUID, |_| true, "<uuid>"),
+                Rule::Uuid => replace_regex(&mut text, UUID.as_ref(), |_| true, "<uuid>"),
                 Rule::Timestamp => {
-                    replace_regex(&mut text, &TIMESTAMP, |_| true, "<time>");
+                    replace_regex(&mut text, TIMESTAMP.as_ref(), |_| true, "<time>");
                 }
-                Rule::Address => replace_regex(&mut text, &ADDRESS, is_address, "<ip>"),
-                Rule::HexId => replace_regex(&mut text, &HEX, is_hex_id, "<hex>"),
+                Rule::Address => replace_regex(&mut text, ADDRESS.as_ref(), is_address, "<ip>"),
+                Rule::HexId => replace_regex(&mut text, HEX.as_ref(), is_hex_id, "<hex>"),
                 Rule::Number => replace_numbers(&mut text),
             }
         }
@@ -188,12 +188,12 @@ impl Normalizer {
     }
 }
 
-static UUID: LazyLock<Regex> = LazyLock::new(|| {
+static UUID: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
-        .expect("a valid pattern")
+        .ok()
 });
 
-static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
+static TIMESTAMP: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(concat!(
         // 2026-12-04, 2026-12-04T21:30:00.123+01:00
         r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
@@ -202,20 +202,19 @@ static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
         // Dec  4 (syslog, date)
         r"|\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2}\b",
     ))
-    .expect("a valid pattern")
+    .ok()
 });
 
-static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+static ADDRESS: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(concat!(
         r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b",
         r"|(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?:/\d{1,3})?",
     ))
-    .expect("a valid pattern")
+    .ok()
 });
 
-static HEX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{8,})\b").expect("a valid pattern")
-});
+static HEX: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\b(?:0x[0-9a-fA-F]+|[0-9a-fA-F]{8,})\b").ok());
 
 /// An IPv6 match needs a hex digit (`::` alone, or `a::` in prose, is not an address).
 fn is_address(found: &str) -> bool {
@@ -231,10 +230,17 @@ fn is_hex_id(found: &str) -> bool {
             && found.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
-fn replace_regex(text: &mut Cow<'_, str>, regex: &Regex, keep: fn(&str) -> bool, with: &str) {
-    if !regex.is_match(text) {
+/// Replaces what `regex` matches (and `keep` accepts) with `with`. The built-in patterns
+/// are `None` only if they failed to compile, which their unit tests rule out.
+fn replace_regex(
+    text: &mut Cow<'_, str>,
+    regex: Option<&Regex>,
+    keep: fn(&str) -> bool,
+    with: &str,
+) {
+    let Some(regex) = regex.filter(|regex| regex.is_match(text)) else {
         return;
-    }
+    };
     let replaced = regex.replace_all(text, |found: &regex::Captures<'_>| {
         let found = &found[0];
         if keep(found) {
@@ -288,13 +294,13 @@ fn replace_numbers(text: &mut Cow<'_, str>) {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut at = 0;
-    while at < bytes.len() {
-        if !bytes[at].is_ascii_digit() {
+    while let Some(byte) = bytes.get(at) {
+        if !byte.is_ascii_digit() {
             at += 1;
             continue;
         }
         let start = at;
-        while at < bytes.len() && (bytes[at].is_ascii_digit() || dotted(bytes, at)) {
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) || dotted(bytes, at) {
             at += 1;
         }
         let alone = !text[start..at].contains('.')
@@ -326,9 +332,11 @@ fn joined(mut beside: impl Iterator<Item = char>, before: bool) -> bool {
 
 /// A `.` between two digits.
 fn dotted(bytes: &[u8], at: usize) -> bool {
-    bytes[at] == b'.'
-        && at > 0
-        && bytes[at - 1].is_ascii_digit()
+    bytes.get(at) == Some(&b'.')
+        && at
+            .checked_sub(1)
+            .and_then(|before| bytes.get(before))
+            .is_some_and(u8::is_ascii_digit)
         && bytes.get(at + 1).is_some_and(u8::is_ascii_digit)
 }
 
@@ -442,6 +450,13 @@ mod tests {
             "nginx/1.24.0 python 3.12"
         );
         assert_eq!(normal("no digits here"), "no digits here");
+    }
+
+    #[test]
+    fn the_built_in_patterns_compile() {
+        for pattern in [&UUID, &TIMESTAMP, &ADDRESS, &HEX] {
+            assert!(pattern.is_some());
+        }
     }
 
     #[test]

@@ -149,19 +149,16 @@ impl Gathered {
 
 /// An outlier gather's normalizer: every rule but `no_normalize`'s, with the `normalize`
 /// patterns (`--no-normalize`, `--normalize`).
-pub fn normalizer(
-    normalize: &[String],
-    no_normalize: &[String],
-) -> Result<Normalizer, crate::exit::UsageError> {
+pub fn normalizer(args: &crate::args::OutlierArgs) -> Result<Normalizer, crate::exit::UsageError> {
     use crate::exit::UsageError;
     let mut normalizer = Normalizer::new();
-    for rule in no_normalize {
+    for rule in &args.no_normalize {
         let rule = rule
             .parse()
             .map_err(|err: sshfan::outliers::NormalizeError| UsageError(err.to_string()))?;
         normalizer = normalizer.without(rule);
     }
-    for pattern in normalize {
+    for pattern in &args.normalize {
         normalizer = normalizer
             .pattern(pattern)
             .map_err(|err| UsageError(format!("--normalize: {err}")))?;

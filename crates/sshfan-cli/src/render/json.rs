@@ -55,6 +55,9 @@ enum Event<'a> {
         #[serde(flatten)]
         timing: TimingFields,
     },
+    /// A message for whoever reads the events again (a journal that kept only part of the
+    /// output): never in `--json` output.
+    Note { text: Cow<'a, str> },
     /// An outlier gather's groups (`-B --json`), the majority first, before the summary.
     Groups { groups: Vec<GroupFields<'a>> },
     Summary {
@@ -271,6 +274,10 @@ pub struct Plan {
     pub hosts: Vec<String>,
 }
 
+pub fn note(text: &str) -> String {
+    encode(&Event::Note { text: text.into() })
+}
+
 pub fn plan(plan: &Plan) -> String {
     encode(&Event::Plan(Cow::Borrowed(plan)))
 }
@@ -295,6 +302,8 @@ pub enum Decoded {
     Plan(Plan),
     /// An outlier gather's groups (recomputed by a merge, so not read back).
     Groups,
+    /// A journal's note, shown again on stderr.
+    Note(String),
     /// A run's closing summary (a merge recomputes the rest).
     Summary {
         elapsed: Duration,
@@ -313,6 +322,7 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
     Ok(match event {
         Event::Plan(plan) => Decoded::Plan(plan.into_owned()),
         Event::Groups { .. } => Decoded::Groups,
+        Event::Note { text } => Decoded::Note(text.into_owned()),
         Event::Line {
             host,
             index,

@@ -138,8 +138,8 @@ async fn rerun_runs_again_only_where_it_failed() {
         "{}",
         text(&out.stderr)
     );
-    for index in 0..8 {
-        let expected = execs_before[index] + usize::from(index == 4);
+    for (index, before) in execs_before.iter().enumerate() {
+        let expected = before + usize::from(index == 4);
         assert_eq!(fleet.execs(index), expected, "host {index}");
     }
     // The rerun has a journal of its own, with the same arguments and only that host.
@@ -157,8 +157,8 @@ async fn rerun_runs_again_only_where_it_failed() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    for index in 0..8 {
-        let expected = connections_before[index] + usize::from(index == 1 || index == 4);
+    for (index, before) in connections_before.iter().enumerate() {
+        let expected = before + usize::from(index == 1 || index == 4);
         assert_eq!(fleet.connections(index), expected, "host {index}");
     }
     // Nothing left to do is said once, and is not an error.
@@ -269,4 +269,49 @@ async fn shard_journals_merge_into_one_report() {
     assert_eq!(text(&merged.stdout), text(&whole.stdout));
     assert!(merged.status.success());
     assert!(journals(&fleet).is_empty(), "--journal DIR kept them there");
+}
+
+/// A run that prints more than the journal keeps (64 MiB of lines by default, here 2 MiB
+/// set by `SSHFAN_JOURNAL_OUTPUT_MIB`): the journal keeps the first part, says so, and
+/// every outcome.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_journal_keeps_only_so_much_output() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let out = sshfan(&fleet)
+        .env("SSHFAN_JOURNAL_OUTPUT_MIB", "2")
+        .arg("-w")
+        .arg(fleet.host_specs().join(","))
+        .args(["-N", "--", "flood 2000000"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        out.stdout.len(),
+        2 * 2_000_000,
+        "the run itself printed everything"
+    );
+    let journal = journals(&fleet).pop().unwrap();
+    let events = events(&journal);
+    let kept: usize = events
+        .iter()
+        .filter(|event| event["event"] == "line")
+        .map(|event| event["text"].as_str().unwrap().len())
+        .sum();
+    assert!(kept <= 2 << 20, "{kept}");
+    assert!(kept > 3 << 19, "{kept}");
+    let notes: Vec<&Value> = events.iter().filter(|e| e["event"] == "note").collect();
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0]["text"].as_str().unwrap().contains("first 2 MiB"));
+    assert_eq!(finished(&journal).len(), 2);
+    // Shown again, the note is said on stderr.
+    let shown = sshfan_local(&fleet)
+        .args(["runs", "show", "--lines"])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        text(&shown.stderr).contains("sshfan: the journal kept the first 2 MiB of output"),
+        "{}",
+        text(&shown.stderr)
+    );
 }
