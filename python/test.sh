@@ -15,6 +15,6 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet ./python pytest gevent mypy
+"$venv/bin/pip" install --quiet ./python pytest gevent mypy uvloop anyio
 # The tests start `sshfan-fleet` (built by `cargo test`, or by conftest.py) and a real sshd.
 SSHFAN_FLEET_BIN="$PWD/target/debug/sshfan-fleet" "$venv/bin/python" -m pytest -q python/tests

@@ -69,7 +69,7 @@ fn config_error(err: sshfan::ConfigError) -> PyErr {
 /// A parallel client over a fixed list of hosts.
 #[pyclass(module = "sshfan._native", frozen)]
 pub struct Client {
-    inner: ParallelClient,
+    inner: std::sync::Arc<ParallelClient>,
 }
 
 #[pymethods]
@@ -194,7 +194,9 @@ impl Client {
             config.transport = Arc::new(sshfan::Ipv6TcpTransport);
         }
         let inner = builder.config(config).build().map_err(config_error)?;
-        Ok(Client { inner })
+        Ok(Client {
+            inner: std::sync::Arc::new(inner),
+        })
     }
 
     /// Starts one command line on every host (`command` a string), or one per host (a list).
@@ -253,13 +255,22 @@ impl Client {
     /// A client for some of these hosts (positions), sharing this client's sessions.
     fn only(&self, hosts: Vec<usize>) -> PyResult<Client> {
         let inner = self.inner.only(&hosts).map_err(config_error)?;
-        Ok(Client { inner })
+        Ok(Client {
+            inner: std::sync::Arc::new(inner),
+        })
     }
 
     /// Closes every host's session (later calls connect again).
     fn disconnect(&self, py: Python<'_>) -> PyResult<()> {
         let inner = &self.inner;
         crate::runtime::wait(py, inner.disconnect())
+    }
+
+    /// [`disconnect`](Self::disconnect) for asyncio: an awaitable.
+    fn disconnect_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        let work = async move { inner.disconnect().await };
+        crate::aio::future(py, work, |py, ()| Ok(py.None()))
     }
 
     /// SSH connections this client holds open now.

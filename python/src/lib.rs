@@ -5,6 +5,7 @@
 //! parallel-ssh-compatible API (`sshfan.clients.ParallelSSHClient`, `HostOutput`,
 //! exceptions, …) is written in Python on top of these, in `python/sshfan/`.
 
+mod aio;
 mod client;
 mod outliers;
 mod rollout;

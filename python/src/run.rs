@@ -117,6 +117,23 @@ impl PyRun {
         })
     }
 
+    /// [`wait_connected`](Self::wait_connected) for asyncio: an awaitable of the same list.
+    fn wait_connected_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let hosts = self.hosts.clone();
+        let work = async move {
+            let mut failed = Vec::new();
+            for (index, cell) in hosts.iter().enumerate() {
+                if let Err(err) = cell.output.wait_connected().await {
+                    failed.push((index, err.kind().code().to_owned(), err.to_string()));
+                }
+            }
+            failed
+        };
+        crate::aio::future(py, work, |py, failed| {
+            Ok(failed.into_pyobject(py)?.into_any().unbind())
+        })
+    }
+
     /// Whether every host has finished.
     fn finished(&self) -> bool {
         let progress = self.joiner.progress();
@@ -214,6 +231,51 @@ impl PyHost {
         Ok((lines, ended))
     }
 
+    /// [`read_lines`](Self::read_lines) for asyncio, without a timeout (the caller's
+    /// `asyncio.timeout` is one): an awaitable of `(lines, ended)`.
+    fn read_lines_async<'py>(
+        &self,
+        py: Python<'py>,
+        stream: u8,
+        text: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cell = self.cell.clone();
+        let work = async move {
+            let mut reader = cell.reader(stream).lock().await;
+            match reader.next_lines(BATCH, usize::MAX).await {
+                None => (Vec::new(), true),
+                Some(batch) => {
+                    let ended = batch.ended;
+                    (batch.lines().map(|(line, _)| line).collect(), ended)
+                }
+            }
+        };
+        crate::aio::future(
+            py,
+            work,
+            move |py, (lines, ended): (Vec<bytes::Bytes>, bool)| {
+                let lines: Vec<Py<PyAny>> = lines
+                    .iter()
+                    .map(|line| match text {
+                        true => PyString::new(py, &String::from_utf8_lossy(line))
+                            .into_any()
+                            .unbind(),
+                        false => PyBytes::new(py, line).into_any().unbind(),
+                    })
+                    .collect();
+                Ok((lines, ended).into_pyobject(py)?.into_any().unbind())
+            },
+        )
+    }
+
+    /// An awaitable of the host's outcome (as [`outcome`](Self::outcome) gives it) once
+    /// it has finished.
+    fn wait_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let cell = self.cell.clone();
+        let work = async move { cell.output.wait().await };
+        crate::aio::future(py, work, |py, outcome| Ok(outcome_tuple(py, outcome)))
+    }
+
     /// The next chunk of raw bytes of stdout (1) or stderr (2), `None` at the end.
     fn read_chunk(&self, py: Python<'_>, stream: u8) -> PyResult<Option<Py<PyBytes>>> {
         let cell = self.cell.clone();
@@ -283,6 +345,30 @@ impl PyHost {
     /// Stops this host alone (its channel is closed); a finished host keeps its outcome.
     fn cancel(&self) {
         self.cell.output.cancel();
+    }
+
+    /// [`write_stdin`](Self::write_stdin) for asyncio: an awaitable of whether it was
+    /// written (false once the channel is gone).
+    fn write_stdin_async<'py>(
+        &self,
+        py: Python<'py>,
+        data: Vec<u8>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let stdin = self.cell.stdin.clone();
+        let work = async move { stdin.write(data).await.is_ok() };
+        crate::aio::future(py, work, |py, written| {
+            Ok(pyo3::types::PyBool::new(py, written)
+                .to_owned()
+                .into_any()
+                .unbind())
+        })
+    }
+
+    /// [`close_stdin`](Self::close_stdin) for asyncio.
+    fn close_stdin_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stdin = self.cell.stdin.clone();
+        let work = async move { stdin.close().await };
+        crate::aio::future(py, work, |py, ()| Ok(py.None()))
     }
 
     /// Closes the host's stdin (EOF) after what was written.

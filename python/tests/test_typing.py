@@ -21,6 +21,17 @@ client.join(output, timeout=10)
 single = SSHClient("web1")
 out = single.run_command("true")
 single.wait_finished(out)
+
+
+async def aio() -> None:
+    from sshfan.aio import ParallelClient
+    async with ParallelClient(["web1"], user="u", pool_size=10) as fleet:
+        run = await fleet.run("uname", read_timeout=5.0)
+        async for host in run.as_completed():
+            status: int | None = await host.wait()
+            async for line in host.stdout:
+                print(host.host, line, status)
+        await run.join(timeout=10)
 '''
 
 BAD = '''
@@ -28,6 +39,11 @@ from sshfan.clients import ParallelSSHClient
 client = ParallelSSHClient(["web1"])
 client.run_command(42)
 client.join(timeout="soon")
+
+
+async def aio() -> None:
+    from sshfan.aio import ParallelClient
+    run = await ParallelClient(["web1"]).run(42)
 '''
 
 
@@ -50,3 +66,4 @@ def test_mistakes_are_found(tmp_path):
     assert done.returncode == 1, done.stdout
     assert 'Argument 1 to "run_command"' in done.stdout
     assert 'Argument "timeout" to "join"' in done.stdout
+    assert 'Argument 1 to "run" of "ParallelClient"' in done.stdout

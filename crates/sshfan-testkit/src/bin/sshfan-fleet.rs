@@ -32,7 +32,7 @@ struct Args {
     named_by_address: bool,
     /// A fault on one host, `INDEX=KIND` (0-based; repeatable). Kinds: reject-auth,
     /// stall-before-banner, stall-after-auth, hang, wrong-host-key, release:RELEASE (what
-    /// `uname -r` prints there).
+    /// `uname -r` prints there), slow:MS (each output line waits MS milliseconds).
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<(usize, sshfan_testkit::Fault)>,
     /// An environment variable for `--real-shell` commands, `NAME=VALUE` (repeatable).
@@ -54,6 +54,13 @@ fn parse_fault(text: &str) -> Result<(usize, sshfan_testkit::Fault), String> {
         "stall-after-auth" => Fault::StallAfterAuth,
         "hang" => Fault::Hang,
         "wrong-host-key" => Fault::WrongHostKey,
+        other if other.starts_with("slow:") => Fault::Trickle {
+            delay: std::time::Duration::from_millis(
+                other["slow:".len()..]
+                    .parse()
+                    .map_err(|_| format!("`{other}`: slow:MILLISECONDS"))?,
+            ),
+        },
         other if other.starts_with("release:") => {
             Fault::Release(other["release:".len()..].to_owned())
         }
