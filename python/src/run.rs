@@ -48,10 +48,13 @@ impl HostCell {
 pub struct PyRun {
     joiner: Joiner,
     hosts: Vec<Arc<HostCell>>,
+    /// Host indexes as hosts finish (for asyncio's `as_completed`).
+    completions: Arc<Mutex<Option<sshfan::Completions>>>,
 }
 
 impl PyRun {
-    pub fn new(run: Run) -> Self {
+    pub fn new(mut run: Run) -> Self {
+        let completions = Arc::new(Mutex::new(run.completions()));
         let (outputs, joiner) = run.into_parts();
         let shared = Arc::new(joiner.clone());
         let hosts = outputs
@@ -68,9 +71,29 @@ impl PyRun {
                 })
             })
             .collect();
-        PyRun { joiner, hosts }
+        PyRun {
+            joiner,
+            hosts,
+            completions,
+        }
     }
 }
+
+/// The lines of a batch, as `str` (UTF-8, invalid bytes replaced) or `bytes`.
+fn lines_to_python(py: Python<'_>, lines: &[bytes::Bytes], text: bool) -> Vec<Py<PyAny>> {
+    lines
+        .iter()
+        .map(|line| match text {
+            true => PyString::new(py, &String::from_utf8_lossy(line))
+                .into_any()
+                .unbind(),
+            false => PyBytes::new(py, line).into_any().unbind(),
+        })
+        .collect()
+}
+
+/// Most host indexes one `next_completed_async` returns.
+const COMPLETIONS_BATCH: usize = 4096;
 
 #[pymethods]
 impl PyRun {
@@ -131,6 +154,33 @@ impl PyRun {
         };
         crate::aio::future(py, work, |py, failed| {
             Ok(failed.into_pyobject(py)?.into_any().unbind())
+        })
+    }
+
+    /// An awaitable of the indexes of hosts that finished since the last call (waiting
+    /// for at least one; empty once every host has been reported), in completion order.
+    fn next_completed_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        use futures::FutureExt;
+        let completions = self.completions.clone();
+        let work = async move {
+            let mut held = completions.lock().await;
+            let Some(completions) = held.as_mut() else {
+                return Vec::new();
+            };
+            let Some(first) = completions.next().await else {
+                return Vec::new();
+            };
+            let mut done = vec![first];
+            while done.len() < COMPLETIONS_BATCH {
+                match completions.next().now_or_never() {
+                    Some(Some(index)) => done.push(index),
+                    _ => break,
+                }
+            }
+            done
+        };
+        crate::aio::future(py, work, |py, done| {
+            Ok(done.into_pyobject(py)?.into_any().unbind())
         })
     }
 
@@ -216,19 +266,7 @@ impl PyHost {
         let (lines, ended) = batch.map_err(|limit: Duration| {
             ReadTimeoutError::new_err(format!("no output for {:.3} s", limit.as_secs_f64()))
         })?;
-        let lines = lines
-            .iter()
-            .map(|line| {
-                if text {
-                    PyString::new(py, &String::from_utf8_lossy(line))
-                        .into_any()
-                        .unbind()
-                } else {
-                    PyBytes::new(py, line).into_any().unbind()
-                }
-            })
-            .collect();
-        Ok((lines, ended))
+        Ok((lines_to_python(py, &lines, text), ended))
     }
 
     /// [`read_lines`](Self::read_lines) for asyncio, without a timeout (the caller's
@@ -254,18 +292,33 @@ impl PyHost {
             py,
             work,
             move |py, (lines, ended): (Vec<bytes::Bytes>, bool)| {
-                let lines: Vec<Py<PyAny>> = lines
-                    .iter()
-                    .map(|line| match text {
-                        true => PyString::new(py, &String::from_utf8_lossy(line))
-                            .into_any()
-                            .unbind(),
-                        false => PyBytes::new(py, line).into_any().unbind(),
-                    })
-                    .collect();
+                let lines = lines_to_python(py, &lines, text);
                 Ok((lines, ended).into_pyobject(py)?.into_any().unbind())
             },
         )
+    }
+
+    /// The lines already received, without waiting: `(lines, ended)` as
+    /// [`read_lines`](Self::read_lines) gives them, or `None` when a wait would be needed
+    /// (nothing buffered yet, or another reader holds the stream).
+    fn read_lines_now(
+        &self,
+        py: Python<'_>,
+        stream: u8,
+        text: bool,
+    ) -> Option<(Vec<Py<PyAny>>, bool)> {
+        use futures::FutureExt;
+        let mut reader = self.cell.reader(stream).try_lock().ok()?;
+        // Polled once on this thread: cancel-safe, so "not yet" loses nothing.
+        let batch = reader.next_lines(BATCH, usize::MAX).now_or_never()?;
+        Some(match batch {
+            None => (Vec::new(), true),
+            Some(batch) => {
+                let ended = batch.ended;
+                let lines: Vec<bytes::Bytes> = batch.lines().map(|(line, _)| line).collect();
+                (lines_to_python(py, &lines, text), ended)
+            }
+        })
     }
 
     /// An awaitable of the host's outcome (as [`outcome`](Self::outcome) gives it) once

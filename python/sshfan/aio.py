@@ -56,10 +56,14 @@ class Lines:
             if self._ended:
                 raise StopAsyncIteration
             text = self._encoding is not None and self._encoding.lower() in ("utf-8", "utf8")
-            waiting = self._native.read_lines_async(self._stream, text)
-            if self._read_timeout is None:
-                lines, ended = await waiting
+            # Lines already received are taken at once; only an empty buffer waits.
+            batch = self._native.read_lines_now(self._stream, text)
+            if batch is not None:
+                lines, ended = batch
+            elif self._read_timeout is None:
+                lines, ended = await self._native.read_lines_async(self._stream, text)
             else:
+                waiting = self._native.read_lines_async(self._stream, text)
                 try:
                     lines, ended = await asyncio.wait_for(waiting, self._read_timeout)
                 except asyncio.TimeoutError:
@@ -136,10 +140,13 @@ class Host:
 class Run:
     """A started run: ``hosts`` in the client's host order."""
 
-    def __init__(self, runs, hosts):
+    def __init__(self, runs, hosts, groups):
         self._runs = runs
         #: Each host's ``Host``, in host order.
         self.hosts = hosts
+        # Per native run, its hosts by position in it (for its completion stream).
+        self._groups = groups
+        self._reported = set()
 
     def __iter__(self):
         return iter(self.hosts)
@@ -152,25 +159,30 @@ class Run:
         self._runs.cancel()
 
     async def as_completed(self):
-        """Yields each host as it finishes, in the order they finish."""
-        pending = {}
-        for host in self.hosts:
-            if host.finished:
-                yield host
-            else:
-                pending[host._outcome()] = host
+        """Yields each host as it finishes, in the order they finish (each host once;
+        one native wait per batch of finished hosts, not one per host)."""
+        waiting = {native.next_completed_async(): (native, hosts)
+                   for native, hosts in self._groups}
         try:
-            while pending:
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: pending[f].host):
-                    host = pending.pop(future)
-                    host._finish(future.result())
-                    yield host
+            while waiting:
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    native, hosts = waiting.pop(future)
+                    finished = future.result()
+                    if finished:
+                        waiting[native.next_completed_async()] = (native, hosts)
+                    for position in finished:
+                        host = hosts[position]
+                        if id(host) in self._reported:
+                            continue
+                        self._reported.add(id(host))
+                        host._finish(host._native.outcome())
+                        yield host
         except asyncio.CancelledError:
             self.cancel()
             raise
         finally:
-            for future in pending:
+            for future in waiting:
                 future.cancel()
 
     async def join(self, timeout=None):
@@ -277,8 +289,10 @@ class ParallelClient:
         hosts = [Host(fleet.names[index], fleet.aliases[index], native, encoding,
                       read_timeout, fleet.ports[index], fleet.num_retries)
                  for index, native in runs.pairs]
-        run = Run(runs, hosts)
         position = {index: at for at, (index, _) in enumerate(runs.pairs)}
+        groups = [(native_run, [hosts[position[index]] for index in indexes])
+                  for native_run, indexes in runs.runs]
+        run = Run(runs, hosts, groups)
         try:
             for native_run, indexes in runs.runs:
                 for i, kind, message in await native_run.wait_connected_async():
