@@ -668,6 +668,19 @@ pub struct DemoArgs {
     /// Print the output of this many hosts (the rest is only counted).
     #[arg(long, default_value_t = 5)]
     pub show: usize,
+
+    /// How the client reaches the fleet: tcp (loopback sockets), memory (in-process
+    /// pipes, no descriptors), or auto (tcp up to 15,000 hosts).
+    #[arg(long, value_enum, default_value_t = DemoTransport::Auto)]
+    pub transport: DemoTransport,
+}
+
+/// `sshfan demo --transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoTransport {
+    Auto,
+    Tcp,
+    Memory,
 }
 
 #[derive(Debug, Args)]

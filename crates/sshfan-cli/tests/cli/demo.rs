@@ -28,3 +28,29 @@ fn demo_runs_every_host_and_summarises() {
         ]
     );
 }
+
+/// Beyond what one process can serve over sockets, the demo runs over in-memory pipes
+/// (chosen with `--transport memory` here, automatically past 15,000 hosts).
+#[test]
+fn demo_runs_in_memory() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sshfan"))
+        .args([
+            "demo",
+            "--hosts",
+            "300",
+            "--show",
+            "0",
+            "--transport",
+            "memory",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("SSH servers in memory"), "{stderr}");
+    assert!(
+        stderr.contains("sshfan: 300 hosts, 300 ok, 0 failed in"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
