@@ -30,6 +30,7 @@ pub mod data;
 pub mod delay;
 pub mod dropbear;
 pub mod fleet;
+pub mod flights;
 pub mod keys;
 pub mod kill;
 pub mod script;
@@ -40,6 +41,7 @@ pub mod sshd;
 pub use agent::SshAgent;
 pub use delay::DelayRelay;
 pub use fleet::{Bind, FLEET_PASSWORD, FLEET_USER, Fleet, FleetBuilder};
+pub use flights::FlightTransport;
 pub use script::{Fault, SftpTrick};
 pub use sshd::{Sshd, SshdOptions, SshdUnavailable};
 

@@ -25,6 +25,8 @@ mod network;
 mod reach;
 /// Rollouts: waves, failure budget, gate.
 mod rollout;
+/// Round trips per host, counted over a counting transport.
+mod round_trips;
 /// Many hosts at once.
 mod scale;
 /// Sessions kept between jobs: reuse, reconnects, channel and session caps, idle timeout.
