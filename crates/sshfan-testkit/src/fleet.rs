@@ -179,8 +179,9 @@ impl FleetBuilder {
             .collect::<std::io::Result<Vec<_>>>()?;
         let mut hosts = Vec::with_capacity(self.hosts);
         for index in 0..self.hosts {
+            // Made when first used (by SFTP, a real shell or a test): a fleet of 100,000
+            // hosts that only run commands makes no directories.
             let root = dir.path().join("host-roots").join(format!("host{index}"));
-            std::fs::create_dir_all(&root)?;
             let name = match addrs.get(index) {
                 // One port for all: the address alone names the host.
                 Some(addr) if self.named_by_address && self.bind == Bind::Addresses => {
@@ -495,10 +496,13 @@ impl Fleet {
 
     /// Host `index`'s own directory: its SFTP root and its real shell's working directory.
     pub fn host_root(&self, index: usize) -> std::path::PathBuf {
-        self.dir
+        let root = self
+            .dir
             .path()
             .join("host-roots")
-            .join(format!("host{index}"))
+            .join(format!("host{index}"));
+        let _ = std::fs::create_dir_all(&root);
+        root
     }
 
     /// Commands and shells running on host `index` now.

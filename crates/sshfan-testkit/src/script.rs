@@ -262,6 +262,7 @@ pub(crate) async fn run_exec(channel: Channel<Msg>, session: russh::server::Hand
                 (Some(shell_env), command) => {
                     let env: Vec<(String, String)> =
                         shell_env.iter().chain(&job.env).cloned().collect();
+                    let _ = std::fs::create_dir_all(&job.root);
                     run_shell(&mut terminal, command.as_deref(), &env, &job.root).await
                 }
                 (None, Some(command)) => {

@@ -251,6 +251,7 @@ impl russh::server::Handler for FleetSession {
             Some(Fault::HostileSftp(trick)) => Some(trick.clone()),
             _ => None,
         };
+        let _ = std::fs::create_dir_all(&self.host.root);
         let handler = crate::sftp::SftpSession::new(self.host.root.clone(), trick);
         tokio::spawn(russh_sftp::server::run(open.into_stream(), handler));
         Ok(())
