@@ -75,6 +75,13 @@ impl JournalSetup {
     }
 }
 
+impl JournalSetup {
+    /// Where the run directories go.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
 /// `DIR` of `--journal DIR`, else `$XDG_STATE_HOME/sshfan/runs`, else
 /// `~/.local/state/sshfan/runs`.
 pub fn runs_root(explicit: Option<&Path>) -> Option<PathBuf> {

@@ -247,7 +247,9 @@ pub async fn run_all(
                 use std::io::Write;
                 let _ = writeln!(
                     std::io::stderr(),
-                    "sshfan: no run journal ({err}); use --no-journal to run without one"
+                    "sshfan: cannot write the run journal in `{}` ({err}); running without \
+                     it (--journal DIR puts it elsewhere, --no-journal says not to keep one)",
+                    setup.root().display()
                 );
                 None
             }

@@ -315,3 +315,27 @@ async fn the_journal_keeps_only_so_much_output() {
         text(&shown.stderr)
     );
 }
+
+/// A journal that cannot be written is said once; the run goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unwritable_journal_does_not_stop_the_run() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let blocker = fleet.dir().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let out = sshfan(&fleet)
+        .arg("-w")
+        .arg(fleet.host_specs().join(","))
+        .arg("--journal")
+        .arg(blocker.join("runs"))
+        .args(["--", "echo ok"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.matches("cannot write the run journal").count(),
+        1,
+        "{stderr}"
+    );
+}

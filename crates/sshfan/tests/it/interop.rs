@@ -38,13 +38,7 @@ fn as_test_user(sshd: &Sshd) -> sshfan::ClientBuilder {
 }
 
 fn client_for(sshd: &Sshd) -> sshfan::ClientBuilder {
-    ParallelClient::builder()
-        .hosts([sshd.host_spec()])
-        .unwrap()
-        .user("root")
-        .known_hosts_files(vec![sshd.known_hosts_path().to_owned()])
-        .agent(AgentSocket::Off)
-        .default_identities(false)
+    crate::util::sshd_client(sshd)
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@
 //! takes them today; a change that adds a round trip fails here, and each cut lowers the
 //! expected figure.
 
-use sshfan::{AgentSocket, ParallelClient};
 use sshfan_testkit::{Fleet, FlightTransport, Sshd, SshdOptions, require};
 
 use crate::util::collect;
@@ -51,13 +50,7 @@ async fn round_trips_to_openssh() {
     };
     let key = sshd.client_key_file(None).unwrap();
     let transport = FlightTransport::new();
-    let client = ParallelClient::builder()
-        .hosts([sshd.host_spec()])
-        .unwrap()
-        .user("root")
-        .known_hosts_files(vec![sshd.known_hosts_path().to_owned()])
-        .agent(AgentSocket::Off)
-        .default_identities(false)
+    let client = crate::util::sshd_client(&sshd)
         .key_file(&key)
         .transport(transport.clone())
         .build()

@@ -110,3 +110,14 @@ pub fn assert_inner_passed(test: &str, output: std::process::Output) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A client for a real sshd: its host as root, its known_hosts, no agent or ~/.ssh.
+pub fn sshd_client(sshd: &sshfan_testkit::Sshd) -> sshfan::ClientBuilder {
+    sshfan::ParallelClient::builder()
+        .hosts([sshd.host_spec()])
+        .expect("the sshd's host spec parses")
+        .user("root")
+        .known_hosts_files(vec![sshd.known_hosts_path().to_owned()])
+        .agent(sshfan::AgentSocket::Off)
+        .default_identities(false)
+}
