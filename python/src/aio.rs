@@ -6,10 +6,50 @@
 //! hands the result to the loop with `call_soon_threadsafe` (the loop's own wake-up
 //! pipe); the loop thread then sets it, unless the future was cancelled meanwhile.
 //! Cancelling the asyncio future (its awaiting task was cancelled) aborts the work.
+//!
+//! A runtime thread must never take the GIL once the interpreter is finalizing: Python
+//! ends such a thread with `pthread_exit`, which aborts a Rust process. So every call
+//! into Python from the runtime goes through [`attach_unless_exiting`], and an `atexit`
+//! hook ([`shutdown`], registered by `sshfan._aio_support`) stops new calls and waits for
+//! those in flight before finalization begins.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
+
+/// Set by [`shutdown`]: the interpreter is exiting.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Runtime threads inside Python now.
+static IN_PYTHON: AtomicUsize = AtomicUsize::new(0);
+/// Longest wait at exit for calls in flight.
+const EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs `f` with the GIL from a runtime thread, unless the interpreter is exiting (then
+/// `None`: the result is dropped, as no one is left to receive it).
+pub fn attach_unless_exiting<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
+    IN_PYTHON.fetch_add(1, Ordering::SeqCst);
+    let result = match EXITING.load(Ordering::SeqCst) {
+        true => None,
+        false => Some(Python::attach(f)),
+    };
+    IN_PYTHON.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+/// The `atexit` hook: no more calls into Python from the runtime; waits (without the
+/// GIL) for those in flight.
+#[pyfunction]
+pub fn shutdown(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let started = Instant::now();
+        while IN_PYTHON.load(Ordering::SeqCst) > 0 && started.elapsed() < EXIT_WAIT {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
 
 use crate::runtime::runtime;
 
@@ -31,7 +71,7 @@ where
     let event_loop = event_loop.unbind();
     let task = runtime().spawn(async move {
         let output = work.await;
-        Python::attach(|py| {
+        attach_unless_exiting(|py| {
             let (ok, value) = match convert(py, output) {
                 Ok(value) => (true, value),
                 Err(err) => (false, err.into_value(py).into_any()),

@@ -40,5 +40,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NO_IPV6", sshfan::transport::NO_IPV6_ADDRESS)?;
     m.add_function(wrap_pyfunction!(enable_tracing, m)?)?;
     m.add_function(wrap_pyfunction!(outliers::group_outputs, m)?)?;
+    m.add_function(wrap_pyfunction!(aio::shutdown, m)?)?;
     Ok(())
 }

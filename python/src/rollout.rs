@@ -51,7 +51,7 @@ impl RolloutArg {
         };
         let gate = self.gate.map(|gate| -> sshfan::rollout::WaveGate {
             Arc::new(move |report: &WaveReport| {
-                Python::attach(|py| {
+                crate::aio::attach_unless_exiting(|py| {
                     let call = || -> PyResult<bool> {
                         let dict = PyDict::new(py);
                         dict.set_item("wave", report.wave)?;
@@ -68,6 +68,8 @@ impl RolloutArg {
                         false
                     })
                 })
+                // The interpreter is exiting: no further wave.
+                .unwrap_or(false)
             })
         });
         Ok(Rollout {

@@ -11,6 +11,7 @@ gevent they yield to gevent's hub instead (see ``sshfan._gevent``).
 
 import logging
 
+from . import _aio_support  # noqa: F401  (its exit hook: see python/src/aio.rs)
 from .clients import ParallelSSHClient, SSHClient
 from .config import HostConfig
 from .output import HostOutput

@@ -197,3 +197,22 @@ def test_cancelling_the_awaiting_task_stops_the_remote_command(sshd):
                 assert time.monotonic() < deadline, "the remote command outlived the cancel"
                 await asyncio.sleep(0.05)
     asyncio.run(main())
+
+
+def test_programs_exit_cleanly_after_async_runs(fleet):
+    """Interpreter exit right after an asyncio run: sshfan's threads must not call into
+    a finalizing interpreter (that aborted about one exit in ten before). Ten programs,
+    each must exit 0."""
+    import sys
+    program = (
+        "import asyncio\n"
+        "from sshfan.aio import ParallelClient\n"
+        "async def main():\n"
+        "    async with ParallelClient(%r, **%r) as client:\n"
+        "        run = await client.run('uname -r')\n"
+        "        async for host in run.as_completed():\n"
+        "            [line async for line in host.stdout]\n"
+        "asyncio.run(main())\n" % (fleet.names, fleet.client_args()))
+    for _ in range(10):
+        done = subprocess.run([sys.executable, "-c", program], capture_output=True)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
