@@ -95,6 +95,7 @@ impl Merged {
                 Decoded::Summary {
                     elapsed,
                     interrupted,
+                    ..
                 } => {
                     self.elapsed = self.elapsed.max(elapsed);
                     self.interrupted |= interrupted;

@@ -62,8 +62,8 @@ pub struct RunRecord {
     /// Each host's outcome, by index (the first failure among several copies).
     endings: Vec<Option<Ending>>,
     /// The summary was written: the run ended (it was not killed).
-    pub ended: bool,
-    pub interrupted: bool,
+    ended: bool,
+    interrupted: bool,
 }
 
 impl RunRecord {
@@ -136,6 +136,96 @@ impl RunRecord {
         }
     }
 }
+
+/// One line of `sshfan runs`.
+struct Listed {
+    plan: Plan,
+    /// `done`, `interrupted`, `halted` or `incomplete` (see [`RunRecord::state`]).
+    state: &'static str,
+    ok: usize,
+    failed: usize,
+    not_run: usize,
+}
+
+impl Listed {
+    /// A run's line. A command run that ended is listed from its first line (the plan)
+    /// and its last (the summary) alone, so listing never reads journals of many
+    /// megabytes whole; a run without a summary (killed, or running) or a copy (a
+    /// summary per source) is read whole.
+    fn read(path: &Path) -> anyhow::Result<Listed> {
+        let file = std::fs::File::open(path)?;
+        let mut first = String::new();
+        BufReader::new(&file).read_line(&mut first)?;
+        let Ok(Decoded::Plan(plan)) = decode(&first) else {
+            return Err(UsageError(format!("`{}` is not a run journal", path.display())).into());
+        };
+        let last = match plan.command {
+            Some(_) => last_line(&file)?,
+            None => None,
+        };
+        if let Some(Ok(Decoded::Summary {
+            interrupted,
+            counts,
+            ..
+        })) = last.as_deref().map(decode)
+        {
+            let state = match (interrupted, counts.halted) {
+                (true, _) => "interrupted",
+                (false, true) => "halted",
+                (false, false) => "done",
+            };
+            return Ok(Listed {
+                plan,
+                state,
+                ok: counts.ok,
+                failed: counts.failed,
+                not_run: counts.not_run,
+            });
+        }
+        let record = RunRecord::read(path)?;
+        Ok(Listed {
+            state: record.state(),
+            ok: record.count(HostResult::Ok),
+            failed: record.count(HostResult::Failed) + record.count(HostResult::Unreached),
+            not_run: record.count(HostResult::NotRun),
+            plan: record.plan,
+        })
+    }
+}
+
+/// The file's last line (without its newline), read from the end in blocks; `None` when
+/// it is not UTF-8 or longer than [`LAST_LINE_LIMIT`].
+fn last_line(file: &std::fs::File) -> std::io::Result<Option<String>> {
+    use std::os::unix::fs::FileExt;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut end = file.metadata()?.len();
+    loop {
+        // The last line is whole once a newline precedes it, or the file starts there.
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        let start_of_line = match body.iter().rposition(|&b| b == b'\n') {
+            Some(at) => Some(at + 1),
+            None if end == 0 => Some(0),
+            None => None,
+        };
+        if let Some(at) = start_of_line {
+            return Ok(body
+                .get(at..)
+                .and_then(|line| String::from_utf8(line.to_vec()).ok()));
+        }
+        if tail.len() >= LAST_LINE_LIMIT {
+            return Ok(None);
+        }
+        let start = end.saturating_sub(64 * 1024);
+        let mut block = vec![0; usize::try_from(end - start).unwrap_or(0)];
+        file.read_exact_at(&mut block, start)?;
+        block.extend_from_slice(&tail);
+        tail = block;
+        end = start;
+    }
+}
+
+/// Longest last line [`last_line`] reads (a summary lists every host's name).
+const LAST_LINE_LIMIT: usize = 64 << 20;
 
 /// The journal file of `run`: a journal file or run directory, else the run of that id
 /// (or unique start of an id) under `root`, else the last run.
@@ -213,28 +303,28 @@ fn list(root: &Path, count: usize, out: &mut dyn Write) -> anyhow::Result<()> {
         "ID", "STARTED", "STATE", "HOSTS", "OK", "FAILED", "NOT RUN"
     )?;
     for dir in recent {
-        let Ok(record) = RunRecord::read(&dir.join(FILE_NAME)) else {
+        let Ok(run) = Listed::read(&dir.join(FILE_NAME)) else {
             continue;
         };
         let started = chrono::DateTime::from_timestamp_millis(
-            i64::try_from(record.plan.started_ms).unwrap_or(i64::MAX),
+            i64::try_from(run.plan.started_ms).unwrap_or(i64::MAX),
         )
         .unwrap_or_default()
         .with_timezone(&chrono::Local)
         .format("%Y-%m-%d %H:%M:%S");
-        let what = match &record.plan.command {
+        let what = match &run.plan.command {
             Some(command) => crate::render::escape::escape_text(command).into_owned(),
-            None => copy_description(&record.plan.argv),
+            None => copy_description(&run.plan.argv),
         };
         writeln!(
             out,
             "{:<24} {started:<19} {:<11} {:>6} {:>6} {:>6} {:>7}  {what}",
-            record.plan.id,
-            record.state(),
-            record.plan.hosts.len(),
-            record.count(HostResult::Ok),
-            record.count(HostResult::Failed) + record.count(HostResult::Unreached),
-            record.count(HostResult::NotRun),
+            run.plan.id,
+            run.state,
+            run.plan.hosts.len(),
+            run.ok,
+            run.failed,
+            run.not_run,
         )?;
     }
     Ok(())
@@ -260,6 +350,33 @@ mod tests {
         Ending::Failed {
             code: code.to_owned(),
             message: String::new(),
+        }
+    }
+
+    /// The last line is found from the end, across block boundaries, with or without a
+    /// final newline.
+    #[test]
+    fn the_last_line_is_read_from_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(Vec<u8>, Option<&str>); 5] = [
+            (b"plan\nline\nsummary\n".to_vec(), Some("summary")),
+            (b"plan\nsummary".to_vec(), Some("summary")),
+            (b"only\n".to_vec(), Some("only")),
+            (Vec::new(), Some("")),
+            (
+                [b"a\n".repeat(50_000), b"x".repeat(200_000), b"\n".to_vec()].concat(),
+                None,
+            ),
+        ];
+        for (n, (content, expected)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("{n}"));
+            std::fs::write(&path, &content).unwrap();
+            let last = last_line(&std::fs::File::open(&path).unwrap()).unwrap();
+            match expected {
+                Some(line) => assert_eq!(last.as_deref(), Some(line), "case {n}"),
+                // A long last line (over blocks) still comes whole.
+                None => assert_eq!(last, Some("x".repeat(200_000)), "case {n}"),
+            }
         }
     }
 

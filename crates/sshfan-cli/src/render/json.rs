@@ -304,11 +304,24 @@ pub enum Decoded {
     Groups,
     /// A journal's note, shown again on stderr.
     Note(String),
-    /// A run's closing summary (a merge recomputes the rest).
+    /// A run's closing summary (a merge recomputes the rest; `sshfan runs` lists its
+    /// counts).
     Summary {
         elapsed: Duration,
         interrupted: bool,
+        counts: SummaryCounts,
     },
+}
+
+/// A summary's counts of hosts, as `sshfan runs` lists them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SummaryCounts {
+    pub hosts: usize,
+    pub ok: usize,
+    pub failed: usize,
+    /// Cancelled or never started.
+    pub not_run: usize,
+    pub halted: bool,
 }
 
 /// A line that is not a `--json` event.
@@ -384,10 +397,23 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
         Event::Summary {
             elapsed_ms,
             interrupted,
+            hosts,
+            ok,
+            failed,
+            cancelled,
+            not_run,
+            halted,
             ..
         } => Decoded::Summary {
             elapsed: duration(elapsed_ms).unwrap_or_default(),
             interrupted,
+            counts: SummaryCounts {
+                hosts,
+                ok,
+                failed,
+                not_run: cancelled.saturating_add(not_run),
+                halted: halted.is_some(),
+            },
         },
     })
 }
