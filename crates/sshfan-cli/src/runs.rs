@@ -88,6 +88,11 @@ impl RunRecord {
             let line = line.with_context(|| format!("reading {}", path.display()))?;
             number += 1;
             let last = lines.peek().is_none();
+            // Output lines say nothing of outcomes: skipped without decoding (the event
+            // tag is always the first field; see `render::json`).
+            if line.starts_with(OUTPUT_LINE) {
+                continue;
+            }
             match decode(&line) {
                 Ok(Decoded::Done { index, ending, .. }) => {
                     if let Some(slot) = record.endings.get_mut(index)
@@ -136,6 +141,9 @@ impl RunRecord {
         }
     }
 }
+
+/// How every output line event of a journal begins.
+const OUTPUT_LINE: &str = r#"{"event":"line","#;
 
 /// One line of `sshfan runs`.
 struct Listed {
