@@ -74,6 +74,40 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `sshfan man | man -l -`.
     Man,
+    /// Keep SSH sessions open between invocations: `sshfan agent start`, then runs with
+    /// --agent (or SSHFAN_AGENT=auto) reuse them; `agent status`, `agent stop`.
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(subcommand)]
+    pub action: AgentAction,
+}
+
+/// What `sshfan agent` does.
+#[derive(Debug, Subcommand)]
+pub enum AgentAction {
+    /// Start the agent in the background (nothing to do when it is running).
+    Start(AgentServeArgs),
+    /// Stop the agent: its sessions are closed cleanly.
+    Stop,
+    /// Whether the agent runs, and what it holds: sessions, runs, memory, uptime.
+    Status,
+    /// Run the agent in the foreground (what `start` runs; for systemd and the like).
+    #[command(hide = true)]
+    Serve(AgentServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct AgentServeArgs {
+    /// Close a session unused for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    pub idle: f64,
+    /// Most sessions open at once (all credentials together); beyond it the least
+    /// recently used are closed. Default: what the open-file limit allows.
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -437,8 +471,9 @@ pub struct HostArgs {
     pub pick: Option<usize>,
 }
 
-/// How to reach and authenticate to the hosts.
-#[derive(Debug, Args)]
+/// How to reach and authenticate to the hosts. Serialized (without the agent switches),
+/// it is what an agent keys its sessions by: see `agent::cache`.
+#[derive(Debug, Clone, Args, serde::Serialize, serde::Deserialize)]
 pub struct ConnectArgs {
     /// Remote user (default: the local user).
     #[arg(
@@ -521,6 +556,7 @@ pub struct ConnectArgs {
         value_parser = parse_ssh_option,
         help_heading = "Connection"
     )]
+    #[serde(with = "ssh_options_text")]
     pub ssh_options: Vec<sshfan::ssh_config::SshOption>,
 
     /// Jump hosts, as in `ssh -J`: `[user@]host[:port]`, comma-separated (`none`: none).
@@ -565,6 +601,49 @@ pub struct ConnectArgs {
     /// known_hosts file to use instead of ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts; repeatable.
     #[arg(long = "known-hosts", value_name = "FILE", help_heading = "Security")]
     pub known_hosts: Vec<PathBuf>,
+
+    /// Run through the agent (`sshfan agent start`) when it is running, else connect
+    /// directly with a note. SSHFAN_AGENT=auto does the same for every run.
+    #[arg(long, overrides_with = "no_agent", help_heading = "Connection")]
+    #[serde(skip)]
+    pub agent: bool,
+
+    /// Do not use the agent, even with SSHFAN_AGENT=auto.
+    #[arg(long, overrides_with = "agent", help_heading = "Connection")]
+    #[serde(skip)]
+    pub no_agent: bool,
+}
+
+impl ConnectArgs {
+    /// Whether this run goes through the agent when one is running: --agent, or
+    /// SSHFAN_AGENT=auto (or 1, yes) without --no-agent.
+    pub fn wants_agent(&self) -> bool {
+        if self.no_agent {
+            return false;
+        }
+        self.agent
+            || std::env::var("SSHFAN_AGENT")
+                .is_ok_and(|value| matches!(value.as_str(), "auto" | "1" | "yes" | "on"))
+    }
+}
+
+/// `-o` options as their text (`Key=Value`), for the agent's wire format.
+mod ssh_options_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use sshfan::ssh_config::SshOption;
+
+    pub fn serialize<S: Serializer>(options: &[SshOption], out: S) -> Result<S::Ok, S::Error> {
+        let texts: Vec<String> = options.iter().map(ToString::to_string).collect();
+        texts.serialize(out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Vec<SshOption>, D::Error> {
+        let texts = Vec::<String>::deserialize(input)?;
+        texts
+            .iter()
+            .map(|text| text.parse().map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 /// How results are reported, for runs and copies alike.
@@ -637,7 +716,7 @@ pub enum GatherMode {
     Outliers,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum HostKeyChecking {
     Yes,
     AcceptNew,

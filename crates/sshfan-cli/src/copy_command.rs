@@ -67,7 +67,7 @@ pub async fn run_copy(
         _ => Reuse::Keep,
     };
     let connection =
-        Connection::build(&copy.select, &copy.connect, invocation.only.as_ref(), reuse)?;
+        Connection::build(&copy.select, &copy.connect, invocation.only.as_ref(), reuse).await?;
     let run_options = connection.options.clone();
     let works = works
         .into_iter()

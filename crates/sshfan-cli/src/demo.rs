@@ -94,6 +94,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         outliers: None,
     };
     let run_started = std::time::Instant::now();
+    let client = crate::fleet::Fleet::Local(client);
     let (status, summary) = execute(&client, plan).await?;
     let elapsed = run_started.elapsed().as_secs_f64();
     writeln!(

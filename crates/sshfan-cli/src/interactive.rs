@@ -13,11 +13,12 @@ use std::path::PathBuf;
 
 use rustyline::config::Configurer;
 use rustyline::error::ReadlineError;
+use sshfan::Host;
 use sshfan::nodeset::NodeSet;
-use sshfan::{Host, ParallelClient};
 
 use crate::args::RunArgs;
 use crate::exit::{ExitStatus, UsageError};
+use crate::fleet::Fleet;
 use crate::hostlist::Expander;
 use crate::render::Layout;
 use crate::runner::{Plan, Work, execute};
@@ -80,15 +81,11 @@ struct Selection {
 
 impl Selection {
     /// The client for the selected hosts, sharing the session's connections.
-    fn client(&self) -> anyhow::Result<ParallelClient> {
+    fn client(&self) -> anyhow::Result<Fleet> {
         let positions: Vec<usize> = (0..self.names.len())
             .filter(|&i| self.selected.get(i).copied().unwrap_or(false))
             .collect();
-        Ok(self
-            .connection
-            .client
-            .only(&positions)
-            .map_err(|err| UsageError(err.to_string()))?)
+        self.connection.client.only(&positions)
     }
 
     fn folded(&self) -> String {
@@ -158,8 +155,8 @@ pub async fn interactive(args: RunArgs) -> anyhow::Result<ExitStatus> {
     let mut report = Report::new(&args.report, layout);
     report.outliers = outliers;
     report.largest_remote_exit = args.max_exit;
-    let connection = Connection::build(&args.select, &args.connect, None, Reuse::Keep)?;
-    let names: Vec<String> = connection.client.hosts().map(Host::label).collect();
+    let connection = Connection::build(&args.select, &args.connect, None, Reuse::Keep).await?;
+    let names: Vec<String> = connection.client.labels();
     let mut selection = Selection {
         selected: vec![true; names.len()],
         names,
@@ -225,7 +222,7 @@ pub async fn interactive(args: RunArgs) -> anyhow::Result<ExitStatus> {
             }
             Line::Remote(command) => {
                 let client = selection.client()?;
-                if client.hosts().len() == 0 {
+                if client.len() == 0 {
                     say("sshfan: no hosts selected (+HOSTS or @HOSTS to select some)");
                     continue;
                 }

@@ -7,12 +7,14 @@
 //! benchmarks can reach the JSON encoder and decoder. It is not a stable API: programs
 //! should use the `sshfan` library crate, or drive the binary through `--json`.
 
+mod agent;
 mod args;
 mod copy_command;
 mod demo;
 pub mod ending;
 pub mod exit;
 mod files;
+mod fleet;
 mod gate;
 mod generated;
 mod hostlist;
@@ -86,6 +88,7 @@ pub fn main() -> ExitCode {
             Some(Command::Merge(args)) => merge::merge(args),
             Some(Command::Runs(args)) => runs::runs(args),
             Some(Command::Rerun(args)) => rerun::rerun(args).await,
+            Some(Command::Agent(args)) => agent::agent(args).await,
             _ if interactive::wanted(&cli.run) => interactive::interactive(cli.run).await,
             _ => remote_command::run_command(cli.run, Invocation::from_env()).await,
         }

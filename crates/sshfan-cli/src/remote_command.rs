@@ -32,13 +32,14 @@ pub async fn run_command(args: RunArgs, invocation: Invocation) -> anyhow::Resul
         &args.connect,
         invocation.only.as_ref(),
         Reuse::Once,
-    )?;
+    )
+    .await?;
     let mut options = connection.options.clone().stdin(broadcast_stdin(&args)?);
     if args.sudo {
         let sudo_password = ask_secret("[sudo] password: ")?;
         options = options.sudo(None, Some(&sudo_password));
     }
-    let labels = connection.client.hosts().map(sshfan::Host::label).collect();
+    let labels = connection.client.labels();
     if let Some(rollout) = crate::gate::rollout(&args, labels)? {
         options = options.rollout(rollout);
     }
@@ -76,7 +77,8 @@ pub fn output_layout(args: &RunArgs) -> Result<(Layout, Option<Arc<Normalizer>>)
 }
 
 /// sshfan's subcommands, which a remote command's first word must not be mistaken for.
-const SUBCOMMANDS: [&str; 9] = [
+const SUBCOMMANDS: [&str; 10] = [
+    "agent",
     "cp",
     "get",
     "nodeset",

@@ -10,11 +10,13 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use sshfan::copy::CopyOptions;
-use sshfan::{HostOutput, Outcome, ParallelClient, RunOptions};
+use sshfan::{HostOutput, Joiner, RunOptions};
 use tokio::sync::mpsc;
 
+use crate::agent::remote::{AgentControl, AgentFeed};
 use crate::exit::ExitStatus;
 use crate::files::HostFiles;
+use crate::fleet::Fleet;
 use crate::keypress::KeyWatch;
 use crate::render::{Event, RenderConfig, Renderer, Stream};
 
@@ -66,7 +68,7 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// Runs the plan and returns the exit status.
 pub async fn execute(
-    client: &ParallelClient,
+    fleet: &Fleet,
     plan: Plan,
 ) -> anyhow::Result<(ExitStatus, crate::summary::Summary)> {
     for dir in plan.outdir.iter().chain(&plan.errdir) {
@@ -77,22 +79,9 @@ pub async fn execute(
     }
     let mut options = plan.options.clone();
     options.stdin.get_or_insert_with(Bytes::new);
-    let run = match &plan.work {
-        Work::Command(command) => client.run_with(command.clone(), options),
-        Work::Upload {
-            local,
-            remote,
-            options,
-        } => client.upload(local, remote, options.clone()),
-        Work::Download {
-            remote,
-            local,
-            options,
-        } => client.download(remote, local, options.clone()),
-    };
-    let (outputs, joiner) = run.into_parts();
-    let labels: Arc<[String]> = outputs.iter().map(|h| h.label().to_owned()).collect();
+    let labels: Arc<[String]> = fleet.labels().into();
     let files = HostFiles::new(plan.outdir.clone(), plan.errdir.clone(), &labels);
+    let started = start(fleet, &plan.work, options, plan.render.progress).await?;
 
     let (events, mut receiver) = mpsc::channel::<Event>(QUEUE);
     let render = plan.render;
@@ -130,29 +119,37 @@ pub async fn execute(
         Ok(summary)
     });
 
-    let ticker = render.progress.then(|| {
-        let joiner = joiner.clone();
-        let events = events.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(TICK);
-            loop {
-                interval.tick().await;
-                if events.send(Event::Tick(joiner.progress())).await.is_err() {
-                    break;
-                }
-            }
-        })
-    });
-
     let mut tasks = tokio::task::JoinSet::new();
     let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
-    for host in outputs {
-        let sender = LineSender {
-            events: events.clone(),
-            budget: budget.clone(),
-        };
-        tasks.spawn(stream_host(host, sender, files.clone()));
-    }
+    let sender = |events: &mpsc::Sender<Event>| LineSender {
+        events: events.clone(),
+        budget: budget.clone(),
+    };
+    let (control, ticker) = match started {
+        Started::Local(outputs, joiner) => {
+            for host in outputs {
+                tasks.spawn(stream_host(host, sender(&events), files.clone()));
+            }
+            let ticker = render.progress.then(|| {
+                let joiner = joiner.clone();
+                let events = events.clone();
+                tokio::spawn(async move {
+                    let mut interval = tokio::time::interval(TICK);
+                    loop {
+                        interval.tick().await;
+                        if events.send(Event::Tick(joiner.progress())).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            });
+            (Control::Local(joiner), ticker)
+        }
+        Started::Agent(control, feed) => {
+            tasks.spawn(feed.forward(sender(&events), files.clone()));
+            (Control::Agent(control), None)
+        }
+    };
     let events_for_status = events;
 
     let mut interrupted = false;
@@ -169,12 +166,10 @@ pub async fn execute(
     loop {
         tokio::select! {
             Some(()) = async { match quit.as_mut() { Some(quit) => quit.recv().await, None => None } } => {
-                let running = joiner.running().into_iter().map(|(_, label)| label).collect();
-                let _ = events_for_status.send(Event::Running { running, progress: joiner.progress() }).await;
+                control.ask_running(&events_for_status).await;
             }
             Some(()) = pressed.recv() => {
-                let running = joiner.running().into_iter().map(|(_, label)| label).collect();
-                let _ = events_for_status.send(Event::Running { running, progress: joiner.progress() }).await;
+                control.ask_running(&events_for_status).await;
             }
             finished = tasks.join_next() => {
                 if finished.is_none() {
@@ -183,7 +178,7 @@ pub async fn execute(
             }
             _ = &mut ctrl_c, if !interrupted => {
                 interrupted = true;
-                joiner.cancel();
+                control.cancel();
                 second_ctrl_c = Some(tokio::spawn(async {
                     if tokio::signal::ctrl_c().await.is_ok() {
                         crate::keypress::restore_terminal();
@@ -210,8 +205,75 @@ pub async fn execute(
     Ok((status, summary))
 }
 
+/// A run just started, in this process or in the agent.
+enum Started {
+    Local(Vec<HostOutput>, Joiner),
+    Agent(AgentControl, AgentFeed),
+}
+
+async fn start(
+    fleet: &Fleet,
+    work: &Work,
+    options: RunOptions,
+    progress: bool,
+) -> anyhow::Result<Started> {
+    let client = match fleet {
+        Fleet::Local(client) => client,
+        Fleet::Agent(remote) => {
+            let (control, feed) = remote.start(work, &options, progress).await?;
+            return Ok(Started::Agent(control, feed));
+        }
+    };
+    let run = match work {
+        Work::Command(command) => client.run_with(command.clone(), options),
+        Work::Upload {
+            local,
+            remote,
+            options,
+        } => client.upload(local, remote, options.clone()),
+        Work::Download {
+            remote,
+            local,
+            options,
+        } => client.download(remote, local, options.clone()),
+    };
+    let (outputs, joiner) = run.into_parts();
+    Ok(Started::Local(outputs, joiner))
+}
+
+/// Ctrl-C and Ctrl-\\ reach the run through this.
+enum Control {
+    Local(Joiner),
+    Agent(AgentControl),
+}
+
+impl Control {
+    fn cancel(&self) {
+        match self {
+            Control::Local(joiner) => joiner.cancel(),
+            Control::Agent(control) => control.cancel(),
+        }
+    }
+
+    /// Which hosts are still running, as an event (the agent sends its answer itself).
+    async fn ask_running(&self, events: &mpsc::Sender<Event>) {
+        match self {
+            Control::Local(joiner) => {
+                let running = joiner
+                    .running()
+                    .into_iter()
+                    .map(|(_, label)| label)
+                    .collect();
+                let progress = joiner.progress();
+                let _ = events.send(Event::Running { running, progress }).await;
+            }
+            Control::Agent(control) => control.ask_running(),
+        }
+    }
+}
+
 /// Sends one host's lines and outcome to the writer, and writes its per-host files.
-async fn stream_host(mut host: HostOutput, sender: LineSender, files: HostFiles) -> Outcome {
+async fn stream_host(mut host: HostOutput, sender: LineSender, files: HostFiles) {
     let index = host.index();
     let mut stdout_file = files.open(index, Stream::Stdout);
     let mut stderr_file = files.open(index, Stream::Stderr);
@@ -253,7 +315,6 @@ async fn stream_host(mut host: HostOutput, sender: LineSender, files: HostFiles)
             copied: host.copy_report(),
         })
         .await;
-    outcome
 }
 
 /// Lines taken from a stream per event at most, when more are already buffered.
@@ -263,18 +324,29 @@ const BYTES_PER_EVENT: usize = 256 * 1024;
 
 /// Sends batches of lines to the writer, each holding its bytes of the shared budget
 /// until the writer has handled it.
-struct LineSender {
-    events: mpsc::Sender<Event>,
+pub struct LineSender {
+    pub events: mpsc::Sender<Event>,
     budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl LineSender {
     async fn send(&self, host: usize, stream: Stream, batch: sshfan::LineBatch) {
-        let share = u32::try_from(batch.bytes().clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let lines = batch.lines().collect();
+        self.send_lines(host, stream, lines, batch.bytes()).await;
+    }
+
+    /// Sends `lines` (`(line, eol)`, `bytes` long in all) once the budget has room.
+    pub async fn send_lines(
+        &self,
+        host: usize,
+        stream: Stream,
+        lines: Vec<(Bytes, bool)>,
+        bytes: usize,
+    ) {
+        let share = u32::try_from(bytes.clamp(1, QUEUE_BYTES)).unwrap_or(u32::MAX);
         let Ok(held) = self.budget.clone().acquire_many_owned(share).await else {
             return;
         };
-        let lines = batch.lines().collect();
         let _ = self
             .events
             .send(Event::Lines {

@@ -14,8 +14,10 @@ use sshfan::{
     ClientBuilder, Host, HostKeyPolicy, KeySource, ParallelClient, RunOptions, SshConfigSource,
 };
 
+use crate::agent::remote::RemoteFleet;
 use crate::args::{ColorChoice, ConnectArgs, HostArgs, HostKeyChecking, ReportArgs};
 use crate::exit::{ExitStatus, UsageError};
+use crate::fleet::Fleet;
 use crate::prompt::ask_secret;
 use crate::render::{Layout, RenderConfig, Style};
 use crate::runner::{Plan, Work, execute};
@@ -59,19 +61,21 @@ pub enum Reuse {
 
 /// A client built from the arguments, with the run options they imply.
 pub struct Connection {
-    pub client: ParallelClient,
+    pub client: Fleet,
     /// `-k` and the like; stdin and sudo are added by the run.
     pub options: RunOptions,
     /// The client's settings without hosts, for a client over other hosts later
-    /// (interactive mode's `+HOSTS`) without asking for secrets again.
-    template: ClientBuilder,
+    /// (interactive mode's `+HOSTS`) without asking for secrets again (none when the
+    /// agent connects).
+    template: Option<ClientBuilder>,
 }
 
 impl Connection {
-    /// Selects the hosts and builds the client. Asks for a password once with `-A`.
-    /// With `only`, just those of the selected hosts (a rerun's). `reuse` says whether
-    /// later work will use the connections again.
-    pub fn build(
+    /// Selects the hosts and builds the client (or hands them to the agent, see
+    /// [`crate::agent`]). Asks for a password once with `-A`. With `only`, just those of
+    /// the selected hosts (a rerun's). `reuse` says whether later work will use the
+    /// connections again.
+    pub async fn build(
         select: &HostArgs,
         args: &ConnectArgs,
         only: Option<&std::collections::HashSet<String>>,
@@ -88,25 +92,47 @@ impl Connection {
                 .into());
             }
         }
-        let mut template = Connection::template(args)?;
+        let options = RunOptions::default().fail_fast(args.fail_fast);
+        if args.wants_agent() {
+            match RemoteFleet::reach(args, &hosts).await {
+                Ok(remote) => {
+                    return Ok(Connection {
+                        client: Fleet::Agent(remote),
+                        options,
+                        template: None,
+                    });
+                }
+                Err(why) => {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr(), "sshfan: {why}; connecting directly");
+                }
+            }
+        }
+        let mut template = client_template(args)?;
         if reuse == Reuse::Once {
             // As many open as run at once: a host's session closes once its work is done
             // and another host needs the room, not at the end of the run (so 100,000 hosts
             // never hold 100,000 connections on the client and servers at once).
             template = template.max_sessions(args.fanout.max(1));
         }
-        let client = Connection::client(&template, hosts)?;
-        let options = RunOptions::default().fail_fast(args.fail_fast);
+        let client = Fleet::Local(Connection::client(&template, hosts)?);
         Ok(Connection {
             client,
             options,
-            template,
+            template: Some(template),
         })
     }
 
-    /// A client with these settings over other hosts (no session shared).
-    pub fn with_hosts(&self, hosts: Vec<Host>) -> anyhow::Result<ParallelClient> {
-        Connection::client(&self.template, hosts)
+    /// A client with these settings over other hosts (no session shared, unless the
+    /// agent has them).
+    pub fn with_hosts(&self, hosts: Vec<Host>) -> anyhow::Result<Fleet> {
+        match (&self.client, &self.template) {
+            (Fleet::Agent(remote), _) => Ok(Fleet::Agent(remote.with_hosts(&hosts)?)),
+            (Fleet::Local(_), Some(template)) => {
+                Ok(Fleet::Local(Connection::client(template, hosts)?))
+            }
+            (Fleet::Local(_), None) => anyhow::bail!("no settings to connect with"),
+        }
     }
 
     fn client(template: &ClientBuilder, hosts: Vec<Host>) -> anyhow::Result<ParallelClient> {
@@ -115,82 +141,82 @@ impl Connection {
             .fold(template.clone(), |builder, host| builder.host(host));
         Ok(builder.build().map_err(|err| UsageError(err.to_string()))?)
     }
+}
 
-    /// Every setting but the hosts; asks for the password (`-A`) and key passphrases.
-    fn template(args: &ConnectArgs) -> anyhow::Result<ClientBuilder> {
-        let password = if args.ask_pass {
-            Some(ask_secret("Password: ")?)
-        } else {
-            None
-        };
-        let mut builder = ParallelClient::builder()
-            .pool_size(args.fanout)
-            .max_line_length(MAX_LINE)
-            .retries(args.retries, Duration::from_secs(1));
-        if let Some(port) = args.port {
-            builder = builder.port(port);
-        }
-        if let Some(timeout) = args.connect_timeout {
-            builder = builder.connect_timeout(seconds("--connect-timeout", timeout)?);
-        }
-        if let Some(checking) = args.host_key_checking {
-            builder = builder.host_key_policy(match checking {
-                HostKeyChecking::Yes => HostKeyPolicy::Strict,
-                HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
-                HostKeyChecking::No => HostKeyPolicy::Off,
-            });
-        }
-        match &args.ssh_config {
-            Some(path) if path.as_os_str() == "none" => {
-                builder = builder.ssh_config(SshConfigSource::Off)
-            }
-            Some(path) => {
-                if !path.exists() {
-                    return Err(UsageError(format!(
-                        "ssh_config file `{}` does not exist",
-                        path.display()
-                    ))
-                    .into());
-                }
-                builder = builder.ssh_config(SshConfigSource::File(path.clone()));
-            }
-            None => {}
-        }
-        for option in &args.ssh_options {
-            builder = builder.ssh_option(option.clone());
-        }
-        if let Some(jump) = &args.jump {
-            builder = builder.proxy_jump(jump);
-        }
-        if let Some(command) = &args.proxy_command {
-            builder = builder.proxy_command(command);
-        }
-        if args.compress {
-            builder = builder.compression(true);
-        }
-        if args.forward_agent {
-            builder = builder.forward_agent(true);
-        }
-        if args.pq_kex {
-            builder = builder.post_quantum_kex(true);
-        }
-        if let Some(user) = &args.user {
-            builder = builder.user(user);
-        }
-        for identity in &args.identities {
-            builder = builder.key(usable_key(identity, password.as_deref())?);
-        }
-        if let Some(password) = password {
-            builder = builder.password(password);
-        }
-        if let Some(timeout) = args.command_timeout {
-            builder = builder.command_timeout(seconds("--command-timeout", timeout)?);
-        }
-        if !args.known_hosts.is_empty() {
-            builder = builder.known_hosts_files(args.known_hosts.clone());
-        }
-        Ok(builder)
+/// Every setting but the hosts; asks for the password (`-A`) and key passphrases.
+pub fn client_template(args: &ConnectArgs) -> anyhow::Result<ClientBuilder> {
+    let password = if args.ask_pass {
+        Some(ask_secret("Password: ")?)
+    } else {
+        None
+    };
+    let mut builder = ParallelClient::builder()
+        .pool_size(args.fanout)
+        .max_line_length(MAX_LINE)
+        .retries(args.retries, Duration::from_secs(1));
+    if let Some(port) = args.port {
+        builder = builder.port(port);
     }
+    if let Some(timeout) = args.connect_timeout {
+        builder = builder.connect_timeout(seconds("--connect-timeout", timeout)?);
+    }
+    if let Some(checking) = args.host_key_checking {
+        builder = builder.host_key_policy(match checking {
+            HostKeyChecking::Yes => HostKeyPolicy::Strict,
+            HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
+            HostKeyChecking::No => HostKeyPolicy::Off,
+        });
+    }
+    match &args.ssh_config {
+        Some(path) if path.as_os_str() == "none" => {
+            builder = builder.ssh_config(SshConfigSource::Off)
+        }
+        Some(path) => {
+            if !path.exists() {
+                return Err(UsageError(format!(
+                    "ssh_config file `{}` does not exist",
+                    path.display()
+                ))
+                .into());
+            }
+            builder = builder.ssh_config(SshConfigSource::File(path.clone()));
+        }
+        None => {}
+    }
+    for option in &args.ssh_options {
+        builder = builder.ssh_option(option.clone());
+    }
+    if let Some(jump) = &args.jump {
+        builder = builder.proxy_jump(jump);
+    }
+    if let Some(command) = &args.proxy_command {
+        builder = builder.proxy_command(command);
+    }
+    if args.compress {
+        builder = builder.compression(true);
+    }
+    if args.forward_agent {
+        builder = builder.forward_agent(true);
+    }
+    if args.pq_kex {
+        builder = builder.post_quantum_kex(true);
+    }
+    if let Some(user) = &args.user {
+        builder = builder.user(user);
+    }
+    for identity in &args.identities {
+        builder = builder.key(usable_key(identity, password.as_deref())?);
+    }
+    if let Some(password) = password {
+        builder = builder.password(password);
+    }
+    if let Some(timeout) = args.command_timeout {
+        builder = builder.command_timeout(seconds("--command-timeout", timeout)?);
+    }
+    if !args.known_hosts.is_empty() {
+        builder = builder.known_hosts_files(args.known_hosts.clone());
+    }
+    Ok(builder)
 }
 
 /// How a run reports: the renderer's settings and where per-host files go.
@@ -240,7 +266,7 @@ pub async fn run_all(
 ) -> anyhow::Result<ExitStatus> {
     let client = connection.client;
     let journal = report.journal.as_ref().and_then(|setup| {
-        let labels = client.hosts().map(Host::label).collect();
+        let labels = client.labels().into();
         match crate::journal::Journal::create(setup, labels) {
             Ok(journal) => Some(std::sync::Arc::new(std::sync::Mutex::new(journal))),
             Err(err) => {

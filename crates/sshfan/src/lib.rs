@@ -91,7 +91,7 @@ pub use error::{ConfigError, ConnectStage, Error, ErrorCode, ErrorKind, UnknownE
 pub use host::Host;
 pub use host_output::{Completions, HostOutput, HostStdin, StdinClosed};
 pub use known_hosts::{HostKeyConfig, HostKeyPolicy};
-pub use limits::raise_open_file_limit;
+pub use limits::{default_max_sessions, raise_open_file_limit};
 pub use output::{ExitStatus, LineBatch, OutputReader, ReadTimeout};
 pub use parallel::{JoinTimeout, Joiner, Outcome, ParallelClient, Progress, Run, Timing};
 pub use run_options::{RunOptions, Sudo};

@@ -17,3 +17,15 @@ pub fn raise_open_file_limit() {
         Err(err) => debug!("cannot raise the open-file limit: {err}"),
     });
 }
+
+/// Sessions one process can hold open: the open-file limit (raised first) less a reserve
+/// for everything else. The default of [`crate::ClientConfig::max_sessions`].
+pub fn default_max_sessions() -> usize {
+    raise_open_file_limit();
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    usize::try_from(limit.saturating_sub(256))
+        .unwrap_or(usize::MAX)
+        .max(64)
+}

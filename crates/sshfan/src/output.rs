@@ -419,17 +419,21 @@ impl LineBatch {
 
     /// Each line without its terminator, and whether it had a newline.
     pub fn lines(&self) -> impl Iterator<Item = (Bytes, bool)> + '_ {
-        self.raw().map(|mut line| {
-            let eol = line.last() == Some(&b'\n');
-            if eol {
-                line.truncate(line.len() - 1);
-                if line.last() == Some(&b'\r') {
-                    line.truncate(line.len() - 1);
-                }
-            }
-            (line, eol)
-        })
+        self.raw().map(split_line_end)
     }
+}
+
+/// A line as received (see [`LineBatch::raw`]) without its terminator (`\n` or `\r\n`),
+/// and whether it had one.
+pub fn split_line_end(mut line: Bytes) -> (Bytes, bool) {
+    let eol = line.last() == Some(&b'\n');
+    if eol {
+        line.truncate(line.len() - 1);
+        if line.last() == Some(&b'\r') {
+            line.truncate(line.len() - 1);
+        }
+    }
+    (line, eol)
 }
 
 impl Drop for OutputReader {

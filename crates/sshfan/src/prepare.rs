@@ -83,7 +83,9 @@ impl Prepared {
         let sessions = SessionPool::new(
             hosts.len(),
             config.max_channels_per_host,
-            config.max_sessions.unwrap_or_else(default_max_sessions),
+            config
+                .max_sessions
+                .unwrap_or_else(crate::limits::default_max_sessions),
             config.idle_timeout,
         );
         Prepared {
@@ -92,15 +94,4 @@ impl Prepared {
             sessions,
         }
     }
-}
-
-/// Open sessions by default: what the descriptor limit leaves after a reserve (each
-/// session holds one descriptor; at least 64).
-fn default_max_sessions() -> usize {
-    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE)
-        .map(|(soft, _)| soft)
-        .unwrap_or(1024);
-    usize::try_from(limit.saturating_sub(256))
-        .unwrap_or(usize::MAX)
-        .max(64)
 }

@@ -143,6 +143,21 @@ pub struct SshOption {
     args: Vec<String>,
 }
 
+/// `Key "arg" …`: text that parses back to the same option (each argument quoted, so
+/// that spaces survive).
+impl std::fmt::Display for SshOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key)?;
+        for arg in &self.args {
+            match arg.contains('"') {
+                true => write!(f, " {arg}")?,
+                false => write!(f, " \"{arg}\"")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl std::str::FromStr for SshOption {
     type Err = SshConfigError;
 
@@ -677,6 +692,20 @@ mod tests {
         let db = config.resolve("db1", None);
         assert_eq!(db.user.as_deref(), Some("nobody"));
         assert_eq!(db.port, Some(22));
+    }
+
+    /// An option's text parses back to the same option (an agent receives `-o` as text).
+    #[test]
+    fn option_text_round_trips() {
+        for text in [
+            "ConnectTimeout=3",
+            "IdentityFile \"/k/with space\"",
+            "user ops",
+        ] {
+            let option: SshOption = text.parse().unwrap();
+            let again: SshOption = option.to_string().parse().unwrap();
+            assert_eq!(option, again, "{text} → {option}");
+        }
     }
 
     /// `-o` options apply to every host and win over the file; keywords sshfan would

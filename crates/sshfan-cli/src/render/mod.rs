@@ -26,7 +26,7 @@ use crate::ending::Ending;
 use crate::summary::Summary;
 
 /// Which output stream of a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
     Stdout,
     Stderr,
