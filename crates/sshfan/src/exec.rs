@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use russh::client::Handle;
 use russh::{ChannelMsg, ChannelReadHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::auth::Secret;
@@ -69,6 +69,7 @@ pub(crate) async fn run_command(
     stdin: Option<mpsc::Receiver<StdinMessage>>,
     sinks: &Sinks,
     command_timeout: Option<Duration>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<ExitStatus, ErrorKind> {
     let now = Instant::now();
     let deadline = command_timeout.map(|after| (now + after, after));
@@ -185,28 +186,28 @@ pub(crate) async fn run_command(
         let _ = writer.eof().await;
     };
     let drain = async {
-        match deadline {
-            None => drain_channel(&mut reader, sinks, notes, gate.as_mut()).await,
-            Some((at, after)) => {
-                match tokio::time::timeout_at(
-                    at,
-                    drain_channel(&mut reader, sinks, notes, gate.as_mut()),
-                )
-                .await
-                {
-                    Ok(result) => result,
-                    Err(_) => {
-                        // Ask the command to stop, then close the channel. With a PTY, sshd
-                        // hangs up the terminal and the process gets SIGHUP; without one,
-                        // OpenSSH 7.9+ delivers the signal, older servers ignore it and the
-                        // command only notices when it next writes.
-                        let _ = writer.signal(russh::Sig::TERM).await;
-                        let _ = writer.close().await;
-                        Err(ErrorKind::CommandTimeout { after })
-                    }
+        let timed_out = async {
+            match deadline {
+                Some((at, after)) => {
+                    tokio::time::sleep_until(at).await;
+                    after
                 }
+                None => std::future::pending().await,
             }
-        }
+        };
+        let ended = tokio::select! {
+            result = drain_channel(&mut reader, sinks, notes, gate.as_mut()) => return result,
+            after = timed_out => ErrorKind::CommandTimeout { after },
+            // Cancelled: this channel closes, the session stays for the next job.
+            _ = stop.wait_for(|stop| *stop) => ErrorKind::Cancelled,
+        };
+        // Ask the command to stop, then close the channel. With a PTY, sshd hangs up the
+        // terminal and the process gets SIGHUP; without one, OpenSSH 7.9+ delivers the
+        // signal, older servers ignore it and the command only notices when it next
+        // writes.
+        let _ = writer.signal(russh::Sig::TERM).await;
+        let _ = writer.close().await;
+        Err(ended)
     };
     // The command's end ends the run, even while stdin is still open.
     tokio::pin!(feed);

@@ -169,15 +169,32 @@ async fn start_wave(
         tokio::spawn(async move {
             // A panic in one host's work (a bug, or a peer that found one) becomes that
             // host's error: the other hosts, and the run, go on.
-            let driven = std::panic::AssertUnwindSafe(drive_host(&context, &state)).catch_unwind();
-            let outcome = tokio::select! {
-                outcome = driven => outcome.unwrap_or_else(|panic| Err(ErrorKind::Internal {
-                    message: panic_message(panic.as_ref()),
-                })),
-                _ = cancelled.wait_for(|c| *c) => Err(ErrorKind::Cancelled),
-                () = state.cancel.notified() => Err(ErrorKind::Cancelled),
-                true = aborted => Err(ErrorKind::Cancelled),
+            let (stop, stopping) = watch::channel(false);
+            let driven =
+                std::panic::AssertUnwindSafe(drive_host(&context, &state, stopping)).catch_unwind();
+            tokio::pin!(driven);
+            let cancel = async {
+                tokio::select! {
+                    _ = cancelled.wait_for(|c| *c) => {}
+                    () = state.cancel.notified() => {}
+                    true = aborted => {}
+                }
             };
+            let outcome = tokio::select! {
+                outcome = &mut driven => outcome,
+                () = cancel => {
+                    // A running command's channel is closed, its session kept; whatever
+                    // does not stop within the grace period is dropped (its session with it).
+                    stop.send_replace(true);
+                    let _ = tokio::time::timeout(CANCEL_GRACE, &mut driven).await;
+                    Ok(Err(ErrorKind::Cancelled))
+                }
+            };
+            let outcome = outcome.unwrap_or_else(|panic| {
+                Err(ErrorKind::Internal {
+                    message: panic_message(panic.as_ref()),
+                })
+            });
             let failed = !matches!(outcome, Ok(ref status) if status.success());
             let counts = !matches!(outcome, Err(ErrorKind::Cancelled));
             state.finish(outcome.map_err(|kind| Error::new(state.label.clone(), kind)));
@@ -297,29 +314,43 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     format!("this host's task panicked ({text}); please report it")
 }
 
-async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatus, ErrorKind> {
+/// How long a cancelled host's work may take to close its channel cleanly (keeping its
+/// session) before it is dropped.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+async fn drive_host(
+    context: &RunContext,
+    state: &HostState,
+    mut stop: watch::Receiver<bool>,
+) -> Result<ExitStatus, ErrorKind> {
     let plan = state.plan.as_ref().map_err(Clone::clone)?;
     // A local failure (missing file) fails every host before it connects.
     if let Job::Transfer(transfer) = &context.job {
         transfer.as_ref().as_ref().map_err(Clone::clone)?;
     }
-    let lease = context
-        .sessions
-        .lease(state.slot, plan, &context.connector)
-        .await?;
+    // Cancelled while connecting: the half-made connection is dropped.
+    let lease = tokio::select! {
+        lease = context.sessions.lease(state.slot, plan, &context.connector) => lease?,
+        _ = stop.wait_for(|stop| *stop) => return Err(ErrorKind::Cancelled),
+    };
     state.connected();
     debug!(host = %state.label, "connected");
     let session = &lease.session;
     let result = match &context.job {
         Job::Transfer(transfer) => match transfer.as_ref() {
-            Ok(transfer) => session
-                .transfer(
+            Ok(transfer) => {
+                let moving = session.transfer(
                     transfer,
                     &state.label,
                     &context.moved,
                     context.command_timeout,
-                )
-                .await
+                );
+                tokio::select! {
+                    moved = moving => moved,
+                    // No clean stop midway: the transfer is dropped, its session with it.
+                    _ = stop.wait_for(|stop| *stop) => return Err(ErrorKind::Cancelled),
+                }
+            }
                 .map(|report| {
                     let _ = state.copy_report.set(report);
                     ExitStatus::Code(0)
@@ -349,6 +380,7 @@ async fn drive_host(context: &RunContext, state: &HostState) -> Result<ExitStatu
                     stdin,
                     &sinks,
                     context.command_timeout,
+                    stop.clone(),
                 )
                 .await
         }

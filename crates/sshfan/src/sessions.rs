@@ -15,8 +15,10 @@
 //!   one is closed, so a client over 100,000 hosts in a 20,000-descriptor process works;
 //! - an idle timeout closes sessions unused that long; [`SessionPool::disconnect`] (and
 //!   dropping the client) closes them all;
-//! - a job that does not end normally (cancelled, panicked, connection lost) discards
-//!   its session, so a cancelled run still hangs up on its hosts.
+//! - a cancelled command closes its channel (after a TERM signal) and keeps the session;
+//!   a job dropped midway (a panic, a lost connection, a cancelled connect or transfer,
+//!   or a cancelled command that did not close within the grace period) discards its
+//!   session, so a cancelled run still hangs up on its hosts.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,7 +63,7 @@ impl LiveSession {
     }
 
     /// Runs `command` (an interactive shell when `None`) on a new channel, streaming its
-    /// output into `sinks`, within `timeout`.
+    /// output into `sinks`, within `timeout`; `stop` closes the channel early (a cancel).
     pub(crate) async fn exec(
         &self,
         command: Option<&CommandLine>,
@@ -69,6 +71,7 @@ impl LiveSession {
         stdin: Option<mpsc::Receiver<StdinMessage>>,
         sinks: &Sinks,
         timeout: Option<Duration>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<ExitStatus, ErrorKind> {
         crate::exec::run_command(
             &self.handle,
@@ -78,6 +81,7 @@ impl LiveSession {
             stdin,
             sinks,
             timeout,
+            stop,
         )
         .await
     }

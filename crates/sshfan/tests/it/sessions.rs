@@ -60,6 +60,33 @@ async fn ten_runs_on_200_hosts_open_200_connections() {
     assert!((0..200).all(|i| fleet.connections(i) == 2));
 }
 
+/// Cancelling a run closes its commands' channels, not the sessions: the remote
+/// commands end (the fleet's running count drops to 0) and the next run reuses the
+/// connections.
+#[tokio::test]
+async fn a_cancelled_run_keeps_its_sessions() {
+    let fleet = Fleet::start(4).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    let run = client.run("echo started; hang");
+    let (mut outputs, joiner) = run.into_parts();
+    for host in &mut outputs {
+        assert_eq!(host.stdout.next_line().await.as_deref(), Some(&b"started"[..]));
+    }
+    assert!((0..4).all(|i| fleet.running(i) == 1));
+    joiner.cancel();
+    joiner.join(Some(Duration::from_secs(5))).await.unwrap();
+    for host in &outputs {
+        let err = host.outcome().unwrap().unwrap_err();
+        assert_eq!(err.kind().code(), "cancelled");
+    }
+    assert!(eventually(|| (0..4).all(|i| fleet.running(i) == 0)).await);
+    for host in collect(client.run("echo again")).await {
+        assert_eq!(host.stdout_text(), "again\n", "{:?}", host.outcome);
+    }
+    assert!((0..4).all(|i| fleet.connections(i) == 1));
+    assert_eq!(fleet.open_connections_total(), 4);
+}
+
 #[tokio::test]
 async fn a_connection_the_server_drops_is_reconnected_by_the_next_run() {
     let fleet = Fleet::start(4).await.unwrap();
