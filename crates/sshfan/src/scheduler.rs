@@ -351,10 +351,10 @@ async fn drive_host(
                     _ = stop.wait_for(|stop| *stop) => return Err(ErrorKind::Cancelled),
                 }
             }
-                .map(|report| {
-                    let _ = state.copy_report.set(report);
-                    ExitStatus::Code(0)
-                }),
+            .map(|report| {
+                let _ = state.copy_report.set(report);
+                ExitStatus::Code(0)
+            }),
             Err(err) => Err(err.clone()),
         },
         Job::Connect => Ok(ExitStatus::Code(0)),

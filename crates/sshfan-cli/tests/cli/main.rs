@@ -1,5 +1,7 @@
 //! The `sshfan` binary end to end, against the testkit fleet over loopback TCP.
 
+/// `sshfan agent`: sessions kept between invocations.
+mod agent;
 /// Run control: fail-fast, timeouts, `-S`, Ctrl-C.
 mod control;
 /// `sshfan cp` / `sshfan get`.

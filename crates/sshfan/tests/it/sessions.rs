@@ -70,7 +70,10 @@ async fn a_cancelled_run_keeps_its_sessions() {
     let run = client.run("echo started; hang");
     let (mut outputs, joiner) = run.into_parts();
     for host in &mut outputs {
-        assert_eq!(host.stdout.next_line().await.as_deref(), Some(&b"started"[..]));
+        assert_eq!(
+            host.stdout.next_line().await.as_deref(),
+            Some(&b"started"[..])
+        );
     }
     assert!((0..4).all(|i| fleet.running(i) == 1));
     joiner.cancel();
