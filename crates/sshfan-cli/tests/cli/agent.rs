@@ -84,10 +84,6 @@ fn sorted(text: &str) -> Vec<String> {
     lines
 }
 
-fn total_connections(fleet: &Fleet) -> usize {
-    (0..fleet.len()).map(|i| fleet.connections(i)).sum()
-}
-
 /// Each output mode gives through the agent what it gives directly: gathered, JSON,
 /// streamed, per-host files, exit codes, summaries, non-UTF-8 lines, an unreachable
 /// host. Five invocations through the agent make one connection per host.
