@@ -92,7 +92,13 @@ impl Connection {
                 .into());
             }
         }
-        let options = RunOptions::default().fail_fast(args.fail_fast);
+        // Per run, so that the agent's sessions serve any fanout and command timeout.
+        let mut options = RunOptions::default()
+            .fail_fast(args.fail_fast)
+            .pool_size(args.fanout.max(1));
+        if let Some(timeout) = args.command_timeout {
+            options = options.command_timeout(seconds("--command-timeout", timeout)?);
+        }
         if args.wants_agent() {
             match RemoteFleet::reach(args, &hosts).await {
                 Ok(remote) => {

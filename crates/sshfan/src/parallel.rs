@@ -380,7 +380,9 @@ impl ParallelClient {
             });
             states.push(state);
         }
-        let pool = Arc::new(Semaphore::new(config.pool_size));
+        let pool = Arc::new(Semaphore::new(
+            options.pool_size.unwrap_or(config.pool_size).max(1),
+        ));
         let context_for_joiner = context.clone();
         tokio::spawn(dispatch(context, states.clone(), pool, cancelled, stopped));
         Run {

@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub read_timeout: Option<Duration>,
     /// This job's command timeout, instead of the client's (`None`: the client's).
     pub command_timeout: Option<Duration>,
+    /// Hosts in flight at once for this job, instead of the client's `pool_size`.
+    pub pool_size: Option<usize>,
     /// Run the hosts in waves, with a failure budget and a gate (see [`crate::rollout`]).
     pub rollout: Option<crate::rollout::Rollout>,
 }
@@ -102,6 +104,13 @@ impl RunOptions {
     /// another client (or other connections).
     pub fn command_timeout(mut self, after: Duration) -> Self {
         self.command_timeout = Some(after);
+        self
+    }
+
+    /// This job's fanout, instead of the client's `pool_size`: another fanout never
+    /// needs another client (or other connections).
+    pub fn pool_size(mut self, hosts: usize) -> Self {
+        self.pool_size = Some(hosts);
         self
     }
 

@@ -132,7 +132,7 @@ impl Drop for Lease {
             if self.session.discarded.load(Ordering::Acquire) {
                 self.pool.close(self.session.clone());
             } else {
-                self.pool.became_idle(self.index, &self.session);
+                self.pool.became_idle(self.index);
             }
         }
     }
@@ -178,6 +178,29 @@ pub(crate) struct SessionPool {
     idle: Mutex<VecDeque<usize>>,
     /// Discarded sessions being closed in the background.
     closing: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The task that closes idle sessions (one per pool, started by the first idle one).
+    sweeper: std::sync::OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Drop for SessionPool {
+    fn drop(&mut self) {
+        if let Some(sweeper) = self.sweeper.get() {
+            sweeper.abort();
+        }
+    }
+}
+
+/// Closes `pool`'s sessions idle for `after`, checking a few times per `after`, until the
+/// pool is gone.
+async fn sweep_idle(pool: std::sync::Weak<SessionPool>, after: Duration) {
+    let tick = (after / 4).clamp(Duration::from_millis(20), Duration::from_secs(30));
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        pool.close_idle(after);
+    }
 }
 
 impl SessionPool {
@@ -195,6 +218,7 @@ impl SessionPool {
             open: AtomicUsize::new(0),
             idle: Mutex::new(VecDeque::new()),
             closing: Mutex::new(Vec::new()),
+            sweeper: std::sync::OnceLock::new(),
         })
     }
 
@@ -308,32 +332,63 @@ impl SessionPool {
         }
     }
 
-    fn became_idle(self: &Arc<Self>, index: usize, session: &Arc<LiveSession>) {
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(index);
-        let Some(after) = self.idle_timeout else {
-            return;
-        };
-        let pool = Arc::downgrade(self);
-        let session = Arc::downgrade(session);
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            let (Some(pool), Some(session)) = (pool.upgrade(), session.upgrade()) else {
-                return;
+    fn became_idle(self: &Arc<Self>, index: usize) {
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            idle.push_back(index);
+            // Stale entries (a host idle again since) are dropped now and then, keeping
+            // each host's latest: the queue stays within a few entries per host however
+            // many jobs run (an agent runs jobs for weeks).
+            if idle.len() > 2 * self.slots.len() + 64 {
+                let mut seen = vec![false; self.slots.len()];
+                let mut kept: VecDeque<usize> = idle
+                    .iter()
+                    .rev()
+                    .filter(|&&host| match seen.get_mut(host) {
+                        Some(seen) => !std::mem::replace(seen, true),
+                        None => false,
+                    })
+                    .copied()
+                    .collect();
+                kept.make_contiguous().reverse();
+                *idle = kept;
+            }
+        }
+        if let Some(after) = self.idle_timeout {
+            self.sweeper.get_or_init(|| {
+                tokio::spawn(sweep_idle(Arc::downgrade(self), after)).abort_handle()
+            });
+        }
+    }
+
+    /// Closes the sessions unused for `after` (one pass).
+    fn close_idle(&self, after: Duration) {
+        for (index, slot) in self.slots.iter().enumerate() {
+            // A slot busy connecting or in use is not idle: skip it.
+            let Ok(held) = slot.session.try_lock() else {
+                continue;
             };
-            let idle_since = *session
-                .released
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if session.in_use.load(Ordering::Acquire) == 0 && idle_since.elapsed() >= after {
-                pool.discard(index, &session);
+            let expired = held.as_ref().is_some_and(|session| {
+                session.in_use.load(Ordering::Acquire) == 0
+                    && session
+                        .released
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .elapsed()
+                        >= after
+            });
+            let session = match expired {
+                true => held.clone(),
+                false => None,
+            };
+            drop(held);
+            if let Some(session) = session {
+                self.discard(index, &session);
                 if session.in_use.load(Ordering::Acquire) == 0 {
-                    pool.close(session);
+                    self.close(session);
                 }
             }
-        });
+        }
     }
 
     /// Closes these hosts' sessions (jobs still running on one lose their connection).

@@ -3,7 +3,8 @@
 //! A session may be reused only by a run that would have made the same connection:
 //! the key is every connection setting the CLI was given (user, port, `-i` keys, `-o`
 //! options, jump hosts, proxy command, host-key policy, known_hosts files, algorithms,
-//! fanout and timeouts), plus the identity of the files they name (device, inode, size,
+//! connect timeout and retries; not the fanout or command timeout, which are per run),
+//! plus the identity of the files they name (device, inode, size,
 //! modification time of keys, ssh_config and known_hosts): a key file replaced, or a
 //! known_hosts edited by hand, means new connections. Within one key, a client's hosts
 //! are fixed (the library's session slots): a run over some of them uses
@@ -93,7 +94,7 @@ impl Cache {
         spec: &FleetSpec,
         build: impl FnOnce(Vec<sshfan::Host>) -> anyhow::Result<ParallelClient>,
     ) -> anyhow::Result<Lent> {
-        let key = serde_json::to_string(&spec.connect)?;
+        let key = session_key(&spec.connect)?;
         let files: Vec<FileIdentity> = files_of(spec).into_iter().map(FileIdentity::of).collect();
         // Settings files changed: the clients made with the old ones go.
         let (stale, kept): (Vec<Entry>, Vec<Entry>) = self
@@ -237,6 +238,17 @@ impl Cache {
 /// Says goodbye to a client's hosts without holding up the caller.
 fn close_later(client: Arc<ParallelClient>) {
     tokio::spawn(async move { client.disconnect().await });
+}
+
+/// What sessions are keyed by: the connection settings without those that apply per
+/// run (fanout, command timeout, fail-fast), so that `-f 1000` then `-f 10` reuse the
+/// same sessions.
+fn session_key(connect: &crate::args::ConnectArgs) -> anyhow::Result<String> {
+    let mut connect = connect.clone();
+    connect.fanout = 0;
+    connect.command_timeout = None;
+    connect.fail_fast = false;
+    Ok(serde_json::to_string(&connect)?)
 }
 
 /// The files a spec's connections depend on: keys, ssh_config, known_hosts (the given

@@ -47,6 +47,7 @@ impl JobSpec {
             shell: options.shell.clone(),
             read_timeout: options.read_timeout,
             command_timeout: options.command_timeout,
+            pool_size: options.pool_size,
             rollout: options.rollout.as_ref().map(|rollout| WireRollout {
                 waves: rollout.waves.iter().map(|&w| WireWave::from(w)).collect(),
                 max_fail: rollout.max_fail.map(|budget| match budget {
@@ -95,6 +96,7 @@ impl JobSpec {
         options.shell = self.shell;
         options.read_timeout = self.read_timeout;
         options.command_timeout = self.command_timeout;
+        options.pool_size = self.pool_size;
         options.rollout = self.rollout.map(|rollout| Rollout {
             waves: rollout.waves.into_iter().map(WaveSize::from).collect(),
             max_fail: rollout.max_fail.and_then(|budget| match budget {

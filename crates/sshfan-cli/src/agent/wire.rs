@@ -146,6 +146,7 @@ pub struct JobSpec {
     pub shell: Option<String>,
     pub read_timeout: Option<Duration>,
     pub command_timeout: Option<Duration>,
+    pub pool_size: Option<usize>,
     pub rollout: Option<WireRollout>,
 }
 

@@ -326,6 +326,8 @@ async fn sessions_are_not_shared_across_credentials() {
         let other_key = run(&["-i", copy.to_str().unwrap()]);
         assert_eq!(other_key.status.code(), Some(0));
     }
+    // Fanout and command timeout are per run: the same sessions serve them.
+    assert_eq!(run(&["-f", "1", "-u", "30"]).status.code(), Some(0));
     assert!((0..3).all(|i| fleet.connections(i) == 2));
     // Another user: its own connection, refused by the fleet (only `fleet` may log in).
     let mut command = sshfan_local(&fleet);
