@@ -171,7 +171,8 @@ async fn status() -> anyhow::Result<ExitStatus> {
         Some(other) => anyhow::bail!("the agent answered {other:?}"),
         None => {
             say("sshfan: no agent is running (start one with `sshfan agent start`)");
-            Ok(ExitStatus::HostError)
+            // As `pgrep` finding nothing.
+            Ok(ExitStatus::RemoteFailure)
         }
     }
 }

@@ -442,3 +442,99 @@ fn raw_exchange(socket: &Path) -> String {
     let _ = stream.read_to_end(&mut reply);
     String::from_utf8_lossy(reply.get(4..).unwrap_or_default()).into_owned()
 }
+
+/// Interactive mode through the agent: two sessions one after the other, lines on all
+/// hosts and on some, one connection per host in all.
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_mode_through_the_agent_reuses_its_sessions() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let agent = Agent::start(&fleet);
+    let hosts = fleet.host_specs();
+    for _ in 0..2 {
+        let mut command = agent.sshfan(&fleet);
+        command
+            .args(["-w", &hosts.join(","), "-b"])
+            .env("XDG_STATE_HOME", fleet.dir().join("state"))
+            .env("TERM", "dumb");
+        let all = crate::util::folded(&hosts);
+        let first = hosts[0].clone();
+        let status = tokio::task::spawn_blocking(move || {
+            let mut session = expectrl::Session::spawn(command).unwrap();
+            session.set_expect_timeout(Some(Duration::from_secs(20)));
+            session.expect("sshfan> ").unwrap();
+            session.send_line("echo hi").unwrap();
+            session.expect(format!("{all} (3)").as_str()).unwrap();
+            session.expect("sshfan> ").unwrap();
+            session.send_line(format!("-{first}")).unwrap();
+            session.send_line("echo again").unwrap();
+            session.expect("(2)").unwrap();
+            session.expect("again").unwrap();
+            session.expect("sshfan> ").unwrap();
+            session.send_line("quit").unwrap();
+            session.expect(expectrl::Eof).unwrap();
+            session.get_process_mut().wait().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(status, expectrl::WaitStatus::Exited(_, 0)),
+            "{status:?}"
+        );
+    }
+    assert!((0..3).all(|i| fleet.connections(i) == 1));
+}
+
+/// `agent start` puts the agent in the background (its own process group) and returns;
+/// a second start finds it; `status` describes it; `stop` ends it and removes the socket;
+/// `status` then says none runs (exit 1).
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_start_status_stop() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let agent = |action: &str| {
+        sshfan_local(&fleet)
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .args(["agent", action])
+            .output()
+            .unwrap()
+    };
+    let started = agent("start");
+    // Stopped however this test ends: the agent is not this test's child.
+    struct StopOnDrop<F: Fn(&str) -> Output>(F);
+    impl<F: Fn(&str) -> Output> Drop for StopOnDrop<F> {
+        fn drop(&mut self) {
+            (self.0)("stop");
+        }
+    }
+    let _stop = StopOnDrop(&agent);
+    assert_eq!(started.status.code(), Some(0), "{}", text(&started.stderr));
+    assert!(text(&started.stderr).contains("agent started (pid "));
+    let again = agent("start");
+    assert!(
+        text(&again.stderr).contains("already running"),
+        "{}",
+        text(&again.stderr)
+    );
+    let socket = runtime.path().join("sshfan/agent.sock");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&socket), 0o600);
+    assert_eq!(mode(socket.parent().unwrap()), 0o700);
+    let status = agent("status");
+    assert_eq!(status.status.code(), Some(0));
+    assert!(
+        text(&status.stdout).contains("sessions: 0 open"),
+        "{}",
+        text(&status.stdout)
+    );
+    let stopped = agent("stop");
+    assert!(
+        text(&stopped.stderr).contains("agent stopped"),
+        "{}",
+        text(&stopped.stderr)
+    );
+    assert!(!socket.exists());
+    let none = agent("status");
+    assert_eq!(none.status.code(), Some(1));
+    assert!(text(&none.stderr).contains("no agent is running"));
+}
