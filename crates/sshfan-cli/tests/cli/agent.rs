@@ -18,10 +18,15 @@ struct Agent {
 
 impl Agent {
     fn start(fleet: &Fleet) -> Agent {
+        Agent::start_with(fleet, &[])
+    }
+
+    fn start_with(fleet: &Fleet, options: &[&str]) -> Agent {
         let runtime = tempfile::tempdir().unwrap();
         let child = sshfan_local(fleet)
             .env("XDG_RUNTIME_DIR", runtime.path())
             .args(["agent", "serve"])
+            .args(options)
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
@@ -537,4 +542,38 @@ async fn agent_start_status_stop() {
     let none = agent("status");
     assert_eq!(none.status.code(), Some(1));
     assert!(text(&none.stderr).contains("no agent is running"));
+}
+
+/// `--idle` closes sessions unused that long; `--max-sessions` keeps at most that many
+/// open (a run over more hosts still completes).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_closes_idle_sessions_and_keeps_to_its_cap() {
+    let fleet = Fleet::start(4).await.unwrap();
+    let idle = Agent::start_with(&fleet, &["--idle", "0.5"]);
+    let out = idle
+        .sshfan(&fleet)
+        .args(["-w", &all_hosts(&fleet), "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(fleet.open_connections_total(), 4);
+    let until = Instant::now() + Duration::from_secs(5);
+    while fleet.open_connections_total() > 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fleet.open_connections_total(), 0, "idle sessions closed");
+    drop(idle);
+    let capped = Agent::start_with(&fleet, &["--max-sessions", "2"]);
+    let out = capped
+        .sshfan(&fleet)
+        .args(["-w", &all_hosts(&fleet), "--", "echo capped"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).matches("capped").count(), 4);
+    let until = Instant::now() + Duration::from_secs(5);
+    while fleet.open_connections_total() > 2 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(fleet.open_connections_total() <= 2);
 }
