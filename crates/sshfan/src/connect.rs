@@ -41,6 +41,8 @@ pub(crate) struct Connector {
     pub jumps: JumpPool,
     /// russh configs by keepalive setting and whether host certificates are wanted.
     ssh_configs: Mutex<HashMap<ConfigKey, Arc<russh::client::Config>>>,
+    /// Protocol steps sent without waiting for the server.
+    pub round_trip_cuts: crate::config::RoundTripCuts,
 }
 
 /// An authenticated session and the notes its handler keeps.
@@ -101,6 +103,7 @@ impl Connector {
             known_hosts,
             jumps: JumpPool::default(),
             ssh_configs: Mutex::new(HashMap::new()),
+            round_trip_cuts: crate::config::RoundTripCuts::default(),
         }
     }
 
@@ -223,6 +226,8 @@ impl Connector {
                 let mut config = russh::client::Config {
                     nodelay: true,
                     client_id: russh::SshId::Standard(CLIENT_ID.into()),
+                    kexinit_with_banner: self.round_trip_cuts.kexinit_with_banner,
+                    auth_without_service_accept: self.round_trip_cuts.auth_without_service_accept,
                     ..Default::default()
                 };
                 // AES-GCM first: with AES-NI it is the fastest of the safe ciphers

@@ -86,7 +86,7 @@ mod sudo;
 pub mod transport;
 
 pub use auth::{AgentSocket, AuthMethods, KeySource, Secret};
-pub use config::{ClientBuilder, ClientConfig, SshConfigSource};
+pub use config::{ClientBuilder, ClientConfig, RoundTripCuts, SshConfigSource};
 pub use error::{ConfigError, ConnectStage, Error, ErrorCode, ErrorKind, UnknownErrorCode};
 pub use host::Host;
 pub use host_output::{Completions, HostOutput, HostStdin, StdinClosed};

@@ -71,7 +71,7 @@ impl Prepared {
                 .entry(plan.known_hosts_files.clone())
                 .or_insert_with(|| KnownHosts::load(&plan.known_hosts_files));
         }
-        let connector = Connector::new(
+        let mut connector = Connector::new(
             config.transport.clone(),
             credentials,
             known_hosts,
@@ -80,6 +80,7 @@ impl Prepared {
             config.retry_delay,
             config.jump_channel_opens,
         );
+        connector.round_trip_cuts = config.round_trip_cuts;
         let sessions = SessionPool::new(
             hosts.len(),
             config.max_channels_per_host,

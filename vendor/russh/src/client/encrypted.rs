@@ -120,6 +120,17 @@ impl Session {
                 EncryptedState::WaitingAuthRequest(ref mut auth_request) => {
                     trace!("waiting auth request, {:?}", buf.first(),);
                     match buf.split_first() {
+                        // sshfan patch: the answer to a SERVICE_REQUEST the first auth
+                        // request went out behind (`Config::auth_without_service_accept`).
+                        Some((&msg::SERVICE_ACCEPT, mut r))
+                            if self.common.config.auth_without_service_accept =>
+                        {
+                            if map_err!(Bytes::decode(&mut r))?.as_ref() != b"ssh-userauth" {
+                                return Err(crate::Error::Inconsistent.into());
+                            }
+                            map_err!(ensure_end(&r))?;
+                            return Ok(());
+                        }
                         Some((&msg::USERAUTH_SUCCESS, r)) => {
                             map_err!(ensure_end(&r))?;
                             debug!("userauth_success");
@@ -1103,7 +1114,8 @@ impl Session {
                     ref mut sent,
                 } => {
                     debug!("sending ssh-userauth service requset");
-                    if !*sent {
+                    let first = !*sent;
+                    if first {
                         self.common.packet_writer.write_packet(|w| {
                             msg::SERVICE_REQUEST.encode(w)?;
                             "ssh-userauth".encode(w)?;
@@ -1111,7 +1123,9 @@ impl Session {
                         })?;
                         *sent = true
                     }
-                    accepted
+                    // sshfan patch: the first request goes right behind SERVICE_REQUEST
+                    // (see `Config::auth_without_service_accept`).
+                    accepted || (first && self.common.config.auth_without_service_accept)
                 }
                 EncryptedState::InitCompression | EncryptedState::Authenticated => false,
             };

@@ -117,6 +117,11 @@ impl ClientKex {
         }
     }
 
+    /// sshfan patch: the server's version string, known after our KEXINIT went out.
+    pub fn set_server_id(&mut self, server_sshid: &[u8]) {
+        self.exchange.server_id = server_sshid.to_vec();
+    }
+
     /// `Created` is "our KEXINIT is out, the peer's has not arrived".
     pub fn peer_kexinit_received(&self) -> bool {
         !matches!(self.state, ClientKexState::Created)

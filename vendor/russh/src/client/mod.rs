@@ -1224,11 +1224,6 @@ where
     debug!("ssh id = {:?}", config.as_ref().client_id);
 
     write_buffer.send_ssh_id(&config.as_ref().client_id);
-    map_err!(stream.write_all(&write_buffer.buffer).await)?;
-
-    // Reading SSH id and allocating a session if correct.
-    let mut stream = SshRead::new(stream);
-    let sshid = stream.read_ssh_id().await?;
 
     let (handle_sender, session_receiver) = channel(10);
     let (session_sender, handle_receiver) = unbounded_channel();
@@ -1239,6 +1234,7 @@ where
         );
     }
     let channel_buffer_size = config.channel_buffer_size;
+    let early_kexinit = config.kexinit_with_banner;
     let mut session = Session::new(
         config.window_size,
         CommonSession {
@@ -1255,12 +1251,23 @@ where
             strict_kex: false,
             alive_timeouts: 0,
             received_data: false,
-            remote_sshid: sshid.into(),
+            remote_sshid: Vec::new(),
         },
         session_receiver,
         session_sender,
     );
     session.begin_rekey()?;
+    if early_kexinit {
+        // sshfan patch: the KEXINIT goes out in the banner's write.
+        let kexinit = std::mem::take(&mut session.common.packet_writer.buffer().buffer);
+        write_buffer.buffer.extend_from_slice(&kexinit);
+    }
+    map_err!(stream.write_all(&write_buffer.buffer).await)?;
+
+    // Reading SSH id and allocating a session if correct.
+    let mut stream = SshRead::new(stream);
+    let sshid = stream.read_ssh_id().await?;
+    session.set_remote_sshid(sshid);
     let (kex_done_signal, kex_done_signal_rx) = oneshot::channel();
     // Boxed (sshfan patch): `spawn` wraps the future in an async block that would hold
     // it twice (as its captured value and as the awaited one), 15 KiB each.
@@ -1881,6 +1888,15 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// sshfan patch: the server's version string, read after our KEXINIT may have gone
+    /// out (see `Config::kexinit_with_banner`); the exchange hash needs it.
+    fn set_remote_sshid(&mut self, sshid: &[u8]) {
+        self.common.remote_sshid = sshid.to_vec();
+        if let SessionKexState::InProgress(kex) = &mut self.kex {
+            kex.set_server_id(sshid);
+        }
     }
 
     fn begin_rekey(&mut self) -> Result<(), crate::Error> {
@@ -2760,6 +2776,14 @@ pub struct Config {
     pub gex: GexParams,
     /// If active, invoke `set_nodelay(true)` on the ssh socket; disabled by default (i.e. Nagle's algorithm is active).
     pub nodelay: bool,
+    /// sshfan patch: send KEXINIT with the version banner, before the server's banner
+    /// has been read (one round trip less; the server's banner is only needed for the
+    /// exchange hash, later). Off: wait for the server's banner first, as upstream does.
+    pub kexinit_with_banner: bool,
+    /// sshfan patch: send the first USERAUTH_REQUEST right after SERVICE_REQUEST,
+    /// without waiting for SERVICE_ACCEPT (one round trip less; servers handle packets
+    /// in order). Off: wait for SERVICE_ACCEPT, as upstream does.
+    pub auth_without_service_accept: bool,
 }
 
 impl Default for Config {
@@ -2782,6 +2806,8 @@ impl Default for Config {
             anonymous: false,
             gex: Default::default(),
             nodelay: false,
+            kexinit_with_banner: false,
+            auth_without_service_accept: false,
         }
     }
 }
