@@ -64,8 +64,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let client = builder.build()?;
     let mut last = (0, 0, 0, 0);
+    // Each run's wall time: the first connects, the others reuse the sessions.
+    let mut run_seconds = Vec::new();
     for _ in 0..args.runs.max(1) {
+        let started = std::time::Instant::now();
         last = run_once(&client, &args.command, !args.no_gather).await?;
+        run_seconds.push(started.elapsed().as_secs_f64());
     }
     let (ok, lines, bytes, distinct) = last;
     let result = serde_json::json!({
@@ -74,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         "lines": lines,
         "bytes": bytes,
         "distinct_outputs": distinct,
+        "run_seconds": run_seconds,
     });
     writeln!(std::io::stdout().lock(), "{result}")?;
     Ok(())

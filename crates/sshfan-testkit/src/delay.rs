@@ -27,14 +27,33 @@ pub struct DelayRelay {
     accept: AbortHandle,
 }
 
+/// How a relayed link behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    /// Added to every chunk, each way (half the round trip).
+    pub delay: Duration,
+    /// Hold everything for one round trip when a connection opens, as TCP's handshake
+    /// would take on a real link (the relay's own accept is instant).
+    pub charge_connect: bool,
+}
+
 impl DelayRelay {
     /// Listens on `127.0.0.1` and relays each connection to `target`, `delay` each way.
     pub async fn start(target: SocketAddr, delay: Duration) -> io::Result<DelayRelay> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let link = Link {
+            delay,
+            charge_connect: false,
+        };
+        DelayRelay::serve(listener, target, link)
+    }
+
+    /// Relays each connection `listener` accepts to `target` over `link`.
+    pub fn serve(listener: TcpListener, target: SocketAddr, link: Link) -> io::Result<DelayRelay> {
         let addr = listener.local_addr()?;
         let accept = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                tokio::spawn(relay(inbound, target, delay));
+                tokio::spawn(relay(inbound, target, link));
             }
         })
         .abort_handle();
@@ -53,7 +72,8 @@ impl Drop for DelayRelay {
     }
 }
 
-async fn relay(inbound: TcpStream, target: SocketAddr, delay: Duration) {
+async fn relay(inbound: TcpStream, target: SocketAddr, link: Link) {
+    let opened = Instant::now();
     let Ok(outbound) = TcpStream::connect(target).await else {
         return;
     };
@@ -61,14 +81,24 @@ async fn relay(inbound: TcpStream, target: SocketAddr, delay: Duration) {
     let _ = outbound.set_nodelay(true);
     let (in_read, in_write) = inbound.into_split();
     let (out_read, out_write) = outbound.into_split();
+    let not_before = match link.charge_connect {
+        true => opened + 2 * link.delay,
+        false => opened,
+    };
     tokio::join!(
-        pipe(in_read, out_write, delay),
-        pipe(out_read, in_write, delay)
+        pipe(in_read, out_write, link.delay, not_before),
+        pipe(out_read, in_write, link.delay, not_before)
     );
 }
 
-/// Copies `from` to `to`, each chunk written `delay` after it was read.
-async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) {
+/// Copies `from` to `to`, each chunk written `delay` after it was read (or after
+/// `not_before`, if later).
+async fn pipe(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    delay: Duration,
+    not_before: Instant,
+) {
     let (chunks, mut due) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let read = async move {
         loop {
@@ -77,7 +107,8 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) 
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     buffer.truncate(n);
-                    if chunks.send((Instant::now() + delay, buffer)).await.is_err() {
+                    let due = Instant::now().max(not_before) + delay;
+                    if chunks.send((due, buffer)).await.is_err() {
                         break;
                     }
                 }

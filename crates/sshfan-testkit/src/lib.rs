@@ -39,7 +39,7 @@ mod sftp;
 pub mod sshd;
 
 pub use agent::SshAgent;
-pub use delay::DelayRelay;
+pub use delay::{DelayRelay, Link};
 pub use fleet::{Bind, FLEET_PASSWORD, FLEET_USER, Fleet, FleetBuilder};
 pub use flights::FlightTransport;
 pub use script::{Fault, SftpTrick};
