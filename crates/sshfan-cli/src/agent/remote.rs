@@ -30,6 +30,9 @@ pub struct RemoteFleet {
     added: Arc<Mutex<Vec<(PathBuf, usize)>>>,
 }
 
+/// Stdin a run through the agent may carry: it travels in one frame, base64-encoded.
+const MAX_STDIN: usize = super::wire::MAX_FRAME / 2;
+
 /// Why a run connects directly instead.
 pub type NotUsed = String;
 
@@ -140,6 +143,16 @@ impl RemoteFleet {
             .with_context(|| format!("reaching the agent at `{}`", self.socket.display()))?;
         if let Some(uid) = socket::foreign_peer(&stream) {
             anyhow::bail!("the agent socket is served by uid {uid}, not by you");
+        }
+        let stdin = options.stdin.as_ref().map_or(0, bytes::Bytes::len);
+        if stdin > MAX_STDIN {
+            return Err(crate::exit::UsageError(format!(
+                "{} MiB of stdin is more than a run through the agent takes ({} MiB): run \
+                 this one with --no-agent",
+                stdin >> 20,
+                MAX_STDIN >> 20
+            ))
+            .into());
         }
         let mut job = JobSpec::new(work, options);
         job.absolute_paths();

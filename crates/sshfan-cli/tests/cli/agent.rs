@@ -577,3 +577,35 @@ async fn the_agent_closes_idle_sessions_and_keeps_to_its_cap() {
     }
     assert!(fleet.open_connections_total() <= 2);
 }
+
+/// Stdin too large for the agent's frames is a usage error naming --no-agent, before
+/// any host runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn stdin_too_large_for_the_agent_is_one_clear_error() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let agent = Agent::start(&fleet);
+    let mut child = agent
+        .sshfan(&fleet)
+        .args(["-w", &all_hosts(&fleet), "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..33 {
+            if stdin.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("--no-agent").count(), 1, "{stderr}");
+    assert!((0..2).all(|i| fleet.execs(i) == 0));
+}
