@@ -183,6 +183,9 @@ def test_cancelling_the_awaiting_task_stops_the_remote_command(sshd):
         async with client:
             run = await client.run(marker, use_pty=True)
             waiting = asyncio.create_task(run.join())
+            # Let the task start awaiting: a task cancelled before its first step never
+            # runs at all (so it has nothing to cancel).
+            await asyncio.sleep(0)
             deadline = time.monotonic() + 10
             while not remote_running():
                 assert time.monotonic() < deadline, "the command never started"
