@@ -130,7 +130,8 @@ def run_tools(relayed, fleet, known_hosts, work, python, tools):
     if "sshfan-lib" in tools:
         _, done = timed([str(harness.RELEASE / "sshfan-bench"), "--hosts-file", str(hosts_file),
                          "--user", fleet.user, "--key", fleet.key, "--known-hosts", known_hosts,
-                         "--fanout", str(n), "--runs", "2", "--no-gather", "true"], env)
+                         "--fanout", str(n), "--max-handshakes", str(n), "--runs", "2",
+                         "--no-gather", "true"], env)
         try:
             result = json.loads(done.stdout.strip().splitlines()[-1])
             row("sshfan-lib", *result["run_seconds"][:2], result["ok"])

@@ -33,6 +33,9 @@ struct Args {
     fanout: usize,
     #[arg(long, default_value_t = 60.0)]
     connect_timeout: f64,
+    /// Handshakes in flight at most (default: the fanout, at most 256).
+    #[arg(long)]
+    max_handshakes: Option<usize>,
     /// Keep each host's whole output to group identical ones (`-b`); off for huge outputs.
     #[arg(long)]
     no_gather: bool,
@@ -57,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         .agent(sshfan::AgentSocket::Off)
         .default_identities(false)
         .pool_size(args.fanout)
-        .max_handshakes(args.fanout.min(256))
+        .max_handshakes(args.max_handshakes.unwrap_or(args.fanout.min(256)))
         .connect_timeout(Duration::from_secs_f64(args.connect_timeout));
     for _ in 0..args.repeat {
         builder = builder.hosts(hosts.iter().copied())?;
