@@ -26,7 +26,8 @@ terminal; -n turns it off), dshbak -c is -b; pdcp/pscp are `sshfan cp`, rpdcp/ps
 
 Environment: SSHFAN_USER, SSHFAN_PORT, SSHFAN_FANOUT, SSHFAN_CONNECT_TIMEOUT,
 SSHFAN_COMMAND_TIMEOUT, SSHFAN_COLOR, SSHFAN_JOURNAL_OUTPUT_MIB (output kept per run
-journal, default 64); NO_COLOR turns colour off; SSHFAN_LOG=debug logs.";
+journal, default 64), SSHFAN_AGENT=auto (runs go through `sshfan agent` when it runs);
+NO_COLOR turns colour off; SSHFAN_LOG=debug logs.";
 
 /// Run a command on many hosts at once over SSH.
 #[derive(Debug, Parser)]
