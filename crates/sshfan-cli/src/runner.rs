@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::Bytes;
 use sshfan::copy::CopyOptions;
-use sshfan::{HostOutput, Joiner, RunOptions};
+use sshfan::{HostOutput, Joiner, ParallelClient, RunOptions};
 use tokio::sync::mpsc;
 
 use crate::agent::remote::{AgentControl, AgentFeed};
@@ -33,6 +33,25 @@ pub enum Work {
         local: PathBuf,
         options: CopyOptions,
     },
+}
+
+impl Work {
+    /// Starts this work on every host of `client` (in this process, or in the agent).
+    pub fn start_on(&self, client: &ParallelClient, options: RunOptions) -> sshfan::Run {
+        match self {
+            Work::Command(command) => client.run_with(command.clone(), options),
+            Work::Upload {
+                local,
+                remote,
+                options,
+            } => client.upload(local, remote, options.clone()),
+            Work::Download {
+                remote,
+                local,
+                options,
+            } => client.download(remote, local, options.clone()),
+        }
+    }
 }
 
 /// What to run and how.
@@ -224,19 +243,7 @@ async fn start(
             return Ok(Started::Agent(control, feed));
         }
     };
-    let run = match work {
-        Work::Command(command) => client.run_with(command.clone(), options),
-        Work::Upload {
-            local,
-            remote,
-            options,
-        } => client.upload(local, remote, options.clone()),
-        Work::Download {
-            remote,
-            local,
-            options,
-        } => client.download(remote, local, options.clone()),
-    };
+    let run = work.start_on(client, options);
     let (outputs, joiner) = run.into_parts();
     Ok(Started::Local(outputs, joiner))
 }

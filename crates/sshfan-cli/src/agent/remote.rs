@@ -90,35 +90,29 @@ impl RemoteFleet {
             .map(WireHost::from_host)
             .collect::<Option<Vec<_>>>()
             .context("a host with its own key or password cannot go through the agent")?;
-        Ok(RemoteFleet {
-            socket: self.socket.clone(),
-            spec: Arc::new(FleetSpec {
-                connect: self.spec.connect.clone(),
-                hosts: wire_hosts,
-            }),
-            labels: hosts.iter().map(Host::label).collect(),
-            added: self.added.clone(),
-        })
+        Ok(self.over(wire_hosts, hosts.iter().map(Host::label).collect()))
     }
 
     /// Some of these hosts (positions in [`labels`](Self::labels)).
     pub fn only(&self, positions: &[usize]) -> RemoteFleet {
-        let pick = |list: &[WireHost]| -> Vec<WireHost> {
-            positions
-                .iter()
-                .filter_map(|&p| list.get(p).cloned())
-                .collect()
-        };
+        let hosts = positions
+            .iter()
+            .filter_map(|&p| self.spec.hosts.get(p).cloned());
+        let labels = positions
+            .iter()
+            .filter_map(|&p| self.labels.get(p).cloned());
+        self.over(hosts.collect(), labels.collect())
+    }
+
+    /// The same agent and settings over `hosts`, labelled `labels`.
+    fn over(&self, hosts: Vec<WireHost>, labels: Vec<String>) -> RemoteFleet {
         RemoteFleet {
             socket: self.socket.clone(),
             spec: Arc::new(FleetSpec {
                 connect: self.spec.connect.clone(),
-                hosts: pick(&self.spec.hosts),
+                hosts,
             }),
-            labels: positions
-                .iter()
-                .filter_map(|&p| self.labels.get(p).cloned())
-                .collect(),
+            labels,
             added: self.added.clone(),
         }
     }

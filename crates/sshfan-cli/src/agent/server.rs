@@ -22,7 +22,6 @@ use super::wire::{
 };
 use crate::ending::Ending;
 use crate::render::Stream;
-use crate::runner::Work;
 
 /// How often progress is sent when asked for (as the CLI's own ticker).
 const TICK: Duration = Duration::from_millis(200);
@@ -169,20 +168,8 @@ impl Agent {
         let (verdicts, verdict) = std::sync::mpsc::channel::<bool>();
         let gate = gate_asking(replies.clone(), verdict);
         let (work, options) = job.into_parts(Some(gate));
-        let before = added_keys(&lent.client);
-        let run = match &work {
-            Work::Command(command) => lent.client.run_with(command.clone(), options),
-            Work::Upload {
-                local,
-                remote,
-                options: copy,
-            } => lent.client.upload(local, remote, copy.clone()),
-            Work::Download {
-                remote,
-                local,
-                options: copy,
-            } => lent.client.download(remote, local, copy.clone()),
-        };
+        let before = lent.client.added_host_keys();
+        let run = work.start_on(&lent.client, options);
         let (outputs, joiner) = run.into_parts();
         let labels = outputs.iter().map(|h| h.label().to_owned()).collect();
         let _ = replies.send(Reply::Started { labels }).await;
@@ -235,7 +222,7 @@ impl Agent {
         if let Some(ticker) = ticker {
             ticker.abort();
         }
-        let added_host_keys = newly_added(before, added_keys(&lent.client));
+        let added_host_keys = newly_added(before, lent.client.added_host_keys());
         let _ = replies.send(Reply::Finished { added_host_keys }).await;
         drop(replies);
         let _ = writer.await;
@@ -328,10 +315,6 @@ async fn forward(
 }
 
 type AddedKeys = Vec<(std::path::PathBuf, usize)>;
-
-fn added_keys(client: &ParallelClient) -> AddedKeys {
-    client.added_host_keys()
-}
 
 /// Host keys added between two counts.
 fn newly_added(before: AddedKeys, after: AddedKeys) -> AddedKeys {
