@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import harness  # noqa: E402  (FleetTarget, SshdTarget, RELEASE)
 
 TICKS = os.sysconf("SC_CLK_TCK")
-SSHFAN = str(harness.RELEASE / "sshfan")
+SSHFAN = os.environ.get("SSHFAN_BIN", str(harness.RELEASE / "sshfan"))
 
 
 def process_cpu(pid):

@@ -10,6 +10,12 @@
 //! and RSS per session. Both halves of each session, client and server, live in this one
 //! process, so the per-session figure covers both ends. `bench/harness.py` reports the
 //! client's share from its socket runs.
+//!
+//! With `--warm-runs N` it measures kept sessions instead: connect every host and keep the
+//! sessions idle, read memory, run `true` N times on every host, read memory again. Both
+//! readings give resident memory and the live heap (counted by a wrapper around the
+//! system allocator), per session: a heap that grows with N is a leak, resident memory
+//! that grows while the heap does not is the allocator keeping freed pages.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -28,6 +34,11 @@ struct Args {
     /// Seconds to wait, once every session is up, before reading memory.
     #[arg(long, default_value_t = 2.0)]
     settle: f64,
+    /// Instead of one long command: connect every host and keep the sessions idle, then
+    /// run `true` on every host this many times (warm commands on kept sessions), reading
+    /// memory after connecting and again after the warm runs.
+    #[arg(long)]
+    warm_runs: Option<usize>,
 }
 
 #[tokio::main]
@@ -45,6 +56,9 @@ async fn main() -> anyhow::Result<()> {
         .max_handshakes(args.handshakes)
         .connect_timeout(Duration::from_secs(3600))
         .build()?;
+    if let Some(runs) = args.warm_runs {
+        return warm(&client, args.sessions, runs, before, args.settle).await;
+    }
     let started = Instant::now();
     // Quiet and long: it outlives the measurement, and the process exits before it ends.
     let run = client.run("sleep 86400");
@@ -70,6 +84,86 @@ async fn main() -> anyhow::Result<()> {
     stdout.flush()?;
     // Tearing down 100,000 sessions one by one measures nothing: leave at once.
     std::process::exit(if up == args.sessions { 0 } else { 1 });
+}
+
+/// Idle kept sessions: memory after connecting, then after `runs` warm commands per host.
+async fn warm(
+    client: &sshfan::ParallelClient,
+    sessions: usize,
+    runs: usize,
+    before: Memory,
+    settle: f64,
+) -> anyhow::Result<()> {
+    let connect = client.connect();
+    let mut up = 0;
+    for host in connect.outputs() {
+        up += usize::from(host.wait_connected().await.is_ok());
+    }
+    drop(connect);
+    tokio::time::sleep(Duration::from_secs_f64(settle)).await;
+    let connected = Memory::read()?;
+    let heap_connected = heap::live();
+    for _ in 0..runs {
+        let run = client.run("true");
+        run.join(None).await?;
+    }
+    tokio::time::sleep(Duration::from_secs_f64(settle)).await;
+    let warmed = Memory::read()?;
+    let heap_warm = heap::live();
+    let per = |kib: u64| kib.saturating_sub(before.rss_kib) as f64 / sessions as f64;
+    let result = serde_json::json!({
+        "sessions": sessions,
+        "up": up,
+        "warm_runs": runs,
+        "rss_connected_per_session_kib": per(connected.rss_kib),
+        "rss_warm_per_session_kib": per(warmed.rss_kib),
+        "heap_connected_per_session_kib": heap_connected as f64 / 1024.0 / sessions as f64,
+        "heap_warm_per_session_kib": heap_warm as f64 / 1024.0 / sessions as f64,
+    });
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{result}")?;
+    stdout.flush()?;
+    std::process::exit(0);
+}
+
+/// Live heap bytes, counted by a wrapper around the system allocator.
+#[allow(unsafe_code)]
+mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+    struct Counting;
+
+    // SAFETY: every call is passed to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LIVE.fetch_add(new_size, Ordering::Relaxed);
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    /// Bytes allocated and not yet freed.
+    pub fn live() -> usize {
+        LIVE.load(Ordering::Relaxed)
+    }
 }
 
 /// This process's resident memory, from `/proc/self/status`.

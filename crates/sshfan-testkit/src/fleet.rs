@@ -197,6 +197,7 @@ impl FleetBuilder {
                 connections: Default::default(),
                 open: Default::default(),
                 execs: Default::default(),
+                closed_channels: Default::default(),
                 forwards: Default::default(),
                 running: Default::default(),
             }));
@@ -492,6 +493,14 @@ impl Fleet {
             .hosts
             .get(index)
             .map_or(0, |h| h.execs.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Channels host `index` has seen closed from both sides so far: once a command is
+    /// over, its channel is, and the server has forgotten it.
+    pub fn closed_channels(&self, index: usize) -> usize {
+        self.shared.hosts.get(index).map_or(0, |h| {
+            h.closed_channels.load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     /// Host `index`'s own directory: its SFTP root and its real shell's working directory.

@@ -34,6 +34,8 @@ pub(crate) struct VirtualHost {
     pub open: Arc<AtomicUsize>,
     /// Commands started.
     pub execs: AtomicUsize,
+    /// Session channels whose close this host has seen from both sides.
+    pub closed_channels: AtomicUsize,
     /// `direct-tcpip` channels opened through this host (as a jump host).
     pub forwards: AtomicUsize,
     /// Commands and shells running now.
@@ -312,6 +314,7 @@ impl russh::server::Handler for FleetSession {
         channel: ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        self.host.closed_channels.fetch_add(1, Ordering::Relaxed);
         // The client hung up: like sshd closing a terminal, end what runs there.
         if let Some(signals) = self.signals.remove(&channel) {
             signals.send_replace(Some(russh::Sig::HUP));

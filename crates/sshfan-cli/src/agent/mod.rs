@@ -11,6 +11,7 @@
 
 mod cache;
 mod convert;
+mod memory;
 pub mod remote;
 mod server;
 mod socket;

@@ -45,6 +45,7 @@ struct Agent {
 
 /// Serves on the socket until stopped.
 pub async fn serve(limits: Limits) -> anyhow::Result<()> {
+    super::memory::return_freed_pages_at_once();
     let path = socket::path();
     socket::prepare_directory()?;
     if UnixStream::connect(&path).await.is_ok() {

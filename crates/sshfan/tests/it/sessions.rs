@@ -90,6 +90,34 @@ async fn a_cancelled_run_keeps_its_sessions() {
     assert_eq!(fleet.open_connections_total(), 4);
 }
 
+/// Every finished command's channel is closed on both sides, whichever side closed first:
+/// a kept session does not accumulate dead channels (the fleet's server side sees each
+/// close; russh used to drop the answer to a close it sent first, and kept the channel).
+#[tokio::test]
+async fn each_command_on_a_kept_session_closes_its_channel_on_both_sides() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let client = fleet.client().build().unwrap();
+    for _ in 0..5 {
+        for host in collect(client.run("echo x")).await {
+            assert_eq!(host.stdout_text(), "x\n", "{:?}", host.outcome);
+        }
+    }
+    // A cancelled command: here the client closes first.
+    let run = client.run("echo started; hang");
+    let (mut outputs, joiner) = run.into_parts();
+    for host in &mut outputs {
+        host.stdout.next_line().await;
+    }
+    joiner.cancel();
+    joiner.join(Some(Duration::from_secs(5))).await.unwrap();
+    assert!(
+        eventually(|| (0..3).all(|i| fleet.closed_channels(i) == 6)).await,
+        "closed channels: {:?}",
+        (0..3).map(|i| fleet.closed_channels(i)).collect::<Vec<_>>()
+    );
+    assert!((0..3).all(|i| fleet.execs(i) == 6 && fleet.connections(i) == 1));
+}
+
 #[tokio::test]
 async fn a_connection_the_server_drops_is_reconnected_by_the_next_run() {
     let fleet = Fleet::start(4).await.unwrap();

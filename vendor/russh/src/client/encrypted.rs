@@ -538,6 +538,13 @@ impl Session {
                 let channel_num = map_err!(ChannelId::decode(&mut r))?;
                 map_err!(ensure_end(&r))?;
                 if !self.common.is_established_channel(channel_num) {
+                    // sshfan patch: the server's answer to a close this side sent first. The
+                    // channel is gone from the encrypted state already; forget its sender
+                    // and tell the handler, or both stay for the session's lifetime.
+                    if let Some(chan) = self.channels.remove(&channel_num) {
+                        let _ = chan.send(ChannelMsg::Close).await;
+                        return client.channel_close(channel_num, self).await;
+                    }
                     return Ok(());
                 }
                 if let Some(ref mut enc) = self.common.encrypted {

@@ -1445,6 +1445,13 @@ impl Session {
                 let channel_num = map_err!(ChannelId::decode(r))?;
                 map_err!(ensure_end(r))?;
                 if !self.common.is_established_channel(channel_num) {
+                    // sshfan patch: the peer's answer to a close this side sent first. The
+                    // channel is gone from the encrypted state already; forget its sender
+                    // and tell the handler, or both stay for the session's lifetime.
+                    if let Some(chan) = self.channels.remove(&channel_num) {
+                        chan.send(ChannelMsg::Close).await.unwrap_or(());
+                        return handler.channel_close(channel_num, self).await;
+                    }
                     return Ok(());
                 }
                 if let Some(ref mut enc) = self.common.encrypted {
