@@ -54,13 +54,13 @@ class Target:
 class FleetTarget(Target):
     """`sshfan-fleet --addresses` in its own process: one port, an address per host."""
 
-    def __init__(self, count, work):
+    def __init__(self, count, work, extra_args=()):
         self.name = "fleet"
         state = Path(work) / f"fleet-{count}"
         shutil.rmtree(state, ignore_errors=True)  # never reuse a stopped fleet's state
         self.proc = subprocess.Popen(
             [str(RELEASE / "sshfan-fleet"), "--hosts", str(count), "--addresses",
-             "--state-dir", str(state)],
+             "--state-dir", str(state), *extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 120
         while not (state / "ready").exists():

@@ -17,6 +17,9 @@ on every host with the fanout equal to the host count, in a fresh process:
   timed after its imports, cold the first `run_command` + join, warm the second;
 - pdsh -R ssh (OpenSSH's `ssh`, one process per host; no warm run).
 Best of REPEAT runs (the relay makes the floor a fixed number of RTTs; noise only adds).
+`--kex-first curve25519-sha256` makes the fleet list that key exchange first, as OpenSSH
+6.5 to 8.9 and Dropbear do (russh's default, like OpenSSH 9.9 and later, is ML-KEM): the
+fleet then takes sshfan's key exchange guess, one round trip less.
 The interpreter must have `sshfan` (pip install ./python), `parallel-ssh` and `asyncssh`.
 """
 
@@ -186,6 +189,7 @@ def main():
     parser.add_argument("--rtt-ms", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--kex-first", default=None)
     parser.add_argument("--tools", default="sshfan-lib,sshfan-cli,sshfan-py,parallel-ssh,"
                                            "asyncssh,pdsh")
     args = parser.parse_args()
@@ -194,7 +198,8 @@ def main():
     tools = args.tools.split(",")
     counts = [int(n) for n in args.hosts.split(",")]
     work = Path(tempfile.mkdtemp(prefix="latency-bench-"))
-    fleet = harness.FleetTarget(max(counts), work)
+    extra = ["--kex-first", args.kex_first] if args.kex_first else []
+    fleet = harness.FleetTarget(max(counts), work, extra)
     relay_proc, relayed = relay(fleet.hosts, work, args.rtt_ms)
     known_hosts = known_hosts_for(relayed, fleet.known_hosts, work)
     results = []
@@ -207,8 +212,9 @@ def main():
         relay_proc.wait()
         fleet.stop()
     rtt = args.rtt_ms / 1000
+    kex = f"; the fleet lists {args.kex_first} first" if args.kex_first else ""
     print(f"`true` on every host behind a {args.rtt_ms} ms round trip (TCP connect charged "
-          f"one RTT), fanout = hosts, best of {args.repeat}:\n")
+          f"one RTT), fanout = hosts, best of {args.repeat}{kex}:\n")
     print("| hosts | tool | cold s | ≈ RTTs | warm s | ≈ RTTs | ok |")
     print("|---|---|---|---|---|---|---|")
     best = {}

@@ -42,6 +42,7 @@ pub struct FleetBuilder {
     certificate: Option<CertificateSpec>,
     user_cas: Vec<PublicKey>,
     named_by_address: bool,
+    kex_first: Option<russh::kex::Name>,
 }
 
 /// A host certificate every host presents.
@@ -130,6 +131,15 @@ impl FleetBuilder {
         self
     }
 
+    /// The key exchange the hosts list first. russh's default, like OpenSSH 9.9 and
+    /// later, lists ML-KEM (`mlkem768x25519-sha256`) first; OpenSSH 6.5 to 8.9 and
+    /// Dropbear list `curve25519-sha256` first. What a server lists first decides whether
+    /// a client's key exchange guess (`first_kex_packet_follows`) is used.
+    pub fn kex_first(mut self, kex: russh::kex::Name) -> Self {
+        self.kex_first = Some(kex);
+        self
+    }
+
     /// Chooses where hosts listen.
     pub fn bind(mut self, bind: Bind) -> Self {
         self.bind = bind;
@@ -167,10 +177,15 @@ impl FleetBuilder {
                 )
             })
             .collect();
+        let kex_first = self.kex_first;
         let configs = ServerConfigs {
-            normal: server_config(vec![host_key.clone()], certificates),
-            wrong_key: server_config(vec![wrong_key], Vec::new()),
-            two_keys: server_config(vec![host_key.clone(), second_key.clone()], Vec::new()),
+            normal: server_config(vec![host_key.clone()], certificates, kex_first),
+            wrong_key: server_config(vec![wrong_key], Vec::new(), kex_first),
+            two_keys: server_config(
+                vec![host_key.clone(), second_key.clone()],
+                Vec::new(),
+                kex_first,
+            ),
         };
         let listeners = bind_listeners(self.bind, self.hosts).await?;
         let addrs = listeners
@@ -301,10 +316,19 @@ struct ServerConfigs {
 fn server_config(
     keys: Vec<PrivateKey>,
     certificates: Vec<russh::keys::Certificate>,
+    kex_first: Option<russh::kex::Name>,
 ) -> Arc<russh::server::Config> {
+    let mut preferred = russh::Preferred::default();
+    if let Some(first) = kex_first {
+        let mut kex = preferred.kex.to_vec();
+        kex.retain(|name| *name != first);
+        kex.insert(0, first);
+        preferred.kex = kex.into();
+    }
     Arc::new(russh::server::Config {
         keys,
         certificates,
+        preferred,
         auth_rejection_time: Duration::ZERO,
         auth_rejection_time_initial: Some(Duration::ZERO),
         inactivity_timeout: Some(Duration::from_secs(600)),
@@ -429,6 +453,7 @@ impl Fleet {
             certificate: None,
             user_cas: Vec::new(),
             named_by_address: false,
+            kex_first: None,
         }
     }
 

@@ -427,6 +427,12 @@ pub struct RoundTripCuts {
     /// Send the first authentication request right behind the `ssh-userauth` service
     /// request, without waiting for the server to accept the service.
     pub auth_without_service_accept: bool,
+    /// Guess the key exchange: the first key exchange packet of sshfan's first choice
+    /// (`curve25519-sha256`, or ML-KEM with post-quantum key exchange on) goes out with
+    /// KEXINIT (`first_kex_packet_follows`, RFC 4253 §7.1). A server whose first choices
+    /// are the same uses it; any other discards it, as the RFC says, at the cost of one
+    /// key pair computed for nothing (OpenSSH 9.x prefers `sntrup761x25519-sha512`).
+    pub kex_guess: bool,
 }
 
 impl Default for RoundTripCuts {
@@ -434,6 +440,7 @@ impl Default for RoundTripCuts {
         RoundTripCuts {
             kexinit_with_banner: true,
             auth_without_service_accept: true,
+            kex_guess: true,
         }
     }
 }
@@ -443,5 +450,6 @@ impl RoundTripCuts {
     pub const NONE: RoundTripCuts = RoundTripCuts {
         kexinit_with_banner: false,
         auth_without_service_accept: false,
+        kex_guess: false,
     };
 }

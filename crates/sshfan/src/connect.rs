@@ -228,6 +228,7 @@ impl Connector {
                     client_id: russh::SshId::Standard(CLIENT_ID.into()),
                     kexinit_with_banner: self.round_trip_cuts.kexinit_with_banner,
                     auth_without_service_accept: self.round_trip_cuts.auth_without_service_accept,
+                    guess_kex: self.round_trip_cuts.kex_guess,
                     ..Default::default()
                 };
                 // AES-GCM first: with AES-NI it is the fastest of the safe ciphers

@@ -50,6 +50,9 @@ pub struct Names {
     pub server_compression: compression::Compression,
     pub client_compression: compression::Compression,
     pub ignore_guessed: bool,
+    /// sshfan patch: both sides' first key exchange and first host key algorithms are the
+    /// same, so a `first_kex_packet_follows` guess of ours is the right one (RFC 4253 §7.1).
+    pub(crate) first_choices_agree: bool,
     /// A wrong `first_kex_packet_follows` guess was received and ignored: the peer's real KEX packet
     /// and everything after it arrive one sequence number later than the strict-kex order expects.
     pub guessed_ignored: bool,
@@ -449,6 +452,7 @@ pub(crate) trait Select {
             host_key_is_certificate,
             // Ignore the next packet if (1) it follows and (2) it's not the correct guess.
             ignore_guessed: follows && !(kex_both_first && key_both_first),
+            first_choices_agree: kex_both_first && key_both_first,
             guessed_ignored: false,
             strict_kex: (strict_kex_requested && strict_kex_provided) || cause.is_strict_rekey(),
         })
@@ -516,6 +520,7 @@ pub(crate) fn write_kex(
     prefs: &Preferred,
     writer: &mut PacketWriter,
     server_config: Option<&Config>,
+    first_kex_packet_follows: bool,
 ) -> Result<Bytes, Error> {
     writer.packet_bytes(|w| {
         msg::KEXINIT.encode(w)?;
@@ -632,7 +637,7 @@ pub(crate) fn write_kex(
         Vec::<String>::new().encode(w)?; // languages client to server
         Vec::<String>::new().encode(w)?; // languages server to client
 
-        0u8.encode(w)?; // doesn't follow
+        u8::from(first_kex_packet_follows).encode(w)?;
         0u32.encode(w)?; // reserved
         Ok(())
     })

@@ -38,6 +38,14 @@ struct Args {
     /// An environment variable for `--real-shell` commands, `NAME=VALUE` (repeatable).
     #[arg(long = "env", value_parser = parse_env)]
     env: Vec<(String, String)>,
+    /// The key exchange the hosts list first (russh's default: mlkem768x25519-sha256, as
+    /// OpenSSH 9.9 and later; `curve25519-sha256` as OpenSSH 6.5 to 8.9 and Dropbear).
+    #[arg(long, value_parser = parse_kex)]
+    kex_first: Option<russh::kex::Name>,
+}
+
+fn parse_kex(text: &str) -> Result<russh::kex::Name, String> {
+    russh::kex::Name::try_from(text).map_err(|_| format!("unknown key exchange `{text}`"))
 }
 
 fn parse_fault(text: &str) -> Result<(usize, sshfan_testkit::Fault), String> {
@@ -95,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
     }
     for (name, value) in args.env {
         builder = builder.shell_env(name, value);
+    }
+    if let Some(kex) = args.kex_first {
+        builder = builder.kex_first(kex);
     }
     let fleet = builder.start().await.context("starting the fleet")?;
     let list = fleet.host_specs().join("\n") + "\n";

@@ -77,6 +77,9 @@ pub(crate) struct ClientKex {
     cause: KexCause,
     state: ClientKexState,
     config: Arc<Config>,
+    /// sshfan patch: the key exchange whose first packet went out behind our KEXINIT
+    /// (`Config::guess_kex`), until the server's KEXINIT says whether it is used.
+    guess: Option<(crate::kex::Name, KexAlgorithm)>,
 }
 
 impl Debug for ClientKex {
@@ -114,6 +117,7 @@ impl ClientKex {
             exchange,
             cause,
             state: ClientKexState::Created,
+            guess: None,
         }
     }
 
@@ -139,10 +143,33 @@ impl ClientKex {
     }
 
     pub fn kexinit(&mut self, output: &mut PacketWriter) -> Result<(), Error> {
+        let guess = self.guessed_kex();
         self.exchange.client_kex_init =
-            negotiation::write_kex(&self.config.preferred, output, None)?;
-
+            negotiation::write_kex(&self.config.preferred, output, None, guess.is_some())?;
+        // sshfan patch: the guessed exchange's first packet follows KEXINIT at once.
+        if let Some((name, mut kex)) = guess {
+            output.write_packet(|w| {
+                kex.client_dh(&mut self.exchange.client_ephemeral, w)?;
+                Ok(())
+            })?;
+            self.guess = Some((name, kex));
+        }
         Ok(())
+    }
+
+    /// sshfan patch: the exchange to guess, if `Config::guess_kex` is on, this is the
+    /// initial exchange, and our first choice (the first name our KEXINIT lists) is a
+    /// plain key agreement (not a group exchange, which asks the server first).
+    fn guessed_kex(&self) -> Option<(crate::kex::Name, KexAlgorithm)> {
+        if !self.config.guess_kex || self.cause.is_rekey() {
+            return None;
+        }
+        let first = *self.config.preferred.kex.iter().find(|name| {
+            **name != crate::kex::EXTENSION_SUPPORT_AS_SERVER
+                && **name != crate::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER
+        })?;
+        let kex = KEXES.get(&first)?.make();
+        (!kex.skip_exchange() && !kex.is_dh_gex()).then_some((first, kex))
     }
 
     pub fn step(
@@ -184,6 +211,20 @@ impl ClientKex {
                         msg::KEXINIT,
                         input.seqn.0 as usize - 1,
                     ));
+                }
+
+                // sshfan patch: a guess the server takes (its first choices are ours) stands
+                // for our first key exchange packet; a wrong one the server discards.
+                if let Some((guessed, kex)) = self.guess.take() {
+                    if names.first_choices_agree && guessed == names.kex {
+                        debug!("the server takes our key exchange guess");
+                        self.state = ClientKexState::WaitingForDhReply { names, kex };
+                        return Ok(KexProgress::NeedsReply {
+                            kex: self,
+                            reset_seqn: false,
+                        });
+                    }
+                    debug!("our key exchange guess was wrong: the server discards it");
                 }
 
                 let mut kex = KEXES.get(&names.kex).ok_or(Error::UnknownAlgo)?.make();

@@ -2784,6 +2784,13 @@ pub struct Config {
     /// without waiting for SERVICE_ACCEPT (one round trip less; servers handle packets
     /// in order). Off: wait for SERVICE_ACCEPT, as upstream does.
     pub auth_without_service_accept: bool,
+    /// sshfan patch: guess the key exchange (`first_kex_packet_follows`, RFC 4253 §7.1):
+    /// the first key exchange packet of our first choice goes out right behind KEXINIT.
+    /// A server whose first choices (key exchange and host key algorithm) are ours uses
+    /// it, one round trip less; any other server discards it, as the RFC says, and the
+    /// exchange goes on as without the guess. Initial key exchange only. Off: no guess,
+    /// as upstream does.
+    pub guess_kex: bool,
 }
 
 impl Default for Config {
@@ -2808,6 +2815,7 @@ impl Default for Config {
             nodelay: false,
             kexinit_with_banner: false,
             auth_without_service_accept: false,
+            guess_kex: false,
         }
     }
 }

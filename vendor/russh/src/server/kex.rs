@@ -111,7 +111,7 @@ impl ServerKex {
 
     pub fn kexinit(&mut self, output: &mut PacketWriter) -> Result<(), Error> {
         self.exchange.server_kex_init =
-            negotiation::write_kex(&self.config.preferred, output, Some(self.config.as_ref()))?;
+            negotiation::write_kex(&self.config.preferred, output, Some(self.config.as_ref()), false)?;
 
         Ok(())
     }
