@@ -430,8 +430,9 @@ pub struct RoundTripCuts {
     /// Guess the key exchange: the first key exchange packet of sshfan's first choice
     /// (`curve25519-sha256`, or ML-KEM with post-quantum key exchange on) goes out with
     /// KEXINIT (`first_kex_packet_follows`, RFC 4253 §7.1). A server whose first choices
-    /// are the same uses it; any other discards it, as the RFC says, at the cost of one
-    /// key pair computed for nothing (OpenSSH 9.x prefers `sntrup761x25519-sha512`).
+    /// are the same uses it (OpenSSH 6.5 to 8.9, Dropbear); any other discards it, as the
+    /// RFC says, and the same packet goes again if the server agrees on that key exchange
+    /// all the same (OpenSSH 9.x lists `sntrup761x25519-sha512` first).
     pub kex_guess: bool,
 }
 

@@ -79,7 +79,17 @@ pub(crate) struct ClientKex {
     config: Arc<Config>,
     /// sshfan patch: the key exchange whose first packet went out behind our KEXINIT
     /// (`Config::guess_kex`), until the server's KEXINIT says whether it is used.
-    guess: Option<(crate::kex::Name, KexAlgorithm)>,
+    guess: Option<Guess>,
+}
+
+/// sshfan patch: a guessed key exchange and the packet sent for it.
+struct Guess {
+    name: crate::kex::Name,
+    kex: KexAlgorithm,
+    /// The packet's payload: when the server discards the guess but negotiates the same
+    /// key exchange (it lists another first, but supports ours), the same packet goes
+    /// again, and the guess has cost no key pair.
+    packet: Vec<u8>,
 }
 
 impl Debug for ClientKex {
@@ -148,11 +158,13 @@ impl ClientKex {
             negotiation::write_kex(&self.config.preferred, output, None, guess.is_some())?;
         // sshfan patch: the guessed exchange's first packet follows KEXINIT at once.
         if let Some((name, mut kex)) = guess {
+            let mut packet = Vec::new();
+            kex.client_dh(&mut self.exchange.client_ephemeral, &mut packet)?;
             output.write_packet(|w| {
-                kex.client_dh(&mut self.exchange.client_ephemeral, w)?;
+                w.extend_from_slice(&packet);
                 Ok(())
             })?;
-            self.guess = Some((name, kex));
+            self.guess = Some(Guess { name, kex, packet });
         }
         Ok(())
     }
@@ -215,16 +227,24 @@ impl ClientKex {
 
                 // sshfan patch: a guess the server takes (its first choices are ours) stands
                 // for our first key exchange packet; a wrong one the server discards.
-                if let Some((guessed, kex)) = self.guess.take() {
-                    if names.first_choices_agree && guessed == names.kex {
-                        debug!("the server takes our key exchange guess");
+                if let Some(Guess { name, kex, packet }) = self.guess.take() {
+                    if name == names.kex {
+                        if names.first_choices_agree {
+                            debug!("the server takes our key exchange guess");
+                        } else {
+                            debug!("the server discards our guess: the same packet again");
+                            output.write_packet(|w| {
+                                w.extend_from_slice(&packet);
+                                Ok(())
+                            })?;
+                        }
                         self.state = ClientKexState::WaitingForDhReply { names, kex };
                         return Ok(KexProgress::NeedsReply {
                             kex: self,
                             reset_seqn: false,
                         });
                     }
-                    debug!("our key exchange guess was wrong: the server discards it");
+                    debug!("the server discards our key exchange guess and chose another");
                 }
 
                 let mut kex = KEXES.get(&names.kex).ok_or(Error::UnknownAlgo)?.make();
