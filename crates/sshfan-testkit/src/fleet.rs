@@ -212,6 +212,7 @@ impl FleetBuilder {
                 connections: Default::default(),
                 open: Default::default(),
                 execs: Default::default(),
+                opened_channels: Default::default(),
                 closed_channels: Default::default(),
                 forwards: Default::default(),
                 running: Default::default(),
@@ -382,6 +383,7 @@ impl Shared {
             env: HashMap::new(),
             signals: HashMap::new(),
             stalled: Vec::new(),
+            unused: Default::default(),
         };
         match russh::server::run_stream(config, Killable::new(stream, kill), handler).await {
             Ok(session) => {
@@ -518,6 +520,13 @@ impl Fleet {
             .hosts
             .get(index)
             .map_or(0, |h| h.execs.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Session channels host `index` has opened so far.
+    pub fn opened_channels(&self, index: usize) -> usize {
+        self.shared.hosts.get(index).map_or(0, |h| {
+            h.opened_channels.load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     /// Channels host `index` has seen closed from both sides so far: once a command is

@@ -61,6 +61,13 @@ pub enum Fault {
     },
     /// Commands are accepted and never produce output or finish.
     Hang,
+    /// A session channel that has asked for nothing (no command, shell or subsystem)
+    /// this long after it opened is closed by the host, as OpenSSH's `ChannelTimeout`
+    /// closes inactive channels.
+    CloseIdleChannels {
+        /// How long an unused channel stays open.
+        after: Duration,
+    },
     /// The connection is cut after this many bytes arrive from the client (mid-upload).
     DropMidUpload {
         /// Bytes received before the cut.

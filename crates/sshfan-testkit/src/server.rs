@@ -34,6 +34,8 @@ pub(crate) struct VirtualHost {
     pub open: Arc<AtomicUsize>,
     /// Commands started.
     pub execs: AtomicUsize,
+    /// Session channels opened.
+    pub opened_channels: AtomicUsize,
     /// Session channels whose close this host has seen from both sides.
     pub closed_channels: AtomicUsize,
     /// `direct-tcpip` channels opened through this host (as a jump host).
@@ -57,6 +59,9 @@ pub(crate) struct FleetSession {
     pub signals: HashMap<ChannelId, tokio::sync::watch::Sender<Option<russh::Sig>>>,
     /// Channel opens held unanswered under [`Fault::StallAfterAuth`].
     pub stalled: Vec<ChannelOpenHandle>,
+    /// Channels opened and not yet asked for anything, under
+    /// [`Fault::CloseIdleChannels`].
+    pub unused: Arc<std::sync::Mutex<std::collections::HashSet<ChannelId>>>,
 }
 
 impl FleetSession {
@@ -170,13 +175,34 @@ impl russh::server::Handler for FleetSession {
         &mut self,
         channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         if self.host.fault == Some(Fault::StallAfterAuth) {
             self.stalled.push(reply);
             return Ok(());
         }
         reply.accept().await;
+        self.host.opened_channels.fetch_add(1, Ordering::Relaxed);
+        if let Some(Fault::CloseIdleChannels { after }) = self.host.fault {
+            // Closed then, unless a request has taken it (`take_channel`) by then.
+            let handle = session.handle();
+            let id = channel.id();
+            let unused = self.unused.clone();
+            unused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(id);
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let still = unused
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&id);
+                if still {
+                    let _ = handle.close(id).await;
+                }
+            });
+        }
         self.channels.insert(channel.id(), channel);
         Ok(())
     }
@@ -241,7 +267,7 @@ impl russh::server::Handler for FleetSession {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let refuses = self.host.fault == Some(Fault::NoSftp);
-        let open = match (name, self.channels.remove(&channel)) {
+        let open = match (name, self.take_channel(channel)) {
             ("sftp", Some(open)) if !refuses => open,
             _ => {
                 session.channel_failure(channel)?;
@@ -324,6 +350,15 @@ impl russh::server::Handler for FleetSession {
 }
 
 impl FleetSession {
+    /// The channel `id`, taken for a request: no longer unused.
+    fn take_channel(&mut self, id: ChannelId) -> Option<Channel<Msg>> {
+        self.unused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+        self.channels.remove(&id)
+    }
+
     /// Starts a command (or an interactive shell) on `channel`.
     fn start_job(
         &mut self,
@@ -331,7 +366,7 @@ impl FleetSession {
         command: Option<String>,
         session: &mut Session,
     ) -> Result<(), russh::Error> {
-        let Some(open) = self.channels.remove(&channel) else {
+        let Some(open) = self.take_channel(channel) else {
             session.channel_failure(channel)?;
             return Ok(());
         };

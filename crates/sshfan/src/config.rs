@@ -87,6 +87,9 @@ pub struct ClientConfig {
     /// Sessions unused this long are closed. Default: none (kept until `disconnect` or
     /// the client is dropped).
     pub idle_timeout: Option<Duration>,
+    /// Keep one channel open ahead on each idle session, so that the next command costs
+    /// one round trip instead of two. Default: off.
+    pub spare_channels: bool,
     /// How bytes reach the hosts. Default: TCP.
     pub transport: Arc<dyn Transport>,
 }
@@ -120,6 +123,7 @@ impl Default for ClientConfig {
             max_channels_per_host: crate::sessions::DEFAULT_CHANNELS_PER_HOST,
             max_sessions: None,
             idle_timeout: None,
+            spare_channels: false,
             transport: Arc::new(TcpTransport),
         }
     }
@@ -366,6 +370,17 @@ impl ClientBuilder {
     /// Jobs sharing one host's connection at once (default 10, OpenSSH's `MaxSessions`).
     pub fn max_channels_per_host(mut self, channels: usize) -> Self {
         self.config.max_channels_per_host = channels;
+        self
+    }
+
+    /// Keeps one channel open ahead on each kept session once its jobs have ended
+    /// (default off): the next command, shell or copy on the host then starts on it, and
+    /// a command on a warm session costs one round trip instead of two (channel open,
+    /// then exec), which counts on a distant fleet. The spare takes one of the host's
+    /// `max_channels_per_host` slots while it waits, so the server never sees more
+    /// channels than that; each idle session holds one channel on its server.
+    pub fn spare_channels(mut self, on: bool) -> Self {
+        self.config.spare_channels = on;
         self
     }
 

@@ -19,6 +19,7 @@ use crate::command::CommandLine;
 use crate::error::{ConnectStage, ErrorKind};
 use crate::handler::{HostHandler, Notes, read_notes};
 use crate::output::{ExitStatus, StreamBuffer};
+use crate::spare::OpenChannel;
 use crate::sudo::{Gate, Signal};
 
 /// Where one host's output goes.
@@ -58,12 +59,15 @@ pub(crate) enum StdinMessage {
     Eof,
 }
 
-/// Runs `command` (or an interactive shell when `None`), streaming its output into
-/// `sinks`, and returns how it ended.
+/// Runs `command` (or an interactive shell when `None`) on `opened` (a spare channel,
+/// [`crate::spare`]) or a new channel, streaming its output into `sinks`, and returns how
+/// it ended. A spare channel that fails to start the command (the server closed it) is
+/// given up for a new one.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_command(
     session: &Handle<HostHandler>,
     notes: &Notes,
+    opened: Option<OpenChannel>,
     command: Option<&CommandLine>,
     setup: &ChannelSetup,
     stdin: Option<mpsc::Receiver<StdinMessage>>,
@@ -89,10 +93,13 @@ pub(crate) async fn run_command(
     .into_iter()
     .flatten()
     .min_by_key(|(at, _)| *at);
-    let start = async {
-        let channel = open_session_channel(session)
-            .await
-            .map_err(|err| channel_error(notes, "cannot open a session channel", &err))?;
+    let start_on = |opened: Option<OpenChannel>| async move {
+        let channel = match opened {
+            Some(channel) => channel,
+            None => open_session_channel(session)
+                .await
+                .map_err(|err| channel_error(notes, "cannot open a session channel", &err))?,
+        };
         let refused =
             |what: &'static str| move |err: russh::Error| channel_error(notes, what, &err);
         if setup.pty {
@@ -120,6 +127,17 @@ pub(crate) async fn run_command(
         }
         .map_err(refused("cannot send the command"))?;
         Ok::<_, ErrorKind>(channel)
+    };
+    let opened = opened.and_then(|mut spare| crate::spare::still_open(&mut spare).then_some(spare));
+    let start = async {
+        match opened {
+            Some(spare) => match start_on(Some(spare)).await {
+                Ok(channel) => Ok(channel),
+                Err(_) if !session.is_closed() => start_on(None).await,
+                Err(err) => Err(err),
+            },
+            None => start_on(None).await,
+        }
     };
     // A server that never answers the channel open or the exec request.
     let channel = match start_deadline {

@@ -81,6 +81,7 @@ mod run;
 mod run_options;
 mod scheduler;
 mod sessions;
+mod spare;
 pub mod ssh_config;
 mod sudo;
 pub mod transport;

@@ -15,7 +15,7 @@ use crate::error::ErrorKind;
 use crate::host::Host;
 use crate::known_hosts::{HostKeyPolicy, KnownHosts};
 use crate::resolve::{HostPlan, Proxy, plan};
-use crate::sessions::SessionPool;
+use crate::sessions::{PoolSettings, SessionPool};
 use crate::ssh_config::SshConfig;
 
 /// What every job of one client shares.
@@ -83,11 +83,14 @@ impl Prepared {
         connector.round_trip_cuts = config.round_trip_cuts;
         let sessions = SessionPool::new(
             hosts.len(),
-            config.max_channels_per_host,
-            config
-                .max_sessions
-                .unwrap_or_else(crate::limits::default_max_sessions),
-            config.idle_timeout,
+            PoolSettings {
+                channels_per_host: config.max_channels_per_host,
+                max_sessions: config
+                    .max_sessions
+                    .unwrap_or_else(crate::limits::default_max_sessions),
+                idle_timeout: config.idle_timeout,
+                spare_channels: config.spare_channels,
+            },
         );
         Prepared {
             plans,

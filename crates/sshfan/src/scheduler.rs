@@ -335,11 +335,11 @@ async fn drive_host(
     };
     state.connected();
     debug!(host = %state.label, "connected");
-    let session = &lease.session;
+    let mut lease = lease;
     let result = match &context.job {
         Job::Transfer(transfer) => match transfer.as_ref() {
             Ok(transfer) => {
-                let moving = session.transfer(
+                let moving = lease.transfer(
                     transfer,
                     &state.label,
                     &context.moved,
@@ -373,7 +373,7 @@ async fn drive_host(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
-            session
+            lease
                 .exec(
                     state.command.as_ref(),
                     &setup,

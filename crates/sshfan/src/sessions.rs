@@ -15,6 +15,8 @@
 //!   one is closed, so a client over 100,000 hosts in a 20,000-descriptor process works;
 //! - an idle timeout closes sessions unused that long; [`SessionPool::disconnect`] (and
 //!   dropping the client) closes them all;
+//! - with spare channels on, an idle session keeps one channel open ahead for the next
+//!   job ([`crate::spare`]);
 //! - a cancelled command closes its channel (after a TERM signal) and keeps the session;
 //!   a job dropped midway (a panic, a lost connection, a cancelled connect or transfer,
 //!   or a cancelled command that did not close within the grace period) discards its
@@ -39,6 +41,7 @@ use crate::exec::{ChannelSetup, Sinks, StdinMessage};
 use crate::handler::{HostHandler, Notes, read_notes};
 use crate::output::ExitStatus;
 use crate::resolve::HostPlan;
+use crate::spare::{OpenChannel, Spare};
 
 /// Default number of jobs sharing one connection at once (OpenSSH's `MaxSessions`).
 pub const DEFAULT_CHANNELS_PER_HOST: usize = 10;
@@ -55,6 +58,8 @@ pub(crate) struct LiveSession {
     released: Mutex<Instant>,
     /// Taken out of use: no new job gets it; closed when its last job ends.
     discarded: std::sync::atomic::AtomicBool,
+    /// The channel opened ahead for the next job (spare channels on).
+    spare: Spare,
 }
 
 impl LiveSession {
@@ -62,10 +67,20 @@ impl LiveSession {
         !self.handle.is_closed() && !self.discarded.load(Ordering::Acquire)
     }
 
-    /// Runs `command` (an interactive shell when `None`) on a new channel, streaming its
-    /// output into `sinks`, within `timeout`; `stop` closes the channel early (a cancel).
-    pub(crate) async fn exec(
+    /// Opens a spare channel for the next job, when there is none and a slot is free.
+    async fn refill_spare(&self) {
+        if self.is_usable() {
+            self.spare.refill(&self.handle, &self.channels).await;
+        }
+    }
+
+    /// Runs `command` (an interactive shell when `None`) on `opened` (the spare channel)
+    /// or a new channel, streaming its output into `sinks`, within `timeout`; `stop`
+    /// closes the channel early (a cancel).
+    #[allow(clippy::too_many_arguments)]
+    async fn exec(
         &self,
+        opened: Option<OpenChannel>,
         command: Option<&CommandLine>,
         setup: &ChannelSetup,
         stdin: Option<mpsc::Receiver<StdinMessage>>,
@@ -76,6 +91,7 @@ impl LiveSession {
         crate::exec::run_command(
             &self.handle,
             &self.notes,
+            opened,
             command,
             setup,
             stdin,
@@ -87,7 +103,7 @@ impl LiveSession {
     }
 
     /// Moves files over SFTP or SCP on a new channel, within `timeout`.
-    pub(crate) async fn transfer(
+    async fn transfer(
         &self,
         transfer: &Transfer,
         label: &str,
@@ -99,17 +115,52 @@ impl LiveSession {
     }
 }
 
-/// A job's use of a host's session: a channel slot on it. Dropped without
-/// [`finish`](Lease::finish) (a cancelled or failed job), it discards the session.
+/// A job's use of a host's session: a channel slot on it, and the session's spare
+/// channel when it had one. Dropped without [`finish`](Lease::finish) (a cancelled or
+/// failed job), it discards the session.
 pub(crate) struct Lease {
-    pub session: Arc<LiveSession>,
+    session: Arc<LiveSession>,
     pool: Arc<SessionPool>,
     index: usize,
-    _channel: OwnedSemaphorePermit,
+    slot: Option<OwnedSemaphorePermit>,
+    /// The spare channel this job took, until it starts on it.
+    spare: Option<OpenChannel>,
     finished: bool,
 }
 
 impl Lease {
+    /// Runs `command` (an interactive shell when `None`) on the spare channel or a new
+    /// one; see [`LiveSession::exec`].
+    pub(crate) async fn exec(
+        &mut self,
+        command: Option<&CommandLine>,
+        setup: &ChannelSetup,
+        stdin: Option<mpsc::Receiver<StdinMessage>>,
+        sinks: &Sinks,
+        timeout: Option<Duration>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<ExitStatus, ErrorKind> {
+        let opened = self.spare.take();
+        self.session
+            .exec(opened, command, setup, stdin, sinks, timeout, stop)
+            .await
+    }
+
+    /// Moves files on channels of their own (a spare channel is closed first, freeing
+    /// its slot on the server).
+    pub(crate) async fn transfer(
+        &mut self,
+        transfer: &Transfer,
+        label: &str,
+        moved: &Moved,
+        timeout: Option<Duration>,
+    ) -> Result<CopyReport, ErrorKind> {
+        if let Some(spare) = self.spare.take() {
+            let _ = spare.close().await;
+        }
+        self.session.transfer(transfer, label, moved, timeout).await
+    }
+
     /// The job ended normally: the session stays for the next job (unless `keep` is
     /// false: its connection was lost).
     pub(crate) fn finish(mut self, keep: bool) {
@@ -119,13 +170,19 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        let kept = self.finished && self.session.is_usable();
+        // A spare channel the job did not use (`connect_auth`) stays the session's.
+        if let (Some(channel), Some(slot), true) = (self.spare.take(), self.slot.take(), kept) {
+            drop(self.session.spare.keep(channel, slot));
+        }
+        drop(self.slot.take());
         let left = self.session.in_use.fetch_sub(1, Ordering::AcqRel) - 1;
         *self
             .session
             .released
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Instant::now();
-        if !self.finished || !self.session.is_usable() {
+        if !kept {
             self.pool.discard(self.index, &self.session);
         }
         if left == 0 {
@@ -133,6 +190,10 @@ impl Drop for Lease {
                 self.pool.close(self.session.clone());
             } else {
                 self.pool.became_idle(self.index);
+                if self.pool.settings.spare_channels {
+                    let session = self.session.clone();
+                    tokio::spawn(async move { session.refill_spare().await });
+                }
             }
         }
     }
@@ -166,12 +227,22 @@ struct Slot {
     session: tokio::sync::Mutex<Option<Arc<LiveSession>>>,
 }
 
+/// How a [`SessionPool`] keeps its sessions.
+pub(crate) struct PoolSettings {
+    /// Jobs on one connection at once.
+    pub channels_per_host: usize,
+    /// Connections open at most (the least recently used idle ones are closed beyond).
+    pub max_sessions: usize,
+    /// Sessions unused this long are closed.
+    pub idle_timeout: Option<Duration>,
+    /// Idle sessions keep a channel open ahead ([`crate::spare`]).
+    pub spare_channels: bool,
+}
+
 /// Every host's session, for one client.
 pub(crate) struct SessionPool {
     slots: Vec<Slot>,
-    channels_per_host: usize,
-    max_sessions: usize,
-    idle_timeout: Option<Duration>,
+    settings: PoolSettings,
     /// Connections open now.
     open: AtomicUsize,
     /// Hosts whose session became idle, oldest first (may hold stale entries).
@@ -204,17 +275,15 @@ async fn sweep_idle(pool: std::sync::Weak<SessionPool>, after: Duration) {
 }
 
 impl SessionPool {
-    pub(crate) fn new(
-        hosts: usize,
-        channels_per_host: usize,
-        max_sessions: usize,
-        idle_timeout: Option<Duration>,
-    ) -> Arc<SessionPool> {
+    pub(crate) fn new(hosts: usize, settings: PoolSettings) -> Arc<SessionPool> {
         Arc::new(SessionPool {
             slots: (0..hosts).map(|_| Slot::default()).collect(),
-            channels_per_host: channels_per_host.max(1),
-            max_sessions: max_sessions.max(1),
-            idle_timeout: idle_timeout.filter(|t| !t.is_zero()),
+            settings: PoolSettings {
+                channels_per_host: settings.channels_per_host.max(1),
+                max_sessions: settings.max_sessions.max(1),
+                idle_timeout: settings.idle_timeout.filter(|t| !t.is_zero()),
+                spare_channels: settings.spare_channels,
+            },
             open: AtomicUsize::new(0),
             idle: Mutex::new(VecDeque::new()),
             closing: Mutex::new(Vec::new()),
@@ -252,10 +321,11 @@ impl SessionPool {
                     let live = Arc::new(LiveSession {
                         handle: session,
                         notes,
-                        channels: Arc::new(Semaphore::new(self.channels_per_host)),
+                        channels: Arc::new(Semaphore::new(self.settings.channels_per_host)),
                         in_use: AtomicUsize::new(0),
                         released: Mutex::new(Instant::now()),
                         discarded: Default::default(),
+                        spare: Spare::default(),
                     });
                     *held = Some(live.clone());
                     live
@@ -263,14 +333,29 @@ impl SessionPool {
             }
         };
         session.in_use.fetch_add(1, Ordering::AcqRel);
-        let channel = session.channels.clone().acquire_owned().await;
-        let lease = Lease {
+        let mut lease = Lease {
             session: session.clone(),
             pool: self.clone(),
             index,
-            _channel: channel.map_err(|_| ErrorKind::Cancelled)?,
-            finished: false,
+            slot: None,
+            spare: None,
+            // Dropped while it waits for a slot (the job was cancelled), the lease
+            // leaves the session as it was.
+            finished: true,
         };
+        // The spare channel comes with its slot; without one, wait for a free slot.
+        match session.spare.take() {
+            Some((channel, slot)) => {
+                lease.spare = Some(channel);
+                lease.slot = Some(slot);
+            }
+            None => {
+                let slot = session.channels.clone().acquire_owned().await;
+                lease.slot = Some(slot.map_err(|_| ErrorKind::Cancelled)?);
+            }
+        }
+        // From here, only a job that finishes keeps the session.
+        lease.finished = false;
         Ok(lease)
     }
 
@@ -283,7 +368,7 @@ impl SessionPool {
             kept: false,
         };
         let after = self.open.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut excess = after.saturating_sub(self.max_sessions);
+        let mut excess = after.saturating_sub(self.settings.max_sessions);
         while excess > 0 {
             let Some(index) = self
                 .idle
@@ -354,7 +439,7 @@ impl SessionPool {
                 *idle = kept;
             }
         }
-        if let Some(after) = self.idle_timeout {
+        if let Some(after) = self.settings.idle_timeout {
             self.sweeper.get_or_init(|| {
                 tokio::spawn(sweep_idle(Arc::downgrade(self), after)).abort_handle()
             });

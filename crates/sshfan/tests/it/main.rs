@@ -31,5 +31,7 @@ mod round_trips;
 mod scale;
 /// Sessions kept between jobs: reuse, reconnects, channel and session caps, idle timeout.
 mod sessions;
+/// Spare channels: a channel opened ahead on each idle kept session.
+mod spare;
 /// Shared helpers.
 mod util;

@@ -1,0 +1,233 @@
+//! Spare channels (`ClientBuilder::spare_channels`): an idle kept session holds one
+//! channel opened ahead, and the next job starts on it. Counted on the server side (the
+//! fleet's opened and closed channels, sshd's `MaxSessions`), and in round trips.
+
+use std::time::{Duration, Instant};
+
+use sshfan::copy::CopyOptions;
+use sshfan_testkit::{Fault, Fleet, FlightTransport, Sshd, SshdOptions, require};
+
+use crate::util::collect;
+
+/// Waits up to 5 s for `done`.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    done()
+}
+
+/// Once its jobs are over, each host holds exactly one channel open (the spare), and
+/// each command after the first starts on the spare its predecessor left.
+#[tokio::test]
+async fn each_idle_session_keeps_one_channel_open_ahead() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let client = fleet.client().spare_channels(true).build().unwrap();
+    let counts = || -> Vec<_> {
+        (0..3)
+            .map(|i| {
+                (
+                    fleet.opened_channels(i),
+                    fleet.closed_channels(i),
+                    fleet.execs(i),
+                )
+            })
+            .collect()
+    };
+    for round in 0..5 {
+        for host in collect(client.run(format!("echo {round}"))).await {
+            assert_eq!(
+                host.stdout_text(),
+                format!("{round}\n"),
+                "{:?}",
+                host.outcome
+            );
+        }
+        // Each command's channel closed, and one more open: the spare (the first
+        // command opened its own channel, each later one used its predecessor's spare).
+        let settled = (round + 2, round + 1, round + 1);
+        assert!(
+            eventually(|| counts().iter().all(|&c| c == settled)).await,
+            "(opened, closed, commands) after round {round}: {:?}",
+            counts()
+        );
+    }
+    assert!((0..3).all(|i| fleet.connections(i) == 1));
+    client.disconnect().await;
+    assert!(eventually(|| fleet.open_connections_total() == 0).await);
+}
+
+/// With one channel per host, the spare holds the only slot: every other kind of job
+/// (a copy, a shell, connect_auth) must still get through, never wait for it.
+#[tokio::test]
+async fn a_spare_never_keeps_a_job_waiting() {
+    let fleet = Fleet::start(2).await.unwrap();
+    let client = fleet
+        .client()
+        .spare_channels(true)
+        .max_channels_per_host(1)
+        .build()
+        .unwrap();
+    let local = fleet.dir().join("spare.txt");
+    std::fs::write(&local, "spare").unwrap();
+    let within = Duration::from_secs(20);
+    for _ in 0..3 {
+        let run = async {
+            for host in collect(client.run("echo a")).await {
+                assert_eq!(host.stdout_text(), "a\n", "{:?}", host.outcome);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            for host in collect(client.upload(&local, "spare.txt", CopyOptions::new())).await {
+                assert!(host.outcome.is_ok(), "{:?}", host.outcome);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            for host in collect(client.connect_auth()).await {
+                assert!(host.outcome.is_ok(), "{:?}", host.outcome);
+            }
+        };
+        tokio::time::timeout(within, run)
+            .await
+            .expect("a job waited for the spare");
+    }
+    for i in 0..2 {
+        assert_eq!(
+            std::fs::read_to_string(fleet.host_root(i).join("spare.txt")).unwrap(),
+            "spare"
+        );
+        assert_eq!(fleet.connections(i), 1);
+    }
+}
+
+/// A command on a warm session with a spare waits for the server once (the exec), not
+/// twice (channel open, then exec); the spare's own open happened between the runs.
+async fn warm_round_trips(builder: sshfan::ClientBuilder) -> usize {
+    let transport = FlightTransport::new();
+    let client = builder
+        .spare_channels(true)
+        .transport(transport.clone())
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("true")).await;
+    assert!(
+        hosts[0].outcome.as_ref().unwrap().success(),
+        "{:?}",
+        hosts[0].outcome
+    );
+    // The spare is opened in the background once the run is over: one more flight.
+    let cold = transport.flights()[0];
+    assert!(eventually(|| transport.flights()[0] == cold + 1).await);
+    let before = transport.flights()[0];
+    let hosts = collect(client.run("true")).await;
+    assert!(
+        hosts[0].outcome.as_ref().unwrap().success(),
+        "{:?}",
+        hosts[0].outcome
+    );
+    assert_eq!(
+        transport.flights().len(),
+        1,
+        "the warm run reused the connection"
+    );
+    transport.flights()[0] - before
+}
+
+#[tokio::test]
+async fn a_warm_command_on_a_spare_takes_one_round_trip_on_the_fleet() {
+    let fleet = Fleet::start(1).await.unwrap();
+    assert_eq!(warm_round_trips(fleet.client()).await, 1);
+}
+
+#[tokio::test]
+async fn a_warm_command_on_a_spare_takes_one_round_trip_on_openssh() {
+    let Some(sshd) = require(
+        "spare channels on sshd",
+        Sshd::start(SshdOptions::default()).await,
+    ) else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let builder = crate::util::sshd_client(&sshd).key_file(&key);
+    assert_eq!(warm_round_trips(builder).await, 1);
+}
+
+/// Against sshd's `MaxSessions 10`, 30 jobs at once on one host with spares on: the
+/// spare holds one of the 10 slots, so the server never sees an 11th channel, and every
+/// job succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spares_stay_within_max_sessions_on_openssh() {
+    let options = SshdOptions {
+        extra_config: vec!["MaxSessions 10".to_owned()],
+        ..Default::default()
+    };
+    let Some(sshd) = require("spare channels on sshd", Sshd::start(options).await) else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let client = std::sync::Arc::new(
+        crate::util::sshd_client(&sshd)
+            .key_file(&key)
+            .spare_channels(true)
+            .build()
+            .unwrap(),
+    );
+    for round in 0..2 {
+        let runs: Vec<_> = (0..30)
+            .map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    collect(client.run(format!("sleep 0.1; echo {round}.{i}"))).await
+                })
+            })
+            .collect();
+        for (i, run) in runs.into_iter().enumerate() {
+            let hosts = run.await.unwrap();
+            assert_eq!(
+                hosts[0].stdout_text(),
+                format!("{round}.{i}\n"),
+                "{:?}; {}",
+                hosts[0].outcome,
+                sshd.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(client.open_sessions(), 1);
+}
+
+/// A spare the server closed while it waited (as OpenSSH's `ChannelTimeout` closes
+/// inactive channels) is noticed and given up: the next command opens a channel of its
+/// own and succeeds, on the same connection.
+#[tokio::test]
+async fn a_spare_the_server_closed_is_given_up() {
+    let after = Duration::from_millis(200);
+    let fleet = Fleet::builder(2)
+        .fault(0, Fault::CloseIdleChannels { after })
+        .start()
+        .await
+        .unwrap();
+    let client = fleet.client().spare_channels(true).build().unwrap();
+    for round in 0..3 {
+        for host in collect(client.run(format!("echo {round}"))).await {
+            assert_eq!(
+                host.stdout_text(),
+                format!("{round}\n"),
+                "{:?}",
+                host.outcome
+            );
+        }
+        // Host 0 closes each spare: the command's channel and the spare are closed.
+        let closed = 2 * (round + 1);
+        assert!(
+            eventually(|| fleet.closed_channels(0) == closed).await,
+            "{} channels closed on host 0 after round {round}",
+            fleet.closed_channels(0)
+        );
+    }
+    // Host 1 kept its spares: each later command used one.
+    assert_eq!(fleet.opened_channels(1), 4);
+    assert!((0..2).all(|i| fleet.connections(i) == 1 && fleet.execs(i) == 3));
+}
