@@ -10,6 +10,8 @@ connection for one RTT, as TCP's handshake would on a real link. Each tool runs 
 on every host with the fanout equal to the host count, in a fresh process:
 - sshfan-lib: `sshfan-bench --runs 2` (cold: the first run, connecting; warm: the second,
   on the kept sessions), timed inside the process;
+- sshfan-lib-spare: the same with spare channels on (`--spare-channels`, a 1 s pause
+  between the runs while the spares open): warm costs one round trip;
 - sshfan-cli: the binary's whole process; warm is a second invocation through
   `sshfan agent`;
 - sshfan-py: sshfan's Python bindings (`sshfan.clients.ParallelSSHClient`), and
@@ -140,6 +142,17 @@ def run_tools(relayed, fleet, known_hosts, work, python, tools):
             row("sshfan-lib", *result["run_seconds"][:2], result["ok"])
         except (ValueError, IndexError, KeyError):
             row("sshfan-lib", None, None, 0, done.stderr[-300:])
+    if "sshfan-lib-spare" in tools:
+        # Spare channels on; warm is the second run, once the spares are open.
+        _, done = timed([str(harness.RELEASE / "sshfan-bench"), "--hosts-file", str(hosts_file),
+                         "--user", fleet.user, "--key", fleet.key, "--known-hosts", known_hosts,
+                         "--fanout", str(n), "--max-handshakes", str(n), "--runs", "2",
+                         "--spare-channels", "--pause-ms", "1000", "--no-gather", "true"], env)
+        try:
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            row("sshfan-lib-spare", *result["run_seconds"][:2], result["ok"])
+        except (ValueError, IndexError, KeyError):
+            row("sshfan-lib-spare", None, None, 0, done.stderr[-300:])
     if "sshfan-cli" in tools:
         runtime = Path(tempfile.mkdtemp(prefix="latency-agent-", dir=work))
         os.chmod(runtime, 0o700)

@@ -43,6 +43,13 @@ struct Args {
     /// kept between runs); the counts are the last run's.
     #[arg(long, default_value_t = 1)]
     runs: usize,
+    /// Keep a spare channel open on each idle session (`spare_channels`).
+    #[arg(long)]
+    spare_channels: bool,
+    /// Milliseconds to wait between runs (not counted in their times): time for the
+    /// spare channels to open.
+    #[arg(long, default_value_t = 0)]
+    pause_ms: u64,
     command: String,
 }
 
@@ -61,7 +68,8 @@ async fn main() -> anyhow::Result<()> {
         .default_identities(false)
         .pool_size(args.fanout)
         .max_handshakes(args.max_handshakes.unwrap_or(args.fanout.min(256)))
-        .connect_timeout(Duration::from_secs_f64(args.connect_timeout));
+        .connect_timeout(Duration::from_secs_f64(args.connect_timeout))
+        .spare_channels(args.spare_channels);
     for _ in 0..args.repeat {
         builder = builder.hosts(hosts.iter().copied())?;
     }
@@ -69,7 +77,10 @@ async fn main() -> anyhow::Result<()> {
     let mut last = (0, 0, 0, 0);
     // Each run's wall time: the first connects, the others reuse the sessions.
     let mut run_seconds = Vec::new();
-    for _ in 0..args.runs.max(1) {
+    for run in 0..args.runs.max(1) {
+        if run > 0 {
+            tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
+        }
         let started = std::time::Instant::now();
         last = run_once(&client, &args.command, !args.no_gather).await?;
         run_seconds.push(started.elapsed().as_secs_f64());

@@ -39,6 +39,9 @@ struct Args {
     /// memory after connecting and again after the warm runs.
     #[arg(long)]
     warm_runs: Option<usize>,
+    /// Keep a spare channel open on each idle session (`spare_channels`).
+    #[arg(long)]
+    spare_channels: bool,
 }
 
 #[tokio::main]
@@ -55,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_size(args.sessions)
         .max_handshakes(args.handshakes)
         .connect_timeout(Duration::from_secs(3600))
+        .spare_channels(args.spare_channels)
         .build()?;
     if let Some(runs) = args.warm_runs {
         return warm(&client, args.sessions, runs, before, args.settle).await;

@@ -109,6 +109,11 @@ pub struct AgentServeArgs {
     /// recently used are closed. Default: what the open-file limit allows.
     #[arg(long, value_name = "N")]
     pub max_sessions: Option<usize>,
+    /// Keep one channel open ahead on each idle session: a command on a warm host then
+    /// takes one round trip instead of two (on a distant fleet, one RTT less per
+    /// invocation), for one channel held on each server and a few KiB per session here.
+    #[arg(long)]
+    pub spare_channels: bool,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,8 @@ use super::wire::{FleetSpec, WireHost};
 pub struct Limits {
     pub max_sessions: usize,
     pub idle: Duration,
+    /// Idle sessions keep a channel open ahead (`sshfan::ClientBuilder::spare_channels`).
+    pub spare_channels: bool,
 }
 
 /// One client and the hosts it holds slots for.

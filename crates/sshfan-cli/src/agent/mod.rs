@@ -56,6 +56,7 @@ fn limits(args: AgentServeArgs) -> anyhow::Result<cache::Limits> {
             .unwrap_or_else(sshfan::default_max_sessions)
             .max(1),
         idle,
+        spare_channels: args.spare_channels,
     })
 }
 
@@ -99,6 +100,9 @@ async fn start(args: AgentServeArgs) -> anyhow::Result<ExitStatus> {
         .stderr(log);
     if let Some(max) = args.max_sessions {
         command.args(["--max-sessions", &max.to_string()]);
+    }
+    if args.spare_channels {
+        command.arg("--spare-channels");
     }
     // Its own process group: the terminal's Ctrl-C is not the agent's (nor, see
     // `server::serve`, its hang-up).

@@ -240,6 +240,7 @@ fn build_client(
     let template = crate::settings::client_template(&fleet.connect)?
         .max_sessions(limits.max_sessions)
         .idle_timeout(limits.idle)
+        .spare_channels(limits.spare_channels)
         .keepalive(KEEPALIVE.0, KEEPALIVE.1);
     let builder = hosts
         .into_iter()

@@ -310,6 +310,39 @@ async fn a_session_cut_by_the_server_is_reconnected() {
     assert!((1..3).all(|i| fleet.connections(i) == 1));
 }
 
+/// `sshfan agent serve --spare-channels`: between invocations each host holds one
+/// channel opened ahead, and each later invocation starts its command on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_keeps_a_spare_channel_with_spare_channels() {
+    let fleet = Fleet::start(3).await.unwrap();
+    let agent = Agent::start_with(&fleet, &["--spare-channels"]);
+    for round in 1..=3 {
+        let out = agent
+            .sshfan(&fleet)
+            .args(["-w", &all_hosts(&fleet), "--", "echo", "spare"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).matches("spare").count(), 3);
+        // Each command's channel closed, and one open ahead.
+        let until = Instant::now() + Duration::from_secs(5);
+        let settled = || {
+            (0..3)
+                .all(|i| fleet.opened_channels(i) == round + 1 && fleet.closed_channels(i) == round)
+        };
+        while !settled() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            settled(),
+            "round {round}: opened {}, closed {}",
+            fleet.opened_channels(0),
+            fleet.closed_channels(0)
+        );
+    }
+    assert!((0..3).all(|i| fleet.connections(i) == 1 && fleet.execs(i) == 3));
+}
+
 /// Sessions are keyed by credentials: another `-i` key file or `-l` user never reuses a
 /// session made with other ones.
 #[tokio::test(flavor = "multi_thread")]
