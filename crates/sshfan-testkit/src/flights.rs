@@ -5,7 +5,9 @@
 //! library's default transport and counts, per connection, the TCP connect plus every
 //! time the client reads server data after having sent something since its last read (a
 //! "flight": the client spoke, then had to hear back). Data the server sends unasked
-//! adds no flight; nothing here depends on timing, so a test can assert the count.
+//! adds no flight; nothing here depends on timing, so a test can assert the count. It
+//! also counts the client's writes: packets that go out together cost one system call
+//! and one segment.
 
 use std::io;
 use std::pin::Pin;
@@ -19,7 +21,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// TCP, with each connection's flights counted (see the module docs).
 #[derive(Default)]
 pub struct FlightTransport {
-    connections: Mutex<Vec<Arc<AtomicUsize>>>,
+    connections: Mutex<Vec<Arc<Counts>>>,
+}
+
+/// One connection's counts.
+#[derive(Default)]
+struct Counts {
+    flights: AtomicUsize,
+    writes: AtomicUsize,
 }
 
 impl FlightTransport {
@@ -30,11 +39,20 @@ impl FlightTransport {
 
     /// Each connection's flights so far, in the order they were opened.
     pub fn flights(&self) -> Vec<usize> {
+        self.each(|counts| counts.flights.load(Ordering::Acquire))
+    }
+
+    /// Each connection's writes so far (each a `sendto`), in the order they were opened.
+    pub fn writes(&self) -> Vec<usize> {
+        self.each(|counts| counts.writes.load(Ordering::Acquire))
+    }
+
+    fn each(&self, count: impl Fn(&Counts) -> usize) -> Vec<usize> {
         self.connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|count| count.load(Ordering::Acquire))
+            .map(|counts| count(counts))
             .collect()
     }
 }
@@ -44,15 +62,18 @@ impl Transport for FlightTransport {
         Box::pin(async move {
             let stream = TcpTransport.connect(host, port).await?;
             // The TCP handshake is the first flight.
-            let flights = Arc::new(AtomicUsize::new(1));
+            let counts = Arc::new(Counts {
+                flights: AtomicUsize::new(1),
+                writes: AtomicUsize::new(0),
+            });
             self.connections
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(flights.clone());
+                .push(counts.clone());
             let counted: BoxedStream = Box::new(Counted {
                 inner: stream,
                 spoke: false,
-                flights,
+                counts,
             });
             Ok(counted)
         })
@@ -63,7 +84,7 @@ struct Counted {
     inner: BoxedStream,
     /// The client wrote since it last received data.
     spoke: bool,
-    flights: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
 }
 
 impl AsyncRead for Counted {
@@ -76,7 +97,7 @@ impl AsyncRead for Counted {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before && self.spoke {
             self.spoke = false;
-            self.flights.fetch_add(1, Ordering::AcqRel);
+            self.counts.flights.fetch_add(1, Ordering::AcqRel);
         }
         polled
     }
@@ -91,6 +112,7 @@ impl AsyncWrite for Counted {
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
             self.spoke = true;
+            self.counts.writes.fetch_add(1, Ordering::AcqRel);
         }
         polled
     }

@@ -122,3 +122,41 @@ async fn round_trips_to_openssh() {
         assert_eq!(warm, WARM, "{cuts:?}");
     }
 }
+
+/// Writes per cold command, counted so that a change that adds one fails here: banner
+/// with KEXINIT and the key exchange guess; NEWKEYS; the service and authentication
+/// requests; channel open; exec; close (6). NEWKEYS goes alone: the authentication
+/// request is the application's, sent once the key exchange is done, a moment later, in
+/// the same flight (no round trip between them).
+#[tokio::test]
+async fn a_cold_command_takes_six_writes_on_a_fleet_that_takes_the_guess() {
+    let fleet = Fleet::builder(1)
+        .kex_first(russh::kex::CURVE25519)
+        .start()
+        .await
+        .unwrap();
+    let transport = FlightTransport::new();
+    let client = fleet.client().transport(transport.clone()).build().unwrap();
+    let hosts = collect(client.run("true")).await;
+    assert!(hosts[0].outcome.as_ref().unwrap().success());
+    assert_eq!(transport.writes(), vec![6]);
+}
+
+/// Against OpenSSH 9, which discards the guess: the key exchange packet goes once more
+/// (7).
+#[tokio::test]
+async fn a_cold_command_takes_seven_writes_on_openssh() {
+    let Some(sshd) = require("writes to sshd", Sshd::start(SshdOptions::default()).await) else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let transport = FlightTransport::new();
+    let client = crate::util::sshd_client(&sshd)
+        .key_file(&key)
+        .transport(transport.clone())
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("true")).await;
+    assert!(hosts[0].outcome.as_ref().unwrap().success());
+    assert_eq!(transport.writes(), vec![7]);
+}
