@@ -73,46 +73,6 @@ impl LiveSession {
             self.spare.refill(&self.handle, &self.channels).await;
         }
     }
-
-    /// Runs `command` (an interactive shell when `None`) on `opened` (the spare channel)
-    /// or a new channel, streaming its output into `sinks`, within `timeout`; `stop`
-    /// closes the channel early (a cancel).
-    #[allow(clippy::too_many_arguments)]
-    async fn exec(
-        &self,
-        opened: Option<OpenChannel>,
-        command: Option<&CommandLine>,
-        setup: &ChannelSetup,
-        stdin: Option<mpsc::Receiver<StdinMessage>>,
-        sinks: &Sinks,
-        timeout: Option<Duration>,
-        stop: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<ExitStatus, ErrorKind> {
-        crate::exec::run_command(
-            &self.handle,
-            &self.notes,
-            opened,
-            command,
-            setup,
-            stdin,
-            sinks,
-            timeout,
-            stop,
-        )
-        .await
-    }
-
-    /// Moves files over SFTP or SCP on a new channel, within `timeout`.
-    async fn transfer(
-        &self,
-        transfer: &Transfer,
-        label: &str,
-        moved: &Moved,
-        timeout: Option<Duration>,
-    ) -> Result<CopyReport, ErrorKind> {
-        crate::copy::transfer_within(&self.handle, &self.notes, transfer, label, moved, timeout)
-            .await
-    }
 }
 
 /// A job's use of a host's session: a channel slot on it, and the session's spare
@@ -130,7 +90,8 @@ pub(crate) struct Lease {
 
 impl Lease {
     /// Runs `command` (an interactive shell when `None`) on the spare channel or a new
-    /// one; see [`LiveSession::exec`].
+    /// one, streaming its output into `sinks`, within `timeout`; `stop` closes the
+    /// channel early (a cancel).
     pub(crate) async fn exec(
         &mut self,
         command: Option<&CommandLine>,
@@ -140,10 +101,18 @@ impl Lease {
         timeout: Option<Duration>,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<ExitStatus, ErrorKind> {
-        let opened = self.spare.take();
-        self.session
-            .exec(opened, command, setup, stdin, sinks, timeout, stop)
-            .await
+        crate::exec::run_command(
+            &self.session.handle,
+            &self.session.notes,
+            self.spare.take(),
+            command,
+            setup,
+            stdin,
+            sinks,
+            timeout,
+            stop,
+        )
+        .await
     }
 
     /// Moves files on channels of their own (a spare channel is closed first, freeing
@@ -158,7 +127,16 @@ impl Lease {
         if let Some(spare) = self.spare.take() {
             let _ = spare.close().await;
         }
-        self.session.transfer(transfer, label, moved, timeout).await
+        let session = &self.session;
+        crate::copy::transfer_within(
+            &session.handle,
+            &session.notes,
+            transfer,
+            label,
+            moved,
+            timeout,
+        )
+        .await
     }
 
     /// The job ended normally: the session stays for the next job (unless `keep` is

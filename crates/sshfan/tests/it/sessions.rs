@@ -1,13 +1,13 @@
 //! Sessions that persist: one connection per host for many jobs, counted on the server
 //! side (the fleet's accepted and open connections, sshd's `Accepted publickey` lines).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sshfan::copy::CopyOptions;
 use sshfan::{Host, ParallelClient};
 use sshfan_testkit::{Fleet, Sshd, SshdOptions, require};
 
-use crate::util::collect;
+use crate::util::{collect, eventually};
 
 /// Runs `echo N` 10 times in a row on every host; checks every host's output each time.
 async fn ten_echo_runs(client: &ParallelClient) {
@@ -21,18 +21,6 @@ async fn ten_echo_runs(client: &ParallelClient) {
             );
         }
     }
-}
-
-/// Waits up to 5 s for `done`.
-async fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

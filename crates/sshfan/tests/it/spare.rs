@@ -2,24 +2,12 @@
 //! channel opened ahead, and the next job starts on it. Counted on the server side (the
 //! fleet's opened and closed channels, sshd's `MaxSessions`), and in round trips.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sshfan::copy::CopyOptions;
 use sshfan_testkit::{Fault, Fleet, FlightTransport, Sshd, SshdOptions, require};
 
-use crate::util::collect;
-
-/// Waits up to 5 s for `done`.
-async fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < until {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    done()
-}
+use crate::util::{collect, eventually};
 
 /// Once its jobs are over, each host holds exactly one channel open (the spare), and
 /// each command after the first starts on the spare its predecessor left.

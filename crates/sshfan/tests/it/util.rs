@@ -121,3 +121,15 @@ pub fn sshd_client(sshd: &sshfan_testkit::Sshd) -> sshfan::ClientBuilder {
         .agent(sshfan::AgentSocket::Off)
         .default_identities(false)
 }
+
+/// Waits up to 5 s for `done` (a server-side count that settles after a run).
+pub async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    done()
+}
