@@ -442,6 +442,10 @@ pub struct RoundTripCuts {
     /// Send the first authentication request right behind the `ssh-userauth` service
     /// request, without waiting for the server to accept the service.
     pub auth_without_service_accept: bool,
+    /// Send the key exchange's last packet (NEWKEYS) in the same write as the service and
+    /// authentication requests that follow it: not a round trip, but one write and one
+    /// segment less per connection, for the client and for the server.
+    pub newkeys_with_auth: bool,
     /// Guess the key exchange: the first key exchange packet of sshfan's first choice
     /// (`curve25519-sha256`, or ML-KEM with post-quantum key exchange on) goes out with
     /// KEXINIT (`first_kex_packet_follows`, RFC 4253 §7.1). A server whose first choices
@@ -456,6 +460,7 @@ impl Default for RoundTripCuts {
         RoundTripCuts {
             kexinit_with_banner: true,
             auth_without_service_accept: true,
+            newkeys_with_auth: true,
             kex_guess: true,
         }
     }
@@ -466,6 +471,7 @@ impl RoundTripCuts {
     pub const NONE: RoundTripCuts = RoundTripCuts {
         kexinit_with_banner: false,
         auth_without_service_accept: false,
+        newkeys_with_auth: false,
         kex_guess: false,
     };
 }

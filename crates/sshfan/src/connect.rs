@@ -229,6 +229,7 @@ impl Connector {
                     kexinit_with_banner: self.round_trip_cuts.kexinit_with_banner,
                     auth_without_service_accept: self.round_trip_cuts.auth_without_service_accept,
                     guess_kex: self.round_trip_cuts.kex_guess,
+                    newkeys_with_auth: self.round_trip_cuts.newkeys_with_auth,
                     ..Default::default()
                 };
                 // AES-GCM first: with AES-NI it is the fastest of the safe ciphers

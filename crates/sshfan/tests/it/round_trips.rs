@@ -25,6 +25,7 @@ fn cases() -> [(RoundTripCuts, usize); 5] {
         kexinit_with_banner: banner,
         auth_without_service_accept: auth,
         kex_guess: guess,
+        newkeys_with_auth: false,
     };
     [
         (RoundTripCuts::NONE, 0),
@@ -123,40 +124,58 @@ async fn round_trips_to_openssh() {
     }
 }
 
+/// Writes of a cold `true` on one host, with `cuts`.
+async fn cold_writes(builder: ClientBuilder, cuts: RoundTripCuts) -> usize {
+    let transport = FlightTransport::new();
+    let client = builder
+        .round_trip_cuts(cuts)
+        .transport(transport.clone())
+        .build()
+        .unwrap();
+    let hosts = collect(client.run("true")).await;
+    assert!(
+        hosts[0].outcome.as_ref().unwrap().success(),
+        "{:?}",
+        hosts[0].outcome
+    );
+    transport.writes()[0]
+}
+
+/// Every cut but NEWKEYS with the authentication request.
+fn newkeys_alone() -> RoundTripCuts {
+    RoundTripCuts {
+        newkeys_with_auth: false,
+        ..RoundTripCuts::default()
+    }
+}
+
 /// Writes per cold command, counted so that a change that adds one fails here: banner
-/// with KEXINIT and the key exchange guess; NEWKEYS; the service and authentication
-/// requests; channel open; exec; close (6). NEWKEYS goes alone: the authentication
-/// request is the application's, sent once the key exchange is done, a moment later, in
-/// the same flight (no round trip between them).
+/// with KEXINIT and the key exchange guess; NEWKEYS with the service and authentication
+/// requests; channel open; exec; close (5). Without `newkeys_with_auth`, NEWKEYS goes
+/// alone (6): the authentication request is the application's, made once the key
+/// exchange is done.
 #[tokio::test]
-async fn a_cold_command_takes_six_writes_on_a_fleet_that_takes_the_guess() {
+async fn a_cold_command_takes_five_writes_on_a_fleet_that_takes_the_guess() {
     let fleet = Fleet::builder(1)
         .kex_first(russh::kex::CURVE25519)
         .start()
         .await
         .unwrap();
-    let transport = FlightTransport::new();
-    let client = fleet.client().transport(transport.clone()).build().unwrap();
-    let hosts = collect(client.run("true")).await;
-    assert!(hosts[0].outcome.as_ref().unwrap().success());
-    assert_eq!(transport.writes(), vec![6]);
+    assert_eq!(
+        cold_writes(fleet.client(), RoundTripCuts::default()).await,
+        5
+    );
+    assert_eq!(cold_writes(fleet.client(), newkeys_alone()).await, 6);
 }
 
-/// Against OpenSSH 9, which discards the guess: the key exchange packet goes once more
-/// (7).
+/// Against OpenSSH 9, which discards the guess: the key exchange packet goes once more.
 #[tokio::test]
-async fn a_cold_command_takes_seven_writes_on_openssh() {
+async fn a_cold_command_takes_six_writes_on_openssh() {
     let Some(sshd) = require("writes to sshd", Sshd::start(SshdOptions::default()).await) else {
         return;
     };
     let key = sshd.client_key_file(None).unwrap();
-    let transport = FlightTransport::new();
-    let client = crate::util::sshd_client(&sshd)
-        .key_file(&key)
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    let hosts = collect(client.run("true")).await;
-    assert!(hosts[0].outcome.as_ref().unwrap().success());
-    assert_eq!(transport.writes(), vec![7]);
+    let client = || crate::util::sshd_client(&sshd).key_file(&key);
+    assert_eq!(cold_writes(client(), RoundTripCuts::default()).await, 6);
+    assert_eq!(cold_writes(client(), newkeys_alone()).await, 7);
 }

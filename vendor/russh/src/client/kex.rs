@@ -136,6 +136,12 @@ impl ClientKex {
         self.exchange.server_id = server_sshid.to_vec();
     }
 
+    /// sshfan patch: our NEWKEYS of the first key exchange is written (we wait for the
+    /// server's).
+    pub fn initial_newkeys_sent(&self) -> bool {
+        !self.cause.is_rekey() && matches!(self.state, ClientKexState::WaitingForNewKeys { .. })
+    }
+
     /// `Created` is "our KEXINIT is out, the peer's has not arrived".
     pub fn peer_kexinit_received(&self) -> bool {
         !matches!(self.state, ClientKexState::Created)
