@@ -34,8 +34,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         true => Bind::Memory,
         false => Bind::Addresses,
     };
+    // The hosts list curve25519 first, as OpenSSH 6.5 to 8.9 and Dropbear do (russh's
+    // default is ML-KEM, as OpenSSH 9.9+): they take sshfan's key exchange guess.
     let fleet = Fleet::builder(args.hosts)
         .bind(bind)
+        .kex_first(russh::kex::CURVE25519)
         .start()
         .await
         .with_context(|| format!("starting a fleet of {} hosts on loopback", args.hosts))?;
