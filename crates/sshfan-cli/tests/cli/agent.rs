@@ -467,15 +467,16 @@ fn nix_uid() -> u32 {
     text(&out.stdout).trim().parse().unwrap()
 }
 
-/// Sends a status request and returns the raw reply frame's text.
+/// Sends a status request and returns the raw reply frame's text. An agent that refuses
+/// the peer answers and hangs up at once, maybe before the request is written: a write
+/// that finds the socket closed is fine, the answer is still there to read.
 fn raw_exchange(socket: &Path) -> String {
     use std::io::{Read, Write};
     let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
     let body = br#"{"request":"status"}"#;
-    stream
-        .write_all(&u32::try_from(body.len()).unwrap().to_be_bytes())
-        .unwrap();
-    stream.write_all(body).unwrap();
+    let mut request = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+    request.extend_from_slice(body);
+    let _ = stream.write_all(&request);
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
     String::from_utf8_lossy(reply.get(4..).unwrap_or_default()).into_owned()
