@@ -132,27 +132,22 @@ def run_tools(relayed, fleet, known_hosts, work, python, tools):
         print(json.dumps(rows[-1]), file=sys.stderr)
 
     env = dict(os.environ, SSH_AUTH_SOCK="/nonexistent")
-    if "sshfan-lib" in tools:
+    # The library: sshfan-bench runs twice on one client (cold, then warm); with spare
+    # channels on, warm is the second run once the spares are open.
+    lib_variants = (("sshfan-lib", []),
+                    ("sshfan-lib-spare", ["--spare-channels", "--pause-ms", "1000"]))
+    for tool, extra in lib_variants:
+        if tool not in tools:
+            continue
         _, done = timed([str(harness.RELEASE / "sshfan-bench"), "--hosts-file", str(hosts_file),
                          "--user", fleet.user, "--key", fleet.key, "--known-hosts", known_hosts,
                          "--fanout", str(n), "--max-handshakes", str(n), "--runs", "2",
-                         "--no-gather", "true"], env)
+                         *extra, "--no-gather", "true"], env)
         try:
             result = json.loads(done.stdout.strip().splitlines()[-1])
-            row("sshfan-lib", *result["run_seconds"][:2], result["ok"])
+            row(tool, *result["run_seconds"][:2], result["ok"])
         except (ValueError, IndexError, KeyError):
-            row("sshfan-lib", None, None, 0, done.stderr[-300:])
-    if "sshfan-lib-spare" in tools:
-        # Spare channels on; warm is the second run, once the spares are open.
-        _, done = timed([str(harness.RELEASE / "sshfan-bench"), "--hosts-file", str(hosts_file),
-                         "--user", fleet.user, "--key", fleet.key, "--known-hosts", known_hosts,
-                         "--fanout", str(n), "--max-handshakes", str(n), "--runs", "2",
-                         "--spare-channels", "--pause-ms", "1000", "--no-gather", "true"], env)
-        try:
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            row("sshfan-lib-spare", *result["run_seconds"][:2], result["ok"])
-        except (ValueError, IndexError, KeyError):
-            row("sshfan-lib-spare", None, None, 0, done.stderr[-300:])
+            row(tool, None, None, 0, done.stderr[-300:])
     if "sshfan-cli" in tools:
         runtime = Path(tempfile.mkdtemp(prefix="latency-agent-", dir=work))
         os.chmod(runtime, 0o700)

@@ -4,9 +4,9 @@
 //! and off. A change that adds a round trip, or loses a cut, fails here.
 
 use sshfan::{ClientBuilder, RoundTripCuts};
-use sshfan_testkit::{Fleet, FlightTransport, Sshd, SshdOptions, require};
+use sshfan_testkit::{Fleet, Sshd, SshdOptions, require};
 
-use crate::util::collect;
+use crate::util::{after_one_true, collect};
 
 /// Without any cut, as OpenSSH's own client and upstream russh: TCP, banners, KEXINITs,
 /// ECDH, service request, authentication, channel open, exec (8). The fleet's server
@@ -38,18 +38,7 @@ fn cases() -> [(RoundTripCuts, usize); 5] {
 
 /// Cold and warm round trips of `true` on one host.
 async fn count(builder: ClientBuilder, cuts: RoundTripCuts) -> (usize, usize) {
-    let transport = FlightTransport::new();
-    let client = builder
-        .round_trip_cuts(cuts)
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    let hosts = collect(client.run("true")).await;
-    assert!(
-        hosts[0].outcome.as_ref().unwrap().success(),
-        "{cuts:?}: {:?}",
-        hosts[0].outcome
-    );
+    let (client, transport) = after_one_true(builder.round_trip_cuts(cuts), &cuts).await;
     let cold = transport.flights()[0];
     collect(client.run("true")).await;
     let flights = transport.flights();
@@ -126,18 +115,7 @@ async fn round_trips_to_openssh() {
 
 /// Writes of a cold `true` on one host, with `cuts`.
 async fn cold_writes(builder: ClientBuilder, cuts: RoundTripCuts) -> usize {
-    let transport = FlightTransport::new();
-    let client = builder
-        .round_trip_cuts(cuts)
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    let hosts = collect(client.run("true")).await;
-    assert!(
-        hosts[0].outcome.as_ref().unwrap().success(),
-        "{:?}",
-        hosts[0].outcome
-    );
+    let (_client, transport) = after_one_true(builder.round_trip_cuts(cuts), &cuts).await;
     transport.writes()[0]
 }
 

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use sshfan::copy::CopyOptions;
-use sshfan_testkit::{Fault, Fleet, FlightTransport, Sshd, SshdOptions, require};
+use sshfan_testkit::{Fault, Fleet, Sshd, SshdOptions, require};
 
-use crate::util::{collect, eventually};
+use crate::util::{after_one_true, collect, eventually};
 
 /// Once its jobs are over, each host holds exactly one channel open (the spare), and
 /// each command after the first starts on the spare its predecessor left.
@@ -93,18 +93,7 @@ async fn a_spare_never_keeps_a_job_waiting() {
 /// A command on a warm session with a spare waits for the server once (the exec), not
 /// twice (channel open, then exec); the spare's own open happened between the runs.
 async fn warm_round_trips(builder: sshfan::ClientBuilder) -> usize {
-    let transport = FlightTransport::new();
-    let client = builder
-        .spare_channels(true)
-        .transport(transport.clone())
-        .build()
-        .unwrap();
-    let hosts = collect(client.run("true")).await;
-    assert!(
-        hosts[0].outcome.as_ref().unwrap().success(),
-        "{:?}",
-        hosts[0].outcome
-    );
+    let (client, transport) = after_one_true(builder.spare_channels(true), &"spare").await;
     // The spare is opened in the background once the run is over: one more flight.
     let cold = transport.flights()[0];
     assert!(eventually(|| transport.flights()[0] == cold + 1).await);

@@ -133,3 +133,24 @@ pub async fn eventually(mut done: impl FnMut() -> bool) -> bool {
     }
     done()
 }
+
+/// A client built from `builder` over a [`sshfan_testkit::FlightTransport`] (its
+/// connections' flights and writes counted), after one `true` on its one host, checked
+/// to succeed (`what` names the case in the failure).
+pub async fn after_one_true(
+    builder: sshfan::ClientBuilder,
+    what: &dyn std::fmt::Debug,
+) -> (
+    sshfan::ParallelClient,
+    std::sync::Arc<sshfan_testkit::FlightTransport>,
+) {
+    let transport = sshfan_testkit::FlightTransport::new();
+    let client = builder.transport(transport.clone()).build().unwrap();
+    let hosts = collect(client.run("true")).await;
+    assert!(
+        hosts[0].outcome.as_ref().unwrap().success(),
+        "{what:?}: {:?}",
+        hosts[0].outcome
+    );
+    (client, transport)
+}
