@@ -73,20 +73,19 @@ impl KexAlgorithmImplementor for Curve25519Kex {
         };
 
         let server_secret = rand::random::<[u8; 32]>();
-        let server_pubkey = MontgomeryPoint::mul_base_clamped(server_secret);
+        let server_pubkey = MontgomeryPoint(super::x25519::public_key(&server_secret));
 
         // fill exchange.
         exchange.server_ephemeral.clear();
         exchange
             .server_ephemeral
             .extend_from_slice(&server_pubkey.0);
-        let shared = client_pubkey.mul_clamped(server_secret);
-        if shared.0 == [0u8; 32] {
+        let Some(shared) = super::x25519::shared_secret(&server_secret, &client_pubkey.0) else {
             // Non-contributory: the client sent a low-order point.
             debug!("client sent a low-order curve25519 pubkey");
             return Err(crate::Error::Kex);
-        }
-        self.shared_secret = Some(shared);
+        };
+        self.shared_secret = Some(MontgomeryPoint(shared));
         Ok(())
     }
 
@@ -97,7 +96,7 @@ impl KexAlgorithmImplementor for Curve25519Kex {
         writer: &mut impl Writer,
     ) -> Result<(), crate::Error> {
         let client_secret = rand::random::<[u8; 32]>();
-        let client_pubkey = MontgomeryPoint::mul_base_clamped(client_secret);
+        let client_pubkey = MontgomeryPoint(super::x25519::public_key(&client_secret));
 
         // fill exchange.
         client_ephemeral.clear();
@@ -115,15 +114,14 @@ impl KexAlgorithmImplementor for Curve25519Kex {
         if remote_pubkey_.len() != 32 {
             return Err(crate::Error::Kex);
         }
-        let mut remote_pubkey = MontgomeryPoint([0; 32]);
-        remote_pubkey.0.clone_from_slice(remote_pubkey_);
-        let shared = remote_pubkey.mul_clamped(local_secret);
-        if shared.0 == [0u8; 32] {
+        let mut remote_pubkey = [0; 32];
+        remote_pubkey.clone_from_slice(remote_pubkey_);
+        let Some(shared) = super::x25519::shared_secret(&local_secret, &remote_pubkey) else {
             // Non-contributory: the server sent a low-order point.
             debug!("server sent a low-order curve25519 pubkey");
             return Err(crate::Error::Kex);
-        }
-        self.shared_secret = Some(shared);
+        };
+        self.shared_secret = Some(MontgomeryPoint(shared));
         Ok(())
     }
 

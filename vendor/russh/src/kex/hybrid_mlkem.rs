@@ -92,13 +92,13 @@ impl KexAlgorithmImplementor for MlKem768X25519Kex {
         let (s_ct2, k_pq_shared_secret) = c_pk2.encapsulate_with_rng(&mut rand::rng());
 
         let s_secret = rand::random::<[u8; 32]>();
-        let s_pk1 = MontgomeryPoint::mul_base_clamped(s_secret);
+        let s_pk1 = MontgomeryPoint(super::x25519::public_key(&s_secret));
 
-        let k_cl = c_pk1.mul_clamped(s_secret);
-        if k_cl.0 == [0u8; 32] {
+        let Some(k_cl) = super::x25519::shared_secret(&s_secret, &c_pk1.0) else {
             debug!("client sent a low-order curve25519 pubkey");
             return Err(Error::Kex);
-        }
+        };
+        let k_cl = MontgomeryPoint(k_cl);
 
         exchange.server_ephemeral.clear();
         exchange
@@ -120,7 +120,7 @@ impl KexAlgorithmImplementor for MlKem768X25519Kex {
         let (mlkem_sk, mlkem_pk) = MlKem768::generate_keypair_from_rng(&mut rand::rng());
 
         let x25519_secret = rand::random::<[u8; 32]>();
-        let x25519_pk = MontgomeryPoint::mul_base_clamped(x25519_secret);
+        let x25519_pk = MontgomeryPoint(super::x25519::public_key(&x25519_secret));
 
         client_ephemeral.clear();
         client_ephemeral.extend(&mlkem_pk.to_bytes());
@@ -156,11 +156,11 @@ impl KexAlgorithmImplementor for MlKem768X25519Kex {
         s_pk1.0.copy_from_slice(s_pk1_bytes);
 
         let x25519_secret = self.x25519_secret.take().ok_or(Error::KexInit)?;
-        let k_cl = s_pk1.mul_clamped(x25519_secret);
-        if k_cl.0 == [0u8; 32] {
+        let Some(k_cl) = super::x25519::shared_secret(&x25519_secret, &s_pk1.0) else {
             debug!("server sent a low-order curve25519 pubkey");
             return Err(Error::Kex);
-        }
+        };
+        let k_cl = MontgomeryPoint(k_cl);
 
         self.k_pq = Some(k_pq_shared_secret);
         self.k_cl = Some(k_cl);
