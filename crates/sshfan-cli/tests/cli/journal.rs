@@ -29,10 +29,12 @@ fn journals_in(root: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// The journal's events, parsed.
+/// The journal's events, parsed. A last line without its newline is still being written
+/// (or was cut short by a kill) and is left out, as `sshfan runs` leaves it out.
 fn events(journal: &Path) -> Vec<Value> {
-    std::fs::read_to_string(journal)
-        .unwrap()
+    let text = std::fs::read_to_string(journal).unwrap();
+    let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+    whole
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
