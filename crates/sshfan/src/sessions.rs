@@ -493,9 +493,9 @@ impl SessionPool {
     }
 }
 
-/// Says goodbye to the server, in the background (the connection closes either way once
-/// the last reference to the session is gone).
-/// Says goodbye to the server, once the session's clean-up work is done.
+/// Says goodbye to the server (SSH_MSG_DISCONNECT, as parallel-ssh and asyncssh do) once
+/// the session's clean-up work is done. The connection closes either way once the last
+/// reference to the session is gone.
 async fn hang_up(session: &LiveSession) {
     let cleanups = read_notes(&session.notes, |n| n.cleanups.clone());
     cleanups.finished().await;
