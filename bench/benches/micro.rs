@@ -108,8 +108,9 @@ fn gather_10k_hosts(bencher: divan::Bencher) {
 /// half of a curve25519 key exchange (its key pair, then the shared secret), checking the
 /// host's Ed25519 signature over the exchange hash, and signing the publickey request.
 /// Their sum is the floor under client CPU per host (BENCHMARKS.md), with the crates and
-/// build russh uses.
+/// build russh uses: aws-lc for X25519 (the vendored patch), ed25519-dalek for signatures.
 mod handshake_crypto {
+    use aws_lc_rs::agreement::{PrivateKey, UnparsedPublicKey, X25519, agree};
     use curve25519_dalek::montgomery::MontgomeryPoint;
     use ed25519_dalek::{Signer, SigningKey, Verifier};
 
@@ -117,6 +118,21 @@ mod handshake_crypto {
 
     #[divan::bench]
     fn x25519_key_pair_and_shared_secret(bencher: divan::Bencher) {
+        let server = MontgomeryPoint::mul_base_clamped([9; 32]);
+        bencher.bench(|| {
+            let secret = divan::black_box(SECRET);
+            let key = PrivateKey::from_private_key(&X25519, &secret).unwrap();
+            divan::black_box(key.compute_public_key().unwrap());
+            agree(&key, UnparsedPublicKey::new(&X25519, server.0), (), |shared| {
+                Ok(shared[0])
+            })
+            .unwrap()
+        });
+    }
+
+    /// The same with curve25519-dalek, which russh uses unpatched.
+    #[divan::bench]
+    fn x25519_key_pair_and_shared_secret_dalek(bencher: divan::Bencher) {
         let server = MontgomeryPoint::mul_base_clamped([9; 32]);
         bencher.bench(|| {
             let secret = divan::black_box(SECRET);
