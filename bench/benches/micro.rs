@@ -123,9 +123,12 @@ mod handshake_crypto {
             let secret = divan::black_box(SECRET);
             let key = PrivateKey::from_private_key(&X25519, &secret).unwrap();
             divan::black_box(key.compute_public_key().unwrap());
-            agree(&key, UnparsedPublicKey::new(&X25519, server.0), (), |shared| {
-                Ok(shared[0])
-            })
+            agree(
+                &key,
+                UnparsedPublicKey::new(&X25519, server.0),
+                (),
+                |shared| Ok(shared[0]),
+            )
             .unwrap()
         });
     }
