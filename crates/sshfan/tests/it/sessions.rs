@@ -5,21 +5,16 @@ use std::time::Duration;
 
 use sshfan::copy::CopyOptions;
 use sshfan::{Host, ParallelClient};
-use sshfan_testkit::{Fleet, Sshd, SshdOptions, require};
+use sshfan_testkit::Fleet;
 
-use crate::util::{collect, eventually};
+use crate::util::{
+    collect, eventually, every_host_echoes, sshd_with_max_sessions_10, thirty_concurrent_runs,
+};
 
 /// Runs `echo N` 10 times in a row on every host; checks every host's output each time.
 async fn ten_echo_runs(client: &ParallelClient) {
     for round in 0..10 {
-        for host in collect(client.run(format!("echo {round}"))).await {
-            assert_eq!(
-                host.stdout_text(),
-                format!("{round}\n"),
-                "{:?}",
-                host.outcome
-            );
-        }
+        every_host_echoes(client, round).await;
     }
 }
 
@@ -168,26 +163,6 @@ async fn a_host_down_in_one_run_and_up_in_the_next_succeeds() {
     assert_eq!(fleet.connections(1), 1, "the healthy host kept its session");
 }
 
-/// Runs `sleep 0.2; echo N` 30 times at once on `client`'s one host, each its own run;
-/// checks each got its own output.
-async fn thirty_concurrent_runs(client: &std::sync::Arc<ParallelClient>) {
-    let runs: Vec<_> = (0..30)
-        .map(|i| {
-            let client = client.clone();
-            tokio::spawn(async move { collect(client.run(format!("sleep 0.2; echo {i}"))).await })
-        })
-        .collect();
-    for (i, run) in runs.into_iter().enumerate() {
-        let hosts = run.await.unwrap();
-        assert_eq!(
-            hosts[0].stdout_text(),
-            format!("{i}\n"),
-            "{:?}",
-            hosts[0].outcome
-        );
-    }
-}
-
 /// Many jobs on one host at once share its one connection, at most 10 channels at a time
 /// by default; the rest wait their turn and all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +180,7 @@ async fn thirty_concurrent_jobs_on_one_host_share_one_connection() {
             }
         })
     };
-    thirty_concurrent_runs(&client).await;
+    thirty_concurrent_runs(&client, "").await;
     watching.abort();
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     assert!((1..=10).contains(&peak), "{peak} channels at once");
@@ -311,11 +286,7 @@ async fn a_held_host_output_outlives_its_run_and_joiner() {
 /// times in all, and 30 jobs on one host under `MaxSessions 10` all succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_persist_against_openssh() {
-    let options = SshdOptions {
-        extra_config: vec!["MaxSessions 10".to_owned()],
-        ..Default::default()
-    };
-    let Some(sshd) = require("sessions against sshd", Sshd::start(options).await) else {
+    let Some(sshd) = sshd_with_max_sessions_10("sessions against sshd").await else {
         return;
     };
     let key = sshd.client_key_file(None).unwrap();
@@ -356,7 +327,7 @@ async fn sessions_persist_against_openssh() {
             .build()
             .unwrap(),
     );
-    thirty_concurrent_runs(&one).await;
+    thirty_concurrent_runs(&one, "").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         sshd.log().matches("Accepted publickey for root").count(),

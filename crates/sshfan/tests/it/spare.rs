@@ -7,7 +7,10 @@ use std::time::Duration;
 use sshfan::copy::CopyOptions;
 use sshfan_testkit::{Fault, Fleet, Sshd, SshdOptions, require};
 
-use crate::util::{after_one_true, collect, eventually};
+use crate::util::{
+    after_one_true, collect, eventually, every_host_echoes, sshd_with_max_sessions_10,
+    thirty_concurrent_runs,
+};
 
 /// Once its jobs are over, each host holds exactly one channel open (the spare), and
 /// each command after the first starts on the spare its predecessor left.
@@ -27,14 +30,7 @@ async fn each_idle_session_keeps_one_channel_open_ahead() {
             .collect()
     };
     for round in 0..5 {
-        for host in collect(client.run(format!("echo {round}"))).await {
-            assert_eq!(
-                host.stdout_text(),
-                format!("{round}\n"),
-                "{:?}",
-                host.outcome
-            );
-        }
+        every_host_echoes(&client, round).await;
         // Each command's channel closed, and one more open: the spare (the first
         // command opened its own channel, each later one used its predecessor's spare).
         let settled = (round + 2, round + 1, round + 1);
@@ -136,11 +132,7 @@ async fn a_warm_command_on_a_spare_takes_one_round_trip_on_openssh() {
 /// job succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spares_stay_within_max_sessions_on_openssh() {
-    let options = SshdOptions {
-        extra_config: vec!["MaxSessions 10".to_owned()],
-        ..Default::default()
-    };
-    let Some(sshd) = require("spare channels on sshd", Sshd::start(options).await) else {
+    let Some(sshd) = sshd_with_max_sessions_10("spare channels on sshd").await else {
         return;
     };
     let key = sshd.client_key_file(None).unwrap();
@@ -152,24 +144,7 @@ async fn spares_stay_within_max_sessions_on_openssh() {
             .unwrap(),
     );
     for round in 0..2 {
-        let runs: Vec<_> = (0..30)
-            .map(|i| {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    collect(client.run(format!("sleep 0.1; echo {round}.{i}"))).await
-                })
-            })
-            .collect();
-        for (i, run) in runs.into_iter().enumerate() {
-            let hosts = run.await.unwrap();
-            assert_eq!(
-                hosts[0].stdout_text(),
-                format!("{round}.{i}\n"),
-                "{:?}; {}",
-                hosts[0].outcome,
-                sshd.log()
-            );
-        }
+        thirty_concurrent_runs(&client, &format!("{round}.")).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(client.open_sessions(), 1);
@@ -188,14 +163,7 @@ async fn a_spare_the_server_closed_is_given_up() {
         .unwrap();
     let client = fleet.client().spare_channels(true).build().unwrap();
     for round in 0..3 {
-        for host in collect(client.run(format!("echo {round}"))).await {
-            assert_eq!(
-                host.stdout_text(),
-                format!("{round}\n"),
-                "{:?}",
-                host.outcome
-            );
-        }
+        every_host_echoes(&client, round).await;
         // Host 0 closes each spare: the command's channel and the spare are closed.
         let closed = 2 * (round + 1);
         assert!(

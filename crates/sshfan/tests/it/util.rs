@@ -154,3 +154,46 @@ pub async fn after_one_true(
     );
     (client, transport)
 }
+
+/// A real sshd that allows 10 channels per connection (`MaxSessions 10`, OpenSSH's
+/// default, set explicitly), or `None` with a skip message for `what` (a failure under CI).
+pub async fn sshd_with_max_sessions_10(what: &str) -> Option<sshfan_testkit::Sshd> {
+    let options = sshfan_testkit::SshdOptions {
+        extra_config: vec!["MaxSessions 10".to_owned()],
+        ..Default::default()
+    };
+    sshfan_testkit::require(what, sshfan_testkit::Sshd::start(options).await)
+}
+
+/// 30 runs at once on `client` (one host), each `sleep 0.2; echo <tag><i>`; every one
+/// must print its own line.
+pub async fn thirty_concurrent_runs(client: &std::sync::Arc<sshfan::ParallelClient>, tag: &str) {
+    let runs: Vec<_> = (0..30)
+        .map(|i| {
+            let client = client.clone();
+            let command = format!("sleep 0.2; echo {tag}{i}");
+            tokio::spawn(async move { collect(client.run(command)).await })
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        let hosts = run.await.unwrap();
+        assert_eq!(
+            hosts[0].stdout_text(),
+            format!("{tag}{i}\n"),
+            "{:?}",
+            hosts[0].outcome
+        );
+    }
+}
+
+/// Runs `echo <round>` on every host of `client`; each must print it.
+pub async fn every_host_echoes(client: &sshfan::ParallelClient, round: usize) {
+    for host in collect(client.run(format!("echo {round}"))).await {
+        assert_eq!(
+            host.stdout_text(),
+            format!("{round}\n"),
+            "{:?}",
+            host.outcome
+        );
+    }
+}
