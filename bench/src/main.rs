@@ -50,12 +50,30 @@ struct Args {
     /// spare channels to open.
     #[arg(long, default_value_t = 0)]
     pause_ms: u64,
+    /// Tokio worker threads (0: a current-thread runtime; default: one per core).
+    #[arg(long)]
+    worker_threads: Option<usize>,
     command: String,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let runtime = match args.worker_threads {
+        Some(0) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Some(threads) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?,
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+    };
+    runtime.block_on(bench(args))
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.hosts_file)
         .with_context(|| format!("reading {}", args.hosts_file.display()))?;
     let hosts: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

@@ -373,11 +373,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Keeps one channel open ahead on each kept session once its jobs have ended
-    /// (default off): the next command, shell or copy on the host then starts on it, and
-    /// a command on a warm session costs one round trip instead of two (channel open,
-    /// then exec), which counts on a distant fleet. The spare takes one of the host's
-    /// `max_channels_per_host` slots while it waits, so the server never sees more
+    /// Keeps one channel open ahead on each kept session (default off): each command or
+    /// shell opens the next job's channel in the same write as its own request, and the
+    /// next command, shell or copy on the host starts on it. A command on a warm session
+    /// then costs one round trip instead of two (channel open, then exec), which counts on
+    /// a distant fleet, and two writes instead of three. The spare takes one of the
+    /// host's `max_channels_per_host` slots while it waits, so the server never sees more
     /// channels than that; each idle session holds one channel on its server.
     pub fn spare_channels(mut self, on: bool) -> Self {
         self.config.spare_channels = on;

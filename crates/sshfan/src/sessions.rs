@@ -73,6 +73,19 @@ impl LiveSession {
             self.spare.refill(&self.handle, &self.channels).await;
         }
     }
+
+    /// Starts opening the next job's spare channel now, while a job starts its command:
+    /// the channel open is queued at once, so it leaves in the same write as the job's
+    /// exec request (one `sendto` per warm command less than opening it once the job has
+    /// ended), and its confirmation is awaited in the background.
+    async fn open_spare_ahead(self: &Arc<Self>) {
+        let session = self.clone();
+        let mut opening = Box::pin(async move { session.refill_spare().await });
+        // The first poll queues the open (or finds a spare kept, or no free slot).
+        if futures::poll!(opening.as_mut()).is_pending() {
+            tokio::spawn(opening);
+        }
+    }
 }
 
 /// A job's use of a host's session: a channel slot on it, and the session's spare
@@ -101,10 +114,14 @@ impl Lease {
         timeout: Option<Duration>,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<ExitStatus, ErrorKind> {
+        let spare = self.spare.take();
+        if self.pool.settings.spare_channels {
+            self.session.open_spare_ahead().await;
+        }
         crate::exec::run_command(
             &self.session.handle,
             &self.session.notes,
-            self.spare.take(),
+            spare,
             command,
             setup,
             stdin,
@@ -168,7 +185,8 @@ impl Drop for Lease {
                 self.pool.close(self.session.clone());
             } else {
                 self.pool.became_idle(self.index);
-                if self.pool.settings.spare_channels {
+                // Opened ahead while the job ran, unless no slot was free then.
+                if self.pool.settings.spare_channels && !self.session.spare.is_kept_or_opening() {
                     let session = self.session.clone();
                     tokio::spawn(async move { session.refill_spare().await });
                 }
@@ -321,17 +339,15 @@ impl SessionPool {
             // leaves the session as it was.
             finished: true,
         };
-        // The spare channel comes with its slot; without one, wait for a free slot.
-        match session.spare.take() {
-            Some((channel, slot)) => {
-                lease.spare = Some(channel);
-                lease.slot = Some(slot);
-            }
-            None => {
-                let slot = session.channels.clone().acquire_owned().await;
-                lease.slot = Some(slot.map_err(|_| ErrorKind::Cancelled)?);
-            }
-        }
+        // The spare channel comes with its slot; without one, wait for a free slot or a
+        // spare, whichever comes first.
+        let (spare, slot) = session
+            .spare
+            .take_or_wait(&session.channels)
+            .await
+            .map_err(|_| ErrorKind::Cancelled)?;
+        lease.spare = spare;
+        lease.slot = Some(slot);
         // From here, only a job that finishes keeps the session.
         lease.finished = false;
         Ok(lease)

@@ -1,20 +1,23 @@
 //! A spare channel on each kept session: one round trip less for the next job.
 //!
 //! On a warm session a command costs two round trips: the channel open, then the exec
-//! request. With spare channels on ([`crate::ClientBuilder::spare_channels`]), a session
-//! whose jobs have all ended opens one channel ahead, in the background, and the next job
-//! starts on it at once. The spare holds one of the host's channel slots while it waits,
-//! so the server never sees more than `max_channels_per_host` channels (sshd's
-//! `MaxSessions`), and every job that leases the session takes it along with that slot: a
-//! command or shell starts on it, a transfer (which opens its own channels) closes it
-//! first. So a spare never keeps a job waiting for a slot.
+//! request. With spare channels on ([`crate::ClientBuilder::spare_channels`]), each
+//! command or shell opens the next job's channel ahead: the open is queued just before
+//! the job's own request, so both leave in one write (a warm command costs two writes,
+//! its exec and its close, instead of three), and the next job starts on it at once.
+//! When no slot is free then, the session opens its spare once its jobs have ended. The
+//! spare holds one of the host's channel slots while it waits, so the server never sees
+//! more than `max_channels_per_host` channels (sshd's `MaxSessions`), and every job that
+//! leases the session takes it along with that slot: a command or shell starts on it, a
+//! transfer (which opens its own channels) closes it first. A job waiting for a slot
+//! takes a spare that opens meanwhile, so a spare never keeps a job waiting.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt;
 
 use russh::client::{Handle, Msg};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{AcquireError, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::handler::HostHandler;
 
@@ -36,53 +39,119 @@ pub(crate) fn still_open(channel: &mut OpenChannel) -> bool {
 
 /// The channel kept open ahead on one session, with the channel slot it holds.
 #[derive(Default)]
-pub(crate) struct Spare(Mutex<Option<(OpenChannel, OwnedSemaphorePermit)>>);
+pub(crate) struct Spare {
+    state: Mutex<State>,
+    /// Told whenever a spare is kept: a job waiting for a slot takes it instead.
+    kept: Notify,
+}
+
+#[derive(Default)]
+enum State {
+    #[default]
+    Empty,
+    /// A spare's open is on its way (it holds a slot); no second one is started.
+    Opening,
+    Kept(OpenChannel, OwnedSemaphorePermit),
+}
 
 impl Spare {
-    /// Takes the spare channel, if there is one, with its slot.
-    pub(crate) fn take(&self) -> Option<(OpenChannel, OwnedSemaphorePermit)> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Keeps `channel` (holding `slot`) as the spare; gives it back when there is one
-    /// already.
-    pub(crate) fn keep(
+    /// The spare channel with its slot, or a free slot: whichever comes first. A spare
+    /// opened while every slot is busy (its open holds the last one) would otherwise
+    /// leave a job waiting for a slot beside an open channel.
+    pub(crate) async fn take_or_wait(
         &self,
-        channel: OpenChannel,
-        slot: OwnedSemaphorePermit,
-    ) -> Option<OpenChannel> {
-        let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match *spare {
-            Some(_) => Some(channel),
-            None => {
-                *spare = Some((channel, slot));
+        slots: &Arc<Semaphore>,
+    ) -> Result<(Option<OpenChannel>, OwnedSemaphorePermit), AcquireError> {
+        loop {
+            let kept = self.kept.notified();
+            tokio::pin!(kept);
+            // Registered before looking, so a spare kept in between is not missed.
+            kept.as_mut().enable();
+            if let Some((channel, slot)) = self.take() {
+                return Ok((Some(channel), slot));
+            }
+            tokio::select! {
+                slot = slots.clone().acquire_owned() => return Ok((None, slot?)),
+                () = &mut kept => {}
+            }
+        }
+    }
+
+    /// Takes the spare channel, if there is one open, with its slot.
+    pub(crate) fn take(&self) -> Option<(OpenChannel, OwnedSemaphorePermit)> {
+        let mut state = self.state();
+        match std::mem::take(&mut *state) {
+            State::Kept(channel, slot) => Some((channel, slot)),
+            other => {
+                *state = other;
                 None
             }
         }
     }
 
-    fn is_kept(&self) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+    /// Keeps `channel` (holding `slot`) as the spare; gives it back when there is one
+    /// already, or one opening.
+    pub(crate) fn keep(
+        &self,
+        channel: OpenChannel,
+        slot: OwnedSemaphorePermit,
+    ) -> Option<OpenChannel> {
+        let mut state = self.state();
+        match *state {
+            State::Empty => {
+                *state = State::Kept(channel, slot);
+                drop(state);
+                self.kept.notify_waiters();
+                None
+            }
+            _ => Some(channel),
+        }
     }
 
-    /// Opens a spare channel on `session` when there is none and one of its channel
-    /// `slots` is free (no job is waiting for one). Failing to open one is not an error:
-    /// the next job opens its own channel.
+    /// Whether a spare is kept or on its way.
+    pub(crate) fn is_kept_or_opening(&self) -> bool {
+        !matches!(*self.state(), State::Empty)
+    }
+
+    /// Opens a spare channel on `session` when there is none (kept or opening) and one
+    /// of its channel `slots` is free (no job is waiting for one). Failing to open one is
+    /// not an error: the next job opens its own channel.
     pub(crate) async fn refill(&self, session: &Handle<HostHandler>, slots: &Arc<Semaphore>) {
-        if self.is_kept() {
-            return;
+        let slot = {
+            let mut state = self.state();
+            if !matches!(*state, State::Empty) {
+                return;
+            }
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                return;
+            };
+            *state = State::Opening;
+            slot
+        };
+        // Back to empty however this ends (a failed open, or this future dropped midway),
+        // unless the channel is kept.
+        let opening = Opening(self);
+        if let Ok(channel) = session.channel_open_session().await {
+            *self.state() = State::Kept(channel, slot);
+            self.kept.notify_waiters();
         }
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            return;
-        };
-        let Ok(channel) = session.channel_open_session().await else {
-            return;
-        };
-        if let Some(extra) = self.keep(channel, slot) {
-            let _ = extra.close().await;
+        drop(opening);
+    }
+}
+
+/// A spare's open in progress: dropped, it leaves the state empty unless the spare was
+/// kept.
+struct Opening<'a>(&'a Spare);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        if matches!(*state, State::Opening) {
+            *state = State::Empty;
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Spare channels (`ClientBuilder::spare_channels`): an idle kept session holds one
-//! channel opened ahead, and the next job starts on it. Counted on the server side (the
-//! fleet's opened and closed channels, sshd's `MaxSessions`), and in round trips.
+//! Spare channels (`ClientBuilder::spare_channels`): a kept session holds one channel
+//! opened ahead, and the next job starts on it. Counted on the server side (the fleet's
+//! opened and closed channels, sshd's `MaxSessions`), and in round trips and writes.
 
 use std::time::Duration;
 
@@ -86,14 +86,48 @@ async fn a_spare_never_keeps_a_job_waiting() {
     }
 }
 
+/// With two channels per host, a running command's spare holds the second slot: a job
+/// that comes meanwhile starts on the spare (even one still opening when it came), it
+/// does not wait for the running command's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_beside_a_running_one_starts_on_its_spare() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let client = std::sync::Arc::new(
+        fleet
+            .client()
+            .spare_channels(true)
+            .max_channels_per_host(2)
+            .build()
+            .unwrap(),
+    );
+    every_host_echoes(&client, 0).await;
+    for round in 1..4 {
+        let long = tokio::spawn({
+            let client = client.clone();
+            async move { collect(client.run("sleep 3")).await }
+        });
+        // The long command has started (on the spare), and has opened the next one.
+        assert!(eventually(|| fleet.execs(0) == 2 * round).await);
+        let started = std::time::Instant::now();
+        let quick = collect(client.run("echo quick")).await;
+        assert_eq!(quick[0].stdout_text(), "quick\n", "{:?}", quick[0].outcome);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "round {round}: the quick job waited {:?} for the long one's slot",
+            started.elapsed()
+        );
+        assert!(long.await.unwrap()[0].outcome.as_ref().unwrap().success());
+    }
+    assert_eq!(fleet.connections(0), 1);
+}
+
 /// A command on a warm session with a spare waits for the server once (the exec), not
-/// twice (channel open, then exec); the spare's own open happened between the runs.
-async fn warm_round_trips(builder: sshfan::ClientBuilder) -> usize {
+/// twice (channel open, then exec), and writes twice: its exec request with the next
+/// spare's open, then its close. Returns the warm command's (flights, writes).
+async fn warm_flights_and_writes(builder: sshfan::ClientBuilder) -> (usize, usize) {
     let (client, transport) = after_one_true(builder.spare_channels(true), &"spare").await;
-    // The spare is opened in the background once the run is over: one more flight.
-    let cold = transport.flights()[0];
-    assert!(eventually(|| transport.flights()[0] == cold + 1).await);
-    let before = transport.flights()[0];
+    // The spare's open went out with the first command's own: no flight after the run.
+    let (flights, writes) = settled(&transport).await;
     let hosts = collect(client.run("true")).await;
     assert!(
         hosts[0].outcome.as_ref().unwrap().success(),
@@ -105,17 +139,33 @@ async fn warm_round_trips(builder: sshfan::ClientBuilder) -> usize {
         1,
         "the warm run reused the connection"
     );
-    transport.flights()[0] - before
+    let (flights_after, writes_after) = settled(&transport).await;
+    (flights_after - flights, writes_after - writes)
+}
+
+/// The first connection's (flights, writes) once nothing has moved for 200 ms: the close
+/// that answers a command's end goes out just after the command's result is in.
+async fn settled(transport: &sshfan_testkit::FlightTransport) -> (usize, usize) {
+    let now = || (transport.flights()[0], transport.writes()[0]);
+    let mut last = now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let current = now();
+        if current == last {
+            return current;
+        }
+        last = current;
+    }
 }
 
 #[tokio::test]
-async fn a_warm_command_on_a_spare_takes_one_round_trip_on_the_fleet() {
+async fn a_warm_command_on_a_spare_takes_one_round_trip_and_two_writes_on_the_fleet() {
     let fleet = Fleet::start(1).await.unwrap();
-    assert_eq!(warm_round_trips(fleet.client()).await, 1);
+    assert_eq!(warm_flights_and_writes(fleet.client()).await, (1, 2));
 }
 
 #[tokio::test]
-async fn a_warm_command_on_a_spare_takes_one_round_trip_on_openssh() {
+async fn a_warm_command_on_a_spare_takes_one_round_trip_and_two_writes_on_openssh() {
     let Some(sshd) = require(
         "spare channels on sshd",
         Sshd::start(SshdOptions::default()).await,
@@ -124,7 +174,7 @@ async fn a_warm_command_on_a_spare_takes_one_round_trip_on_openssh() {
     };
     let key = sshd.client_key_file(None).unwrap();
     let builder = crate::util::sshd_client(&sshd).key_file(&key);
-    assert_eq!(warm_round_trips(builder).await, 1);
+    assert_eq!(warm_flights_and_writes(builder).await, (1, 2));
 }
 
 /// Against sshd's `MaxSessions 10`, 30 jobs at once on one host with spares on: the

@@ -1,0 +1,271 @@
+//! `sshfan-bench-floor`: the kernel's share of a warm command, with nothing else around it.
+//!
+//! A command on a kept SSH session is, on the wire, three writes and two reads per host
+//! (measured with `strace` on `sshfan-bench --runs 3` against the testkit fleet):
+//! the client writes CHANNEL_OPEN (52 bytes), reads the confirmation (52), writes the
+//! exec request (68), reads success, data, EOF, exit status and close in one segment
+//! (212), and writes its own CLOSE (36). This program makes exactly those writes and
+//! reads over loopback TCP, to a server process that answers the same way, from one
+//! thread with a bare `epoll` loop: no SSH, no encryption, no async runtime, no
+//! allocation per message. Its client CPU per host per command is the floor under any
+//! SSH client's warm command on this machine (on loopback a `sendto` also runs the
+//! receiver's TCP path, as it does for sshfan against the fleet).
+//!
+//! `sshfan-bench-floor --hosts 1000 --rounds 20` prints one JSON object: user and system
+//! CPU per host per command, in milliseconds, measured with `getrusage` around the
+//! rounds only (connecting is not counted).
+//!
+//! `unsafe` is allowed here for the bare syscalls (`epoll`, `getrusage`) that keep any
+//! library out of the measured path.
+#![allow(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+/// What the client writes and reads, in order, per command: (client writes, server
+/// answers). Sizes as `strace` shows them for sshfan against the fleet.
+const EXCHANGES: [(usize, usize); 3] = [(52, 52), (68, 212), (36, 0)];
+
+/// Readiness events taken per `epoll_wait`.
+const EVENTS: usize = 256;
+
+#[derive(Parser)]
+struct Args {
+    /// Connections (hosts) to drive at once.
+    #[arg(long, default_value_t = 1000)]
+    hosts: usize,
+    /// Commands per connection.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// Run as the answering server on this listening port's inherited socket (internal).
+    #[arg(long, hide = true)]
+    serve: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.serve {
+        return serve(args.hosts);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?;
+    let server = spawn_server(&listener, args.hosts)?;
+    let connections = (0..args.hosts)
+        .map(|_| {
+            let stream = TcpStream::connect(address)?;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    drop(listener);
+    let poller = Epoll::new()?;
+    for (index, stream) in connections.iter().enumerate() {
+        poller.add(stream.as_raw_fd(), index)?;
+    }
+    let before = cpu_seconds();
+    for _ in 0..args.rounds {
+        round(&poller, &connections)?;
+    }
+    let (user, system) = cpu_seconds();
+    let commands = (args.hosts * args.rounds) as f64;
+    let result = serde_json::json!({
+        "hosts": args.hosts,
+        "rounds": args.rounds,
+        "user_ms_per_command": (user - before.0) * 1e3 / commands,
+        "system_ms_per_command": (system - before.1) * 1e3 / commands,
+        "cpu_ms_per_command": (user - before.0 + system - before.1) * 1e3 / commands,
+    });
+    drop(connections);
+    finish(server)?;
+    println!("{result}");
+    Ok(())
+}
+
+/// Starts this program again as the server, the listening socket as its stdin.
+fn spawn_server(listener: &TcpListener, hosts: usize) -> anyhow::Result<Child> {
+    let socket = listener.try_clone()?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["--serve", "--hosts", &hosts.to_string()])
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(socket)))
+        .spawn()
+        .context("starting the server process")?;
+    Ok(child)
+}
+
+fn finish(mut server: Child) -> anyhow::Result<()> {
+    let status = server.wait()?;
+    if !status.success() {
+        bail!("the server process failed: {status}");
+    }
+    Ok(())
+}
+
+/// One command on every connection: the three exchanges, each connection as fast as its
+/// answers come.
+fn round(poller: &Epoll, connections: &[TcpStream]) -> anyhow::Result<()> {
+    // Per connection: which exchange it is in, and how much of the answer it has read.
+    let mut progress = vec![(0usize, 0usize); connections.len()];
+    let request = [0u8; 256];
+    for stream in connections {
+        (&*stream).write_all(&request[..EXCHANGES[0].0])?;
+    }
+    let mut pending = connections.len();
+    let mut answer = [0u8; 512];
+    let mut ready = Vec::with_capacity(EVENTS);
+    while pending > 0 {
+        poller.wait(&mut ready)?;
+        for &index in &ready {
+            let stream = &connections[index];
+            let (exchange, read) = &mut progress[index];
+            let want = EXCHANGES[*exchange].1;
+            let got = (&*stream).read(&mut answer[..want - *read])?;
+            if got == 0 {
+                bail!("the server closed connection {index}");
+            }
+            *read += got;
+            if *read < want {
+                continue;
+            }
+            *exchange += 1;
+            *read = 0;
+            (&*stream).write_all(&request[..EXCHANGES[*exchange].0])?;
+            if EXCHANGES[*exchange].1 == 0 {
+                // Done: the server answers nothing to the close, so this connection
+                // stays quiet until the next round.
+                pending -= 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The server: accepts `hosts` connections on the socket it got as stdin, then answers
+/// each request with its exchange's answer until every client has hung up.
+fn serve(hosts: usize) -> anyhow::Result<()> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the parent passed the listening socket as stdin and nothing else uses it.
+    let listener = unsafe { TcpListener::from_raw_fd(0) };
+    let poller = Epoll::new()?;
+    let mut connections = Vec::with_capacity(hosts);
+    for index in 0..hosts {
+        let (stream, _) = listener.accept()?;
+        stream.set_nodelay(true)?;
+        poller.add(stream.as_raw_fd(), index)?;
+        connections.push(Some(stream));
+    }
+    // Per connection: which exchange it is in, and how much of the request it has read.
+    let mut progress = vec![(0usize, 0usize); hosts];
+    let answer = [0u8; 512];
+    let mut request = [0u8; 256];
+    let mut open = hosts;
+    let mut ready = Vec::with_capacity(EVENTS);
+    while open > 0 {
+        poller.wait(&mut ready)?;
+        for &index in &ready {
+            let Some(stream) = &connections[index] else {
+                continue;
+            };
+            let (exchange, read) = &mut progress[index];
+            let want = EXCHANGES[*exchange].0;
+            let got = (&*stream).read(&mut request[..want - *read])?;
+            if got == 0 {
+                poller.remove(stream.as_raw_fd())?;
+                connections[index] = None;
+                open -= 1;
+                continue;
+            }
+            *read += got;
+            if *read < want {
+                continue;
+            }
+            (&*stream).write_all(&answer[..EXCHANGES[*exchange].1])?;
+            *exchange = (*exchange + 1) % EXCHANGES.len();
+            *read = 0;
+        }
+    }
+    Ok(())
+}
+
+/// This process's user and system CPU seconds so far.
+fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage writes into the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (seconds(usage.ru_utime), seconds(usage.ru_stime))
+}
+
+/// A level-triggered epoll set whose events carry a connection's index.
+struct Epoll(RawFd);
+
+impl Epoll {
+    fn new() -> std::io::Result<Self> {
+        // SAFETY: plain syscall; the descriptor is owned by the returned value.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self(fd))
+    }
+
+    fn add(&self, fd: RawFd, index: usize) -> std::io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: index as u64,
+        };
+        // SAFETY: `event` outlives the call.
+        let result = unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_ADD, fd, &mut event) };
+        if result < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn remove(&self, fd: RawFd) -> std::io::Result<()> {
+        // SAFETY: a null event is allowed for EPOLL_CTL_DEL.
+        let result =
+            unsafe { libc::epoll_ctl(self.0, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+        if result < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Fills `ready` with the indexes of the connections readable now (waits for at
+    /// least one).
+    fn wait(&self, ready: &mut Vec<usize>) -> std::io::Result<()> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        loop {
+            // SAFETY: the buffer holds `EVENTS` entries.
+            let count = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), EVENTS as i32, -1) };
+            if count >= 0 {
+                ready.clear();
+                ready.extend(
+                    events[..count as usize]
+                        .iter()
+                        .map(|event| event.u64 as usize),
+                );
+                return Ok(());
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is ours and closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
