@@ -82,7 +82,7 @@ fn main() -> anyhow::Result<()> {
     });
     drop(connections);
     finish(server)?;
-    println!("{result}");
+    writeln!(std::io::stdout().lock(), "{result}")?;
     Ok(())
 }
 
