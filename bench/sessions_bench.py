@@ -12,6 +12,10 @@ stdout line by line and its exit code each time:
 - parallel-ssh: the same program on parallel-ssh 2.x.
 Targets: the testkit fleet in its own process (`sshfan-fleet --addresses`), and real
 OpenSSH sshd (one sshd per 16 loopback addresses, as `bench/harness.py` starts them).
+Then the cost of one command on a warm session (issue 15's target, 0.05 ms of client CPU
+per host): `sshfan-bench --runs 21` minus `--runs 1`, plain and with spare channels,
+beside `sshfan-bench-floor` (the same writes and reads with no SSH, no runtime: the
+kernel's share alone).
 Measured per run, each tool in a fresh process: wall time, client CPU (user + sys, from
 wait4) and server CPU (the fleet process, or every sshd with its reaped per-connection
 children: utime + stime + cutime + cstime from /proc, read after the client exited).
@@ -72,14 +76,14 @@ def server_cpu(target):
     return sum(process_cpu(p.pid) for p in procs)
 
 
-def measure(tool, target, runs, python, scratch):
+def measure(tool, target, runs, python, scratch, extra=()):
     hosts_file = Path(scratch) / "hosts"
     hosts_file.write_text("\n".join(target.hosts) + "\n")
     if tool == "sshfan-lib":
         argv = [str(harness.RELEASE / "sshfan-bench"), "--hosts-file", str(hosts_file),
                 "--user", target.user, "--key", target.key, "--known-hosts",
                 target.known_hosts, "--fanout", str(len(target.hosts)), "--runs", str(runs),
-                "--no-gather", "echo hello"]
+                "--no-gather", *extra, "echo hello"]
     else:
         name = "parallel-ssh" if tool == "parallel-ssh" else "sshfan"
         argv = [python, "-c", WORKLOAD, name, str(hosts_file), target.user, target.key,
@@ -109,6 +113,32 @@ def median(values):
     return values[len(values) // 2]
 
 
+WARM_RUNS = 20
+
+
+def warm_command_cpu(target, scratch, repeat, extra=()):
+    """Client CPU of one command on a warm session, ms per host: `sshfan-bench --runs
+    1+WARM_RUNS` minus `--runs 1` (the first run's handshakes cancel out), each pair
+    measured back to back, median over `repeat` pairs."""
+    costs = []
+    for _ in range(repeat):
+        cold = measure("sshfan-lib", target, 1, None, scratch, extra)
+        warm = measure("sshfan-lib", target, 1 + WARM_RUNS, None, scratch, extra)
+        if "error" in cold or "error" in warm:
+            continue
+        costs.append((warm["client_cpu"] - cold["client_cpu"]) * 1000
+                     / WARM_RUNS / len(target.hosts))
+    return median(costs) if costs else None
+
+
+def kernel_floor(hosts):
+    """`sshfan-bench-floor`: the same writes and reads as a warm command, bare (ms)."""
+    done = subprocess.run([str(harness.RELEASE / "sshfan-bench-floor"), "--hosts", str(hosts),
+                           "--rounds", str(WARM_RUNS)], capture_output=True, text=True,
+                          timeout=300, check=True)
+    return json.loads(done.stdout)["cpu_ms_per_command"]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--fleet-hosts", type=int, default=1000)
@@ -121,6 +151,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix="sessions-bench-")
     tools = ("sshfan-lib", "sshfan-py", "parallel-ssh")
     results = []
+    warm = {}
     targets = []
     if args.fleet_hosts:
         targets.append(("fleet", lambda: harness.FleetTarget(args.fleet_hosts, scratch)))
@@ -139,6 +170,12 @@ def main():
                     row["hosts"] = len(target.hosts)
                     results.append(row)
                     print(json.dumps(row), file=sys.stderr)
+            hosts = len(target.hosts)
+            warm[name] = (hosts, warm_command_cpu(target, scratch, 2 * args.repeat + 1),
+                          warm_command_cpu(target, scratch, 2 * args.repeat + 1,
+                                           ["--spare-channels"]),
+                          median(kernel_floor(hosts) for _ in range(args.repeat)))
+            print(json.dumps({"target": name, "warm": warm[name]}), file=sys.stderr)
         finally:
             target.stop()
     print(f"{args.runs} × `echo hello` on one client, median of {args.repeat}:\n")
@@ -164,7 +201,17 @@ def main():
                     p = base["parallel-ssh"]
                     m = base[tool]
                     print(f"|  |  | parallel-ssh / {tool} | {p[0] / m[0]:.1f}x | {p[1] / m[1]:.1f}x | | {p[2] / m[2]:.1f}x | |")
-    Path(__file__).with_name("sessions_results.json").write_text(json.dumps(results, indent=1))
+    print(f"\nOne command on a warm session, sshfan-lib client CPU in ms per host (`--runs "
+          f"{1 + WARM_RUNS}` minus `--runs 1`, median of {2 * args.repeat + 1} pairs); the "
+          f"floor is `sshfan-bench-floor`, the same writes and reads bare (median of "
+          f"{args.repeat}); target 0.05:\n")
+    print("| target | hosts | warm command | with spare channels | kernel floor |")
+    print("|---|---|---|---|---|")
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
+    for name, (hosts, plain, spare, floor) in warm.items():
+        print(f"| {name} | {hosts} | {fmt(plain)} | {fmt(spare)} | {fmt(floor)} |")
+    Path(__file__).with_name("sessions_results.json").write_text(
+        json.dumps({"runs": results, "warm_command": warm}, indent=1))
 
 
 if __name__ == "__main__":
