@@ -166,9 +166,14 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let kept = self.finished && self.session.is_usable();
-        // A spare channel the job did not use (`connect_auth`) stays the session's.
-        if let (Some(channel), Some(slot), true) = (self.spare.take(), self.slot.take(), kept) {
-            drop(self.session.spare.keep(channel, slot));
+        // A spare channel the job did not use (`connect_auth`) stays the session's, unless
+        // another job's spare is kept or opening meanwhile: then it is closed.
+        if let (Some(channel), Some(slot), true) = (self.spare.take(), self.slot.take(), kept)
+            && let Some(extra) = self.session.spare.keep(channel, slot)
+        {
+            tokio::spawn(async move {
+                let _ = extra.close().await;
+            });
         }
         drop(self.slot.take());
         let left = self.session.in_use.fetch_sub(1, Ordering::AcqRel) - 1;
