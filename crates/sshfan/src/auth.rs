@@ -148,9 +148,11 @@ impl KeySource {
                 (_, None) => format!("not a private key this client can read ({err})"),
             })
         })?;
+        let key = Arc::new(key);
         Ok(LoadedKey {
             name: self.display_name(),
-            key: Arc::new(key),
+            signer: PrivateKeyWithHashAlg::new(key.clone(), None),
+            key,
         })
     }
 }
@@ -166,6 +168,10 @@ impl fmt::Debug for KeySource {
 pub(crate) struct LoadedKey {
     name: String,
     key: Arc<PrivateKey>,
+    /// The key as russh signs with it, cloned for every host: an Ed25519 key's signing
+    /// key is derived at the first connection, not at each (the vendored russh's
+    /// `PrivateKeyWithHashAlg`). RSA keys take the hash each server supports instead.
+    signer: PrivateKeyWithHashAlg,
 }
 
 /// Where to reach an ssh-agent.
@@ -536,8 +542,10 @@ impl Attempt {
             }
             count += 1;
             debug!(key = %key.name, "trying public key");
-            let hash = rsa_hash(session, &key.key).await?;
-            let attempt = PrivateKeyWithHashAlg::new(key.key.clone(), hash);
+            let attempt = match rsa_hash(session, &key.key).await? {
+                Some(hash) => PrivateKeyWithHashAlg::new(key.key.clone(), Some(hash)),
+                None => key.signer.clone(),
+            };
             let result = session
                 .authenticate_publickey(user, attempt)
                 .await

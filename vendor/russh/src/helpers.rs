@@ -221,6 +221,13 @@ pub fn sign_with_hash_alg(key: &PrivateKeyWithHashAlg, data: &[u8]) -> ssh_key::
                 algorithm: key.algorithm(),
             });
         }
+        // sshfan patch: signed with the signing key derived once per key
+        // (`PrivateKeyWithHashAlg::ed25519_signing_key`), the same signature.
+        ssh_key::private::KeypairData::Ed25519(keypair) => {
+            let signature = ed25519_dalek::Signer::sign(key.ed25519_signing_key(keypair), data);
+            ssh_key::Signature::new(ssh_key::Algorithm::Ed25519, signature.to_bytes().to_vec())?
+                .encoded()?
+        }
         keypair => signature::Signer::try_sign(keypair, data)?.encoded()?,
     })
 }

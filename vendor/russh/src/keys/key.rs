@@ -85,6 +85,13 @@ mod private_key_with_hash_alg {
     pub struct PrivateKeyWithHashAlg {
         key: Arc<crate::keys::PrivateKey>,
         hash_alg: Option<crate::keys::HashAlg>,
+        /// sshfan patch: an Ed25519 key's signing key, derived at its first signature
+        /// and shared by this value's clones. `ssh_key` signs with
+        /// `SigningKey::from_bytes(seed)`, which computes the public point again (a
+        /// base-point multiplication) for every signature, that is once per connection;
+        /// a client that clones one value for all its hosts derives it once. Zeroized
+        /// when the last clone is dropped.
+        ed25519_signer: Arc<std::sync::OnceLock<ed25519_dalek::SigningKey>>,
     }
 
     impl PrivateKeyWithHashAlg {
@@ -99,7 +106,21 @@ mod private_key_with_hash_alg {
             if !key.algorithm().is_rsa() {
                 hash_alg = None;
             }
-            Self { key, hash_alg }
+            Self {
+                key,
+                hash_alg,
+                ed25519_signer: Arc::default(),
+            }
+        }
+
+        /// sshfan patch: the signing key of `keypair` (this value's key), derived once
+        /// for this value and its clones.
+        pub(crate) fn ed25519_signing_key(
+            &self,
+            keypair: &ssh_key::private::Ed25519Keypair,
+        ) -> &ed25519_dalek::SigningKey {
+            self.ed25519_signer
+                .get_or_init(|| ed25519_dalek::SigningKey::from_bytes(keypair.private.as_ref()))
         }
 
         pub fn algorithm(&self) -> Algorithm {
@@ -121,6 +142,39 @@ mod private_key_with_hash_alg {
 }
 
 pub use private_key_with_hash_alg::PrivateKeyWithHashAlg;
+
+/// sshfan patch: the signing key derived once gives the very signature `ssh_key` makes
+/// (Ed25519 is deterministic), and clones share it.
+#[cfg(test)]
+mod ed25519_signer_tests {
+    use std::sync::Arc;
+
+    use crate::helpers::{EncodedExt, sign_with_hash_alg};
+
+    use super::PrivateKeyWithHashAlg;
+
+    #[test]
+    fn signs_as_ssh_key_does_and_derives_once_for_all_clones() {
+        let keypair = ssh_key::private::Ed25519Keypair::from_seed(&[7; 32]);
+        let key = Arc::new(ssh_key::PrivateKey::from(keypair.clone()));
+        let signer = PrivateKeyWithHashAlg::new(key, None);
+        let clone = signer.clone();
+        for data in [&b"session id and userauth request"[..], b"another connection"] {
+            let ours = sign_with_hash_alg(&signer, data).unwrap();
+            let theirs = signature::Signer::try_sign(&keypair, data)
+                .unwrap()
+                .encoded()
+                .unwrap();
+            assert_eq!(ours, theirs);
+            assert_eq!(sign_with_hash_alg(&clone, data).unwrap(), theirs);
+        }
+        let derived = signer.ed25519_signing_key(&keypair);
+        assert!(std::ptr::eq(derived, clone.ed25519_signing_key(&keypair)));
+        // A new value for the same key derives its own.
+        let other = PrivateKeyWithHashAlg::new(Arc::new(ssh_key::PrivateKey::from(keypair.clone())), None);
+        assert!(!std::ptr::eq(derived, other.ed25519_signing_key(&keypair)));
+    }
+}
 
 pub const ALL_KEY_TYPES: &[Algorithm] = &[
     Algorithm::Dsa,
