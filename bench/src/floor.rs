@@ -122,17 +122,12 @@ fn round(poller: &Epoll, connections: &[TcpStream]) -> anyhow::Result<()> {
         for &index in &ready {
             let stream = &connections[index];
             let (exchange, read) = &mut progress[index];
-            let want = EXCHANGES[*exchange].1;
-            let got = (&*stream).read(&mut answer[..want - *read])?;
-            if got == 0 {
-                bail!("the server closed connection {index}");
-            }
-            *read += got;
-            if *read < want {
-                continue;
+            match fill(stream, &mut answer, read, EXCHANGES[*exchange].1)? {
+                Fill::Closed => bail!("the server closed connection {index}"),
+                Fill::Partial => continue,
+                Fill::Done => {}
             }
             *exchange += 1;
-            *read = 0;
             (&*stream).write_all(&request[..EXCHANGES[*exchange].0])?;
             if EXCHANGES[*exchange].1 == 0 {
                 // Done: the server answers nothing to the close, so this connection
@@ -171,24 +166,51 @@ fn serve(hosts: usize) -> anyhow::Result<()> {
                 continue;
             };
             let (exchange, read) = &mut progress[index];
-            let want = EXCHANGES[*exchange].0;
-            let got = (&*stream).read(&mut request[..want - *read])?;
-            if got == 0 {
-                poller.remove(stream.as_raw_fd())?;
-                connections[index] = None;
-                open -= 1;
-                continue;
-            }
-            *read += got;
-            if *read < want {
-                continue;
+            match fill(stream, &mut request, read, EXCHANGES[*exchange].0)? {
+                Fill::Closed => {
+                    poller.remove(stream.as_raw_fd())?;
+                    connections[index] = None;
+                    open -= 1;
+                    continue;
+                }
+                Fill::Partial => continue,
+                Fill::Done => {}
             }
             (&*stream).write_all(&answer[..EXCHANGES[*exchange].1])?;
             *exchange = (*exchange + 1) % EXCHANGES.len();
-            *read = 0;
         }
     }
     Ok(())
+}
+
+/// What one read brought of a message of known size.
+enum Fill {
+    /// The peer hung up.
+    Closed,
+    /// Part of it; more is to come.
+    Partial,
+    /// All of it (`read` is back to 0 for the next one).
+    Done,
+}
+
+/// Reads what is there of a `want`-byte message into `scratch`, `read` bytes of which
+/// came before.
+fn fill(
+    stream: &TcpStream,
+    scratch: &mut [u8],
+    read: &mut usize,
+    want: usize,
+) -> std::io::Result<Fill> {
+    let got = (&*stream).read(&mut scratch[..want - *read])?;
+    if got == 0 {
+        return Ok(Fill::Closed);
+    }
+    *read += got;
+    if *read < want {
+        return Ok(Fill::Partial);
+    }
+    *read = 0;
+    Ok(Fill::Done)
 }
 
 /// This process's user and system CPU seconds so far.

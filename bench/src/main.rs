@@ -58,19 +58,14 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let runtime = match args.worker_threads {
-        Some(0) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?,
-        Some(threads) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .enable_all()
-            .build()?,
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?,
+    let mut runtime = match args.worker_threads {
+        Some(0) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
     };
-    runtime.block_on(bench(args))
+    if let Some(threads @ 1..) = args.worker_threads {
+        runtime.worker_threads(threads);
+    }
+    runtime.enable_all().build()?.block_on(bench(args))
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {

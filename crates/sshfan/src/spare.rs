@@ -12,7 +12,7 @@
 //! transfer (which opens its own channels) closes it first. A job waiting for a slot
 //! takes a spare that opens meanwhile, so a spare never keeps a job waiting.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::FutureExt;
 
@@ -55,7 +55,7 @@ enum State {
 }
 
 impl Spare {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -66,6 +66,14 @@ impl Spare {
         &self,
         slots: &Arc<Semaphore>,
     ) -> Result<(Option<OpenChannel>, OwnedSemaphorePermit), AcquireError> {
+        if let Some((channel, slot)) = self.take() {
+            return Ok((Some(channel), slot));
+        }
+        // A free slot now: no need to watch for a spare (the common case, and the only
+        // one with spare channels off).
+        if let Ok(slot) = slots.clone().try_acquire_owned() {
+            return Ok((None, slot));
+        }
         loop {
             let kept = self.kept.notified();
             tokio::pin!(kept);
@@ -100,16 +108,27 @@ impl Spare {
         channel: OpenChannel,
         slot: OwnedSemaphorePermit,
     ) -> Option<OpenChannel> {
-        let mut state = self.state();
+        let state = self.state();
         match *state {
             State::Empty => {
-                *state = State::Kept(channel, slot);
-                drop(state);
-                self.kept.notify_waiters();
+                self.store(state, channel, slot);
                 None
             }
             _ => Some(channel),
         }
+    }
+
+    /// Makes `channel` the kept spare under the held `state`, and tells the jobs waiting
+    /// for a slot.
+    fn store(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        channel: OpenChannel,
+        slot: OwnedSemaphorePermit,
+    ) {
+        *state = State::Kept(channel, slot);
+        drop(state);
+        self.kept.notify_waiters();
     }
 
     /// Whether a spare is kept or on its way.
@@ -136,8 +155,7 @@ impl Spare {
         // unless the channel is kept.
         let opening = Opening(self);
         if let Ok(channel) = session.channel_open_session().await {
-            *self.state() = State::Kept(channel, slot);
-            self.kept.notify_waiters();
+            self.store(self.state(), channel, slot);
         }
         drop(opening);
     }
