@@ -18,6 +18,7 @@ mod fleet;
 mod gate;
 mod generated;
 mod hostlist;
+pub mod huge_pages;
 mod interactive;
 mod journal;
 mod keypress;

@@ -8,5 +8,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // mimalloc would otherwise have whole 2 MiB pages cleared for memory a run barely uses.
+    sshfan_cli::huge_pages::disable();
     sshfan_cli::main()
 }

@@ -24,6 +24,8 @@ mod modes;
 mod nodeset;
 /// Outlier gather: `-B`, `--gather=outliers`, `--normalize`.
 mod outliers;
+/// The process itself: transparent huge pages off.
+mod process;
 /// Reaching hosts: `-J`, `-F`.
 mod reach;
 /// Rollouts: waves, failure budget, gate.
