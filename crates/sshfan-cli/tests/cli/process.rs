@@ -21,12 +21,11 @@ fn the_binary_runs_without_transparent_huge_pages() {
     let thp_enabled = || {
         let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
             .expect("read the process's status");
-        let line = status
+        status
             .lines()
             .find(|line| line.starts_with("THP_enabled:"))
             .expect("a kernel that reports THP_enabled")
-            .to_owned();
-        line
+            .to_owned()
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut line = thp_enabled();
