@@ -744,6 +744,26 @@ impl Encrypted {
 
     /// Delay until an automatic rekey is due: zero when the write limit is
     /// already exceeded, otherwise what is left of the time limit.
+    /// sshfan patch: when the next automatic rekey is due, as a deadline that stays the
+    /// same from one pass of the session loop to the next (so its timer is re-armed only
+    /// when it moves, not made anew per packet): now when the write limit is reached,
+    /// else the time limit after the last exchange; `None` without key exchange, or when
+    /// the time limit is too far to express.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn rekey_deadline(
+        &self,
+        limits: &Limits,
+        writer: &PacketWriter,
+    ) -> Option<std::time::Instant> {
+        if self.kex.skip_exchange() {
+            return None;
+        }
+        if writer.bytes_written() >= limits.rekey_write_limit {
+            return Some(std::time::Instant::now());
+        }
+        self.last_rekey.checked_add(limits.rekey_time_limit)
+    }
+
     pub(crate) fn rekey_time_remaining(
         &self,
         limits: &Limits,

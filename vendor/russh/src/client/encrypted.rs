@@ -488,7 +488,7 @@ impl Session {
         Ok(())
     }
 
-    async fn client_read_authenticated<H: Handler>(
+    pub(crate) async fn client_read_authenticated<H: Handler>(
         &mut self,
         client: &mut H,
         buf: &[u8],

@@ -1440,6 +1440,13 @@ impl Session {
         let reading = start_reading(stream_read, buffer, opening_cipher);
         pin!(reading);
 
+        // sshfan patch: one rekey timer for the whole session, re-armed only when the
+        // deadline moves (after an exchange, or once the write limit is reached), instead
+        // of a timer made, registered and dropped on every pass of the loop.
+        let rekey_timer = tokio::time::sleep(Duration::ZERO);
+        pin!(rekey_timer);
+        let mut rekey_armed: Option<tokio::time::Instant> = None;
+
         // sshfan patch: whether NEWKEYS has been held back yet (once), and until when.
         let mut newkeys_held = false;
         let mut hold_until: Option<tokio::time::Instant> = None;
@@ -1453,9 +1460,13 @@ impl Session {
             // application output in its bounded receivers while a channel is
             // window-blocked.
             let can_receive_outbound = !self.kex.active() && !self.common.has_any_pending_data();
-            let rekey_timer =
-                crate::future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
-            pin!(rekey_timer);
+            let rekey_due = self.rekey_deadline();
+            if rekey_due != rekey_armed {
+                if let Some(deadline) = rekey_due {
+                    rekey_timer.as_mut().reset(deadline);
+                }
+                rekey_armed = rekey_due;
+            }
             let hold_timer = crate::future_or_pending(hold_until, tokio::time::sleep_until);
             pin!(hold_timer);
             tokio::select! {
@@ -1483,9 +1494,20 @@ impl Session {
                         } else {
                             self.common.received_data = true;
                             let kex_was_active = self.kex.active();
-                            // Boxed (sshfan patch): the reply future (6 KiB, key exchange
-                            // state) would otherwise live inline in every idle session.
-                            Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
+                            if self.is_plain_channel_traffic(&pkt.buffer) {
+                                // sshfan patch: channel and global messages of an
+                                // authenticated session without a key exchange in progress
+                                // (every packet of a warm command) go straight to their
+                                // handling, in a future a sixth of `reply`'s (boxed too,
+                                // so that idle sessions do not hold it).
+                                Box::pin(self.client_read_authenticated(handler, &pkt.buffer))
+                                    .await?;
+                            } else {
+                                // Boxed (sshfan patch): the reply future (6 KiB, key
+                                // exchange state) would otherwise live inline in every
+                                // idle session.
+                                Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
+                            }
                             buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
 
                             if kex_was_active && !self.kex.active() {
@@ -1505,9 +1527,11 @@ impl Session {
                     std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
                     reading.set(start_reading(stream_read, buffer, opening_cipher));
                 }
-                () = &mut rekey_timer => {
-                    // The flush after the select sees the elapsed limit.
+                () = &mut rekey_timer, if rekey_armed.is_some() => {
+                    // The flush after the select sees the elapsed limit; the timer is
+                    // armed again on the next pass, for whatever deadline is then due.
                     debug!("rekey time limit reached");
+                    rekey_armed = None;
                 }
                 () = &mut keepalive_timer => {
                     keepalive_elapsed = true;
@@ -1966,6 +1990,43 @@ impl Session {
                 .is_some_and(|enc| matches!(enc.state, EncryptedState::Authenticated))
     }
 
+    /// sshfan patch: whether `packet` is connection-protocol traffic (a global request
+    /// or a channel message, RFC 4254) of an authenticated session with no key exchange
+    /// in progress. For those, `reply` checks nothing (strict kex only concerns the
+    /// unencrypted start, IGNORE/DEBUG and KEXINIT are transport messages, the rekey
+    /// bound only applies during an exchange) and comes down to
+    /// `client_read_authenticated`.
+    fn is_plain_channel_traffic(&self, packet: &[u8]) -> bool {
+        packet
+            .first()
+            .is_some_and(|&kind| kind >= msg::GLOBAL_REQUEST)
+            && self.kex == SessionKexState::Idle
+            && self
+                .common
+                .encrypted
+                .as_ref()
+                .is_some_and(|enc| matches!(enc.state, EncryptedState::Authenticated))
+    }
+
+    /// sshfan patch: see [`crate::session::Encrypted::rekey_deadline`].
+    #[cfg(not(target_arch = "wasm32"))]
+    fn rekey_deadline(&self) -> Option<tokio::time::Instant> {
+        if !self.automatic_rekey_allowed() {
+            return None;
+        }
+        self.common
+            .encrypted
+            .as_ref()?
+            .rekey_deadline(&self.common.config.limits, &self.common.packet_writer)
+            .map(tokio::time::Instant::from_std)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn rekey_deadline(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    #[cfg(test)]
     fn rekey_time_remaining(&self) -> Option<Duration> {
         if cfg!(target_arch = "wasm32") || !self.automatic_rekey_allowed() {
             return None;
@@ -2503,6 +2564,35 @@ mod tests {
             first_packet_from_event_loop(session, &mut peer, stream).await,
             Some(msg::KEXINIT)
         );
+    }
+
+    /// sshfan patch: channel traffic takes the loop's short path and the rekey timer is
+    /// armed once; the time limit still starts the exchange after such packets.
+    #[tokio::test]
+    async fn time_limit_starts_rekey_after_channel_traffic() {
+        let (mut session, _sender, _replies) = keyboard_interactive_session();
+        allow_rekey(
+            &mut session,
+            crate::Limits::new(1 << 30, 1 << 30, Duration::from_millis(200)),
+        );
+        session.common.encrypted.as_mut().unwrap().state = EncryptedState::Authenticated;
+        let (mut peer, stream) = tokio::io::duplex(64 * 1024);
+        let mut request = Vec::new();
+        msg::GLOBAL_REQUEST.encode(&mut request).unwrap();
+        "keepalive@openssh.com".encode(&mut request).unwrap();
+        false.encode(&mut request).unwrap();
+        let mut traffic = PacketWriter::clear();
+        for _ in 0..3 {
+            traffic.packet_raw(&request).unwrap();
+        }
+        peer.write_all(&traffic.buffer().buffer).await.unwrap();
+        let started = tokio::time::Instant::now();
+
+        assert_eq!(
+            first_packet_from_event_loop(session, &mut peer, stream).await,
+            Some(msg::KEXINIT)
+        );
+        assert!(started.elapsed() >= Duration::from_millis(150));
     }
 
     #[tokio::test]
