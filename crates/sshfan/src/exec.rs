@@ -149,17 +149,24 @@ pub(crate) async fn run_command(
     let (mut reader, writer) = channel.split();
     // sudo's prompt and the gate's marker come on stderr, or on the terminal (stdout)
     // with a PTY.
-    let (signals, mut signalled) = mpsc::unbounded_channel::<Signal>();
-    let mut gate = setup.sudo_password.as_ref().map(|_| GatedStream {
-        gate: Gate::default(),
-        on_stdout: setup.pty,
-        signals,
-    });
+    // Only a sudo command has a prompt to watch for.
+    let (mut gate, signalled) = match &setup.sudo_password {
+        Some(password) => {
+            let (signals, signalled) = mpsc::unbounded_channel::<Signal>();
+            let gate = GatedStream {
+                gate: Gate::default(),
+                on_stdout: setup.pty,
+                signals,
+            };
+            (Some(gate), Some((password, signalled)))
+        }
+        None => (None, None),
+    };
 
     // Stdin is fed while output is drained: a command may fill its output window
     // before it reads all of its input.
     let feed = async {
-        if let Some(password) = &setup.sudo_password {
+        if let Some((password, mut signalled)) = signalled {
             let mut prompted = false;
             loop {
                 match signalled.recv().await {
