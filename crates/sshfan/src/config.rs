@@ -454,6 +454,11 @@ pub struct RoundTripCuts {
     /// RFC says, and the same packet goes again if the server agrees on that key exchange
     /// all the same (OpenSSH 9.x lists `sntrup761x25519-sha512` first).
     pub kex_guess: bool,
+    /// Send the close that answers the server's at the end of a command with the next
+    /// write on the connection (the next command's, on a kept session), or after at most
+    /// 100 ms: not a round trip, but one write and one wake-up of the server less per
+    /// command.
+    pub close_answer_with_next_write: bool,
 }
 
 impl Default for RoundTripCuts {
@@ -463,6 +468,7 @@ impl Default for RoundTripCuts {
             auth_without_service_accept: true,
             newkeys_with_auth: true,
             kex_guess: true,
+            close_answer_with_next_write: true,
         }
     }
 }
@@ -474,5 +480,6 @@ impl RoundTripCuts {
         auth_without_service_accept: false,
         newkeys_with_auth: false,
         kex_guess: false,
+        close_answer_with_next_write: false,
     };
 }

@@ -230,6 +230,7 @@ impl Connector {
                     auth_without_service_accept: self.round_trip_cuts.auth_without_service_accept,
                     guess_kex: self.round_trip_cuts.kex_guess,
                     newkeys_with_auth: self.round_trip_cuts.newkeys_with_auth,
+                    close_answer_with_next_write: self.round_trip_cuts.close_answer_with_next_write,
                     ..Default::default()
                 };
                 // AES-GCM first: with AES-NI it is the fastest of the safe ciphers

@@ -589,6 +589,11 @@ impl PacketWriter {
         &mut self.write_buffer
     }
 
+    /// sshfan patch: whether no encrypted bytes wait to be written.
+    pub fn is_empty(&self) -> bool {
+        self.write_buffer.buffer.is_empty()
+    }
+
     /// Payload bytes written since the current cipher was installed.
     pub fn bytes_written(&self) -> usize {
         self.write_buffer.bytes

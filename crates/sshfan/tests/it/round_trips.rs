@@ -6,7 +6,7 @@
 use sshfan::{ClientBuilder, RoundTripCuts};
 use sshfan_testkit::{Fleet, Sshd, SshdOptions, require};
 
-use crate::util::{after_one_true, collect};
+use crate::util::{after_one_true, collect, eventually, settled};
 
 /// Without any cut, as OpenSSH's own client and upstream russh: TCP, banners, KEXINITs,
 /// ECDH, service request, authentication, channel open, exec (8). The fleet's server
@@ -26,6 +26,7 @@ fn cases() -> [(RoundTripCuts, usize); 5] {
         auth_without_service_accept: auth,
         kex_guess: guess,
         newkeys_with_auth: false,
+        close_answer_with_next_write: false,
     };
     [
         (RoundTripCuts::NONE, 0),
@@ -116,7 +117,56 @@ async fn round_trips_to_openssh() {
 /// Writes of a cold `true` on one host, with `cuts`.
 async fn cold_writes(builder: ClientBuilder, cuts: RoundTripCuts) -> usize {
     let (_client, transport) = after_one_true(builder.round_trip_cuts(cuts), &cuts).await;
-    transport.writes()[0]
+    // The close that answers the server's waits up to 100 ms for company.
+    settled(&transport).await.1
+}
+
+/// Writes of three `true` in a row on one host, with `cuts`, once all is sent.
+async fn writes_of_three_commands(builder: ClientBuilder, cuts: RoundTripCuts) -> usize {
+    let (client, transport) = after_one_true(builder.round_trip_cuts(cuts), &cuts).await;
+    for _ in 0..2 {
+        let hosts = collect(client.run("true")).await;
+        assert!(hosts[0].outcome.as_ref().unwrap().success(), "{cuts:?}");
+    }
+    assert_eq!(transport.writes().len(), 1, "the connection was kept");
+    settled(&transport).await.1
+}
+
+/// Every cut but the close answer's wait: it goes out at once.
+fn close_at_once() -> RoundTripCuts {
+    RoundTripCuts {
+        close_answer_with_next_write: false,
+        ..RoundTripCuts::default()
+    }
+}
+
+/// Back to back on a kept session, the close that answers a command's end goes out in
+/// the next command's first write: two writes fewer for three commands (the last close
+/// still goes, alone, once it has waited).
+#[tokio::test]
+async fn each_close_goes_out_with_the_next_command_on_the_fleet() {
+    let fleet = Fleet::start(1).await.unwrap();
+    let at_once = writes_of_three_commands(fleet.client(), close_at_once()).await;
+    let held = writes_of_three_commands(fleet.client(), RoundTripCuts::default()).await;
+    assert_eq!((at_once, held), (at_once, at_once - 2));
+    // The fleet saw every close, the last one too.
+    assert!(
+        eventually(|| fleet.closed_channels(0) == 6).await,
+        "{}",
+        fleet.closed_channels(0)
+    );
+}
+
+#[tokio::test]
+async fn each_close_goes_out_with_the_next_command_on_openssh() {
+    let Some(sshd) = require("writes to sshd", Sshd::start(SshdOptions::default()).await) else {
+        return;
+    };
+    let key = sshd.client_key_file(None).unwrap();
+    let client = || crate::util::sshd_client(&sshd).key_file(&key);
+    let at_once = writes_of_three_commands(client(), close_at_once()).await;
+    let held = writes_of_three_commands(client(), RoundTripCuts::default()).await;
+    assert_eq!((at_once, held), (at_once, at_once - 2));
 }
 
 /// Every cut but NEWKEYS with the authentication request.

@@ -8,7 +8,7 @@ use sshfan::copy::CopyOptions;
 use sshfan_testkit::{Fault, Fleet, Sshd, SshdOptions, require};
 
 use crate::util::{
-    after_one_true, collect, eventually, every_host_echoes, sshd_with_max_sessions_10,
+    after_one_true, collect, eventually, every_host_echoes, settled, sshd_with_max_sessions_10,
     thirty_concurrent_runs,
 };
 
@@ -141,21 +141,6 @@ async fn warm_flights_and_writes(builder: sshfan::ClientBuilder) -> (usize, usiz
     );
     let (flights_after, writes_after) = settled(&transport).await;
     (flights_after - flights, writes_after - writes)
-}
-
-/// The first connection's (flights, writes) once nothing has moved for 200 ms: the close
-/// that answers a command's end goes out just after the command's result is in.
-async fn settled(transport: &sshfan_testkit::FlightTransport) -> (usize, usize) {
-    let now = || (transport.flights()[0], transport.writes()[0]);
-    let mut last = now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let current = now();
-        if current == last {
-            return current;
-        }
-        last = current;
-    }
 }
 
 #[tokio::test]

@@ -197,3 +197,19 @@ pub async fn every_host_echoes(client: &sshfan::ParallelClient, round: usize) {
         );
     }
 }
+
+/// The first connection's (flights, writes) once nothing has moved for 200 ms: the close
+/// that answers a command's end goes out at most 100 ms after the command's result is in
+/// (`RoundTripCuts::close_answer_with_next_write`).
+pub async fn settled(transport: &sshfan_testkit::FlightTransport) -> (usize, usize) {
+    let now = || (transport.flights()[0], transport.writes()[0]);
+    let mut last = now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let current = now();
+        if current == last {
+            return current;
+        }
+        last = current;
+    }
+}

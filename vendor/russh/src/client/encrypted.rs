@@ -548,9 +548,15 @@ impl Session {
                     return Ok(());
                 }
                 if let Some(ref mut enc) = self.common.encrypted {
+                    let queued = enc.write.len().saturating_sub(enc.write_cursor);
                     // The CHANNEL_CLOSE message must be sent to the server at this point or the session
                     // will not be released.
                     enc.close(channel_num)?;
+                    // sshfan patch (`Config::close_answer_with_next_write`): counted while
+                    // close answers are all that is queued.
+                    if queued == self.held_close_bytes {
+                        self.held_close_bytes = enc.write.len().saturating_sub(enc.write_cursor);
+                    }
                 }
                 // Forward the close to the channel before removing it, so that
                 // consumers waiting on `Channel::wait()` receive an explicit

@@ -103,6 +103,10 @@ pub struct Session {
     server_sig_algs: Option<Vec<Algorithm>>,
     /// Number of EXT_INFO messages received (RFC 8308 allows at most two).
     ext_info_count: u8,
+    /// sshfan patch (`Config::close_answer_with_next_write`): bytes at the end of the
+    /// unsent queue that are CHANNEL_CLOSEs answering the server's, queued since the
+    /// last write.
+    held_close_bytes: usize,
 }
 
 impl Drop for Session {
@@ -1301,6 +1305,10 @@ where
 /// (`Config::newkeys_with_auth`).
 const NEWKEYS_HOLD: Duration = Duration::from_millis(20);
 
+/// sshfan patch: the longest the CHANNEL_CLOSE answering the server's waits for the next
+/// write (`Config::close_answer_with_next_write`).
+const CLOSE_ANSWER_HOLD: Duration = Duration::from_millis(100);
+
 async fn start_reading<R: AsyncRead + Unpin>(
     mut stream_read: R,
     mut buffer: SSHBuffer,
@@ -1353,6 +1361,7 @@ impl Session {
             channels: HashMap::new(),
             pending_reads: Vec::new(),
             pending_len: 0,
+            held_close_bytes: 0,
             open_global_requests: VecDeque::new(),
             server_sig_algs: None,
             ext_info_count: 0,
@@ -1450,6 +1459,8 @@ impl Session {
         // sshfan patch: whether NEWKEYS has been held back yet (once), and until when.
         let mut newkeys_held = false;
         let mut hold_until: Option<tokio::time::Instant> = None;
+        // sshfan patch: until when a close answer alone waits for company.
+        let mut close_hold_until: Option<tokio::time::Instant> = None;
         #[allow(clippy::panic)] // false positive in select! macro
         while !self.common.disconnected {
             self.common.received_data = false;
@@ -1467,7 +1478,11 @@ impl Session {
                 }
                 rekey_armed = rekey_due;
             }
-            let hold_timer = crate::future_or_pending(hold_until, tokio::time::sleep_until);
+            let wake_at = match (hold_until, close_hold_until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let hold_timer = crate::future_or_pending(wake_at, tokio::time::sleep_until);
             pin!(hold_timer);
             tokio::select! {
                 () = &mut hold_timer => {
@@ -1621,13 +1636,27 @@ impl Session {
             }
             hold_until = None;
 
-            self.flush()?;
-            crate::flush_or_timeout(
-                &mut self.common.packet_writer,
-                stream_write,
-                inactivity_timer.as_mut(),
-            )
-            .await?;
+            // sshfan patch (`Config::close_answer_with_next_write`): a CHANNEL_CLOSE that
+            // answers the server's, when it is all there is to send, waits (at most
+            // `CLOSE_ANSWER_HOLD`) for the next thing written on the connection (a kept
+            // session's next channel open or exec) and goes out in the same write. The
+            // server has already sent its close; it only waits for ours to free the
+            // channel, and anything sent later queues behind it.
+            let holding_close = self.only_close_answers_pending() && {
+                let now = tokio::time::Instant::now();
+                now < *close_hold_until.get_or_insert(now + CLOSE_ANSWER_HOLD)
+            };
+            if !holding_close {
+                close_hold_until = None;
+                self.held_close_bytes = 0;
+                self.flush()?;
+                crate::flush_or_timeout(
+                    &mut self.common.packet_writer,
+                    stream_write,
+                    inactivity_timer.as_mut(),
+                )
+                .await?;
+            }
 
             if let Some(ref mut enc) = self.common.encrypted
                 && let EncryptedState::InitCompression = enc.state
@@ -2006,6 +2035,19 @@ impl Session {
                 .encrypted
                 .as_ref()
                 .is_some_and(|enc| matches!(enc.state, EncryptedState::Authenticated))
+    }
+
+    /// sshfan patch (`Config::close_answer_with_next_write`): whether all there is to
+    /// send is CHANNEL_CLOSEs answering the server's.
+    fn only_close_answers_pending(&self) -> bool {
+        self.common.config.close_answer_with_next_write
+            && self.held_close_bytes > 0
+            && !self.common.disconnected
+            && !self.kex.active()
+            && self.common.packet_writer.is_empty()
+            && self.common.encrypted.as_ref().is_some_and(|enc| {
+                enc.write.len().saturating_sub(enc.write_cursor) == self.held_close_bytes
+            })
     }
 
     /// sshfan patch: see [`crate::session::Encrypted::rekey_deadline`].
@@ -2916,6 +2958,11 @@ pub struct Config {
     /// authentication request go out in one write (one system call and one segment less
     /// per connection; no round trip). Off: NEWKEYS goes at once, as upstream.
     pub newkeys_with_auth: bool,
+    /// sshfan patch: the CHANNEL_CLOSE that answers the server's, when nothing else is to
+    /// be sent, waits a moment (at most 100 ms) and goes out with the next write on the
+    /// connection (a kept session's next channel open or request): one write, and one
+    /// wake-up of the server, less per command. Off: it goes at once, as upstream.
+    pub close_answer_with_next_write: bool,
     /// sshfan patch: guess the key exchange (`first_kex_packet_follows`, RFC 4253 §7.1):
     /// the first key exchange packet of our first choice goes out right behind KEXINIT.
     /// A server whose first choices (key exchange and host key algorithm) are ours uses
@@ -2948,6 +2995,7 @@ impl Default for Config {
             kexinit_with_banner: false,
             auth_without_service_accept: false,
             newkeys_with_auth: false,
+            close_answer_with_next_write: false,
             guess_kex: false,
         }
     }
