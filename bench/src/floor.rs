@@ -1,13 +1,15 @@
 //! `sshfan-bench-floor`: the kernel's share of a warm command, with nothing else around it.
 //!
-//! A command on a kept SSH session is, on the wire, three writes and two reads per host
-//! (measured with `strace` on `sshfan-bench --runs 3` against the testkit fleet):
-//! the client writes CHANNEL_OPEN (52 bytes), reads the confirmation (52), writes the
-//! exec request (68), reads success, data, EOF, exit status and close in one segment
-//! (212), and writes its own CLOSE (36). This program makes exactly those writes and
-//! reads over loopback TCP, to a server process that answers the same way, from one
-//! thread with a bare `epoll` loop: no SSH, no encryption, no async runtime, no
-//! allocation per message. Its client CPU per host per command is the floor under any
+//! A command on a kept SSH session is, on the wire, two writes and two reads per host
+//! (sizes measured with `strace` on `sshfan-bench --runs 3` against the testkit fleet):
+//! the client writes the previous command's CLOSE (36 bytes, held for this write) with
+//! CHANNEL_OPEN (52), reads the confirmation (52), writes the exec request (68), and
+//! reads success, data, EOF, exit status and close in one segment (212). With a spare
+//! channel opened ahead (`--spare`) it is one write (the close, the exec on the spare and
+//! the next spare's open) and one read (the output and the confirmation). This program
+//! makes exactly those writes and reads over loopback TCP, to a server process that
+//! answers the same way, from one thread with a bare `epoll` loop: no SSH, no encryption,
+//! no async runtime, no allocation per message. Its client CPU per host per command is the floor under any
 //! SSH client's warm command on this machine (on loopback a `sendto` also runs the
 //! receiver's TCP path, as it does for sshfan against the fleet).
 //!
@@ -29,7 +31,10 @@ use clap::Parser;
 
 /// What the client writes and reads, in order, per command: (client writes, server
 /// answers). Sizes as `strace` shows them for sshfan against the fleet.
-const EXCHANGES: [(usize, usize); 3] = [(52, 52), (68, 212), (36, 0)];
+const PLAIN: &[(usize, usize)] = &[(36 + 52, 52), (68, 212)];
+
+/// The same with a spare channel opened ahead: one exchange.
+const SPARE: &[(usize, usize)] = &[(36 + 68 + 52, 212 + 52)];
 
 /// Readiness events taken per `epoll_wait`.
 const EVENTS: usize = 256;
@@ -42,6 +47,9 @@ struct Args {
     /// Commands per connection.
     #[arg(long, default_value_t = 20)]
     rounds: usize,
+    /// A warm command on a spare channel (one write, one read) instead of a new channel.
+    #[arg(long)]
+    spare: bool,
     /// Run as the answering server on this listening port's inherited socket (internal).
     #[arg(long, hide = true)]
     serve: bool,
@@ -49,12 +57,13 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let exchanges = if args.spare { SPARE } else { PLAIN };
     if args.serve {
-        return serve(args.hosts);
+        return serve(args.hosts, exchanges);
     }
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let address = listener.local_addr()?;
-    let server = spawn_server(&listener, args.hosts)?;
+    let server = spawn_server(&listener, args.hosts, args.spare)?;
     let connections = (0..args.hosts)
         .map(|_| {
             let stream = TcpStream::connect(address)?;
@@ -69,13 +78,14 @@ fn main() -> anyhow::Result<()> {
     }
     let before = cpu_seconds();
     for _ in 0..args.rounds {
-        round(&poller, &connections)?;
+        round(&poller, &connections, exchanges)?;
     }
     let (user, system) = cpu_seconds();
     let commands = (args.hosts * args.rounds) as f64;
     let result = serde_json::json!({
         "hosts": args.hosts,
         "rounds": args.rounds,
+        "spare": args.spare,
         "user_ms_per_command": (user - before.0) * 1e3 / commands,
         "system_ms_per_command": (system - before.1) * 1e3 / commands,
         "cpu_ms_per_command": (user - before.0 + system - before.1) * 1e3 / commands,
@@ -87,10 +97,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Starts this program again as the server, the listening socket as its stdin.
-fn spawn_server(listener: &TcpListener, hosts: usize) -> anyhow::Result<Child> {
+fn spawn_server(listener: &TcpListener, hosts: usize, spare: bool) -> anyhow::Result<Child> {
     let socket = listener.try_clone()?;
     let child = Command::new(std::env::current_exe()?)
         .args(["--serve", "--hosts", &hosts.to_string()])
+        .args(spare.then_some("--spare"))
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(socket)))
         .spawn()
         .context("starting the server process")?;
@@ -105,14 +116,18 @@ fn finish(mut server: Child) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One command on every connection: the three exchanges, each connection as fast as its
+/// One command on every connection: its exchanges, each connection as fast as its
 /// answers come.
-fn round(poller: &Epoll, connections: &[TcpStream]) -> anyhow::Result<()> {
+fn round(
+    poller: &Epoll,
+    connections: &[TcpStream],
+    exchanges: &[(usize, usize)],
+) -> anyhow::Result<()> {
     // Per connection: which exchange it is in, and how much of the answer it has read.
     let mut progress = vec![(0usize, 0usize); connections.len()];
     let request = [0u8; 256];
     for stream in connections {
-        (&*stream).write_all(&request[..EXCHANGES[0].0])?;
+        (&*stream).write_all(&request[..exchanges[0].0])?;
     }
     let mut pending = connections.len();
     let mut answer = [0u8; 512];
@@ -122,17 +137,17 @@ fn round(poller: &Epoll, connections: &[TcpStream]) -> anyhow::Result<()> {
         for &index in &ready {
             let stream = &connections[index];
             let (exchange, read) = &mut progress[index];
-            match fill(stream, &mut answer, read, EXCHANGES[*exchange].1)? {
+            match fill(stream, &mut answer, read, exchanges[*exchange].1)? {
                 Fill::Closed => bail!("the server closed connection {index}"),
                 Fill::Partial => continue,
                 Fill::Done => {}
             }
             *exchange += 1;
-            (&*stream).write_all(&request[..EXCHANGES[*exchange].0])?;
-            if EXCHANGES[*exchange].1 == 0 {
-                // Done: the server answers nothing to the close, so this connection
-                // stays quiet until the next round.
-                pending -= 1;
+            match exchanges.get(*exchange) {
+                Some((request_size, _)) => (&*stream).write_all(&request[..*request_size])?,
+                // Done: the command's close waits for the next round's first write, so
+                // this connection stays quiet until then.
+                None => pending -= 1,
             }
         }
     }
@@ -141,7 +156,7 @@ fn round(poller: &Epoll, connections: &[TcpStream]) -> anyhow::Result<()> {
 
 /// The server: accepts `hosts` connections on the socket it got as stdin, then answers
 /// each request with its exchange's answer until every client has hung up.
-fn serve(hosts: usize) -> anyhow::Result<()> {
+fn serve(hosts: usize, exchanges: &[(usize, usize)]) -> anyhow::Result<()> {
     use std::os::fd::FromRawFd;
     // SAFETY: the parent passed the listening socket as stdin and nothing else uses it.
     let listener = unsafe { TcpListener::from_raw_fd(0) };
@@ -166,7 +181,7 @@ fn serve(hosts: usize) -> anyhow::Result<()> {
                 continue;
             };
             let (exchange, read) = &mut progress[index];
-            match fill(stream, &mut request, read, EXCHANGES[*exchange].0)? {
+            match fill(stream, &mut request, read, exchanges[*exchange].0)? {
                 Fill::Closed => {
                     poller.remove(stream.as_raw_fd())?;
                     connections[index] = None;
@@ -176,8 +191,8 @@ fn serve(hosts: usize) -> anyhow::Result<()> {
                 Fill::Partial => continue,
                 Fill::Done => {}
             }
-            (&*stream).write_all(&answer[..EXCHANGES[*exchange].1])?;
-            *exchange = (*exchange + 1) % EXCHANGES.len();
+            (&*stream).write_all(&answer[..exchanges[*exchange].1])?;
+            *exchange = (*exchange + 1) % exchanges.len();
         }
     }
     Ok(())
