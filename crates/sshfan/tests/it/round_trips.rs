@@ -132,12 +132,16 @@ async fn writes_of_three_commands(builder: ClientBuilder, cuts: RoundTripCuts) -
     settled(&transport).await.1
 }
 
+/// Every cut but the one `off` turns off.
+fn every_cut_but(off: impl FnOnce(&mut RoundTripCuts)) -> RoundTripCuts {
+    let mut cuts = RoundTripCuts::default();
+    off(&mut cuts);
+    cuts
+}
+
 /// Every cut but the close answer's wait: it goes out at once.
 fn close_at_once() -> RoundTripCuts {
-    RoundTripCuts {
-        close_answer_with_next_write: false,
-        ..RoundTripCuts::default()
-    }
+    every_cut_but(|cuts| cuts.close_answer_with_next_write = false)
 }
 
 /// Back to back on a kept session, the close that answers a command's end goes out in
@@ -171,10 +175,7 @@ async fn each_close_goes_out_with_the_next_command_on_openssh() {
 
 /// Every cut but NEWKEYS with the authentication request.
 fn newkeys_alone() -> RoundTripCuts {
-    RoundTripCuts {
-        newkeys_with_auth: false,
-        ..RoundTripCuts::default()
-    }
+    every_cut_but(|cuts| cuts.newkeys_with_auth = false)
 }
 
 /// Writes per cold command, counted so that a change that adds one fails here: banner
