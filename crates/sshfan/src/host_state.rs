@@ -45,7 +45,7 @@ pub(crate) struct HostState {
     pub(crate) reached: watch::Sender<bool>,
     pub(crate) timing: HostTiming,
     /// How to reach the host, or why its settings do not work.
-    pub(crate) plan: Result<HostPlan, ErrorKind>,
+    pub(crate) plan: Result<Arc<HostPlan>, ErrorKind>,
     /// The command line; `None` for an interactive shell.
     pub(crate) command: Option<CommandLine>,
     /// The host's stdin, taken by its task when it starts.

@@ -20,8 +20,9 @@ use crate::ssh_config::SshConfig;
 
 /// What every job of one client shares.
 pub(crate) struct Prepared {
-    /// How to reach each host, or why its settings do not work.
-    pub plans: Vec<Result<HostPlan, ErrorKind>>,
+    /// How to reach each host, or why its settings do not work; shared by every job's
+    /// host state rather than copied into it (a plan holds paths, names and secrets).
+    pub plans: Vec<Result<Arc<HostPlan>, ErrorKind>>,
     pub connector: Arc<Connector>,
     pub sessions: Arc<SessionPool>,
 }
@@ -36,12 +37,14 @@ impl Prepared {
             SshConfigSource::Off => Ok(SshConfig::default()),
         }
         .map(|ssh| ssh.with_command_line(&config.ssh_options));
-        let plans: Vec<Result<HostPlan, ErrorKind>> = hosts
+        let plans: Vec<Result<Arc<HostPlan>, ErrorKind>> = hosts
             .iter()
             .map(|host| match &ssh_config {
-                Ok(ssh) => plan(host, config, ssh).map_err(|err| ErrorKind::Config {
-                    message: err.to_string(),
-                }),
+                Ok(ssh) => plan(host, config, ssh)
+                    .map(Arc::new)
+                    .map_err(|err| ErrorKind::Config {
+                        message: err.to_string(),
+                    }),
                 Err(err) => Err(ErrorKind::Config {
                     message: format!("ssh_config: {err}"),
                 }),
