@@ -9,9 +9,9 @@
 //! the next spare's open) and one read (the output and the confirmation). This program
 //! makes exactly those writes and reads over loopback TCP, to a server process that
 //! answers the same way, from one thread with a bare `epoll` loop: no SSH, no encryption,
-//! no async runtime, no allocation per message. Its client CPU per host per command is the floor under any
-//! SSH client's warm command on this machine (on loopback a `sendto` also runs the
-//! receiver's TCP path, as it does for sshfan against the fleet).
+//! no async runtime, no allocation per message. Its client CPU per host per command is
+//! the floor under any SSH client's warm command on this machine (on loopback a
+//! `sendto` also runs the receiver's TCP path, as it does for sshfan against the fleet).
 //!
 //! `sshfan-bench-floor --hosts 1000 --rounds 20` prints one JSON object: user and system
 //! CPU per host per command, in milliseconds, measured with `getrusage` around the

@@ -2011,6 +2011,12 @@ impl Session {
     }
 
     fn automatic_rekey_allowed(&self) -> bool {
+        self.authenticated_without_exchange()
+    }
+
+    /// sshfan patch: authenticated, and no key exchange in progress (what automatic
+    /// rekeying and `is_plain_channel_traffic` both need).
+    fn authenticated_without_exchange(&self) -> bool {
         !self.kex.active()
             && self
                 .common
@@ -2029,12 +2035,7 @@ impl Session {
         packet
             .first()
             .is_some_and(|&kind| kind >= msg::GLOBAL_REQUEST)
-            && self.kex == SessionKexState::Idle
-            && self
-                .common
-                .encrypted
-                .as_ref()
-                .is_some_and(|enc| matches!(enc.state, EncryptedState::Authenticated))
+            && self.authenticated_without_exchange()
     }
 
     /// sshfan patch (`Config::close_answer_with_next_write`): whether all there is to
