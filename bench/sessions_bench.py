@@ -14,8 +14,9 @@ Targets: the testkit fleet in its own process (`sshfan-fleet --addresses`), and 
 OpenSSH sshd (one sshd per 16 loopback addresses, as `bench/harness.py` starts them).
 Then the cost of one command on a warm session (issue 15's target, 0.05 ms of client CPU
 per host): `sshfan-bench --runs 21` minus `--runs 1`, plain and with spare channels,
-beside `sshfan-bench-floor` (the same writes and reads with no SSH, no runtime: the
-kernel's share alone).
+beside `sshfan-bench-russh` (the same command on the vendored russh with nothing of
+sshfan: what the SSH library costs alone) and `sshfan-bench-floor` (the same writes and
+reads with no SSH, no runtime: the kernel's share alone).
 Measured per run, each tool in a fresh process: wall time, client CPU (user + sys, from
 wait4) and server CPU (the fleet process, or every sshd with its reaped per-connection
 children: utime + stime + cutime + cstime from /proc, read after the client exited).
@@ -116,19 +117,39 @@ def median(values):
 WARM_RUNS = 20
 
 
-def warm_command_cpu(target, scratch, repeat, extra=()):
+def warm_command_cpu(target, scratch, repeat, spare=False):
     """Client CPU of one command on a warm session, ms per host: `sshfan-bench --runs
     1+WARM_RUNS` minus `--runs 1` (the first run's handshakes cancel out), each pair
-    measured back to back, median over `repeat` pairs."""
-    costs = []
+    measured back to back, median over `repeat` pairs; and beside each pair, the same
+    command with russh alone (`sshfan-bench-russh`, median over the same `repeat`)."""
+    extra = ["--spare-channels"] if spare else []
+    costs, alone = [], []
     for _ in range(repeat):
         cold = measure("sshfan-lib", target, 1, None, scratch, extra)
         warm = measure("sshfan-lib", target, 1 + WARM_RUNS, None, scratch, extra)
-        if "error" in cold or "error" in warm:
-            continue
-        costs.append((warm["client_cpu"] - cold["client_cpu"]) * 1000
-                     / WARM_RUNS / len(target.hosts))
-    return median(costs) if costs else None
+        if "error" not in cold and "error" not in warm:
+            costs.append((warm["client_cpu"] - cold["client_cpu"]) * 1000
+                         / WARM_RUNS / len(target.hosts))
+        alone.append(russh_alone(target, scratch, spare))
+    alone = [a for a in alone if a is not None]
+    return (median(costs) if costs else None), (median(alone) if alone else None)
+
+
+def russh_alone(target, scratch, spare):
+    """`sshfan-bench-russh`: the same warm command with the vendored russh and nothing of
+    sshfan around it (ms per host), or None when it failed."""
+    hosts_file = Path(scratch) / "hosts"
+    hosts_file.write_text("\n".join(target.hosts) + "\n")
+    done = subprocess.run(
+        [str(harness.RELEASE / "sshfan-bench-russh"), "--hosts-file", str(hosts_file),
+         "--user", target.user, "--key", target.key, "--known-hosts", target.known_hosts,
+         "--rounds", str(WARM_RUNS), *(["--spare"] if spare else [])],
+        capture_output=True, text=True, timeout=600)
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])["cpu_ms"]
+    except (ValueError, IndexError, KeyError):
+        print(f"sshfan-bench-russh failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
 
 
 def kernel_floor(hosts, spare=False):
@@ -172,10 +193,11 @@ def main():
                     results.append(row)
                     print(json.dumps(row), file=sys.stderr)
             hosts = len(target.hosts)
-            warm[name] = (hosts, warm_command_cpu(target, scratch, 2 * args.repeat + 1),
-                          warm_command_cpu(target, scratch, 2 * args.repeat + 1,
-                                           ["--spare-channels"]),
+            plain, plain_alone = warm_command_cpu(target, scratch, 2 * args.repeat + 1)
+            spare, spare_alone = warm_command_cpu(target, scratch, 2 * args.repeat + 1, True)
+            warm[name] = (hosts, plain, plain_alone,
                           median(kernel_floor(hosts) for _ in range(args.repeat)),
+                          spare, spare_alone,
                           median(kernel_floor(hosts, True) for _ in range(args.repeat)))
             print(json.dumps({"target": name, "warm": warm[name]}), file=sys.stderr)
         finally:
@@ -204,15 +226,18 @@ def main():
                     m = base[tool]
                     print(f"|  |  | parallel-ssh / {tool} | {p[0] / m[0]:.1f}x | {p[1] / m[1]:.1f}x | | {p[2] / m[2]:.1f}x | |")
     print(f"\nOne command on a warm session, sshfan-lib client CPU in ms per host (`--runs "
-          f"{1 + WARM_RUNS}` minus `--runs 1`, median of {2 * args.repeat + 1} pairs); the "
-          f"floor is `sshfan-bench-floor`, the same writes and reads bare (median of "
-          f"{args.repeat}); target 0.05:\n")
-    print("| target | hosts | warm command | its floor | with spare channels | its floor |")
-    print("|---|---|---|---|---|---|")
+          f"{1 + WARM_RUNS}` minus `--runs 1`, median of {2 * args.repeat + 1} pairs); "
+          f"russh alone is `sshfan-bench-russh`, the same command on russh with nothing of "
+          f"sshfan (median of {2 * args.repeat + 1}, each beside a pair); the floor is "
+          f"`sshfan-bench-floor`, the same writes and reads bare (median of {args.repeat}); "
+          f"target 0.05:\n")
+    print("| target | hosts | warm command | russh alone | its floor | with spare channels "
+          "| russh alone | its floor |")
+    print("|---|---|---|---|---|---|---|---|")
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
-    for name, (hosts, plain, spare, floor, spare_floor) in warm.items():
-        print(f"| {name} | {hosts} | {fmt(plain)} | {fmt(floor)} | {fmt(spare)} | "
-              f"{fmt(spare_floor)} |")
+    for name, row in warm.items():
+        hosts, cells = row[0], row[1:]
+        print(f"| {name} | {hosts} | " + " | ".join(fmt(v) for v in cells) + " |")
     Path(__file__).with_name("sessions_results.json").write_text(
         json.dumps({"runs": results, "warm_command": warm}, indent=1))
 

@@ -21,6 +21,9 @@
 //! library out of the measured path.
 #![allow(unsafe_code)]
 
+#[path = "cpu.rs"]
+mod cpu;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
@@ -28,6 +31,7 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use cpu::cpu_seconds;
 
 /// What the client writes and reads, in order, per command: (client writes, server
 /// answers). Sizes as `strace` shows them for sshfan against the fleet.
@@ -226,18 +230,6 @@ fn fill(
     }
     *read = 0;
     Ok(Fill::Done)
-}
-
-/// This process's user and system CPU seconds so far.
-fn cpu_seconds() -> (f64, f64) {
-    // SAFETY: getrusage writes into the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (seconds(usage.ru_utime), seconds(usage.ru_stime))
 }
 
 /// A level-triggered epoll set whose events carry a connection's index.

@@ -6,6 +6,9 @@
 //! one JSON object: hosts, ok, lines, bytes, distinct outputs. Wall time, CPU and peak
 //! RSS are measured from outside by the harness, the same way for every tool.
 
+#[path = "cpu.rs"]
+mod cpu;
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
@@ -86,10 +89,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     for _ in 0..args.repeat {
         builder = builder.hosts(hosts.iter().copied())?;
     }
+    let cold_start = cpu::cpu_seconds();
     let client = builder.build()?;
     let mut last = (0, 0, 0, 0);
     // Each run's wall time: the first connects, the others reuse the sessions.
     let mut run_seconds = Vec::new();
+    // CPU from the end of the first run to the end of the last: the warm runs, with what
+    // goes on between them (spare channels opening, held closes going out).
+    let mut first_run_end = (0.0, 0.0);
     for run in 0..args.runs.max(1) {
         if run > 0 {
             tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
@@ -97,15 +104,27 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         last = run_once(&client, &args.command, !args.no_gather).await?;
         run_seconds.push(started.elapsed().as_secs_f64());
+        if run == 0 {
+            first_run_end = cpu::cpu_seconds();
+        }
     }
+    let last_run_end = cpu::cpu_seconds();
+    let warm_cpu = last_run_end.0 + last_run_end.1 - first_run_end.0 - first_run_end.1;
+    let cold_cpu = first_run_end.0 + first_run_end.1 - cold_start.0 - cold_start.1;
+    let sessions = hosts.len() * args.repeat;
+    let warm_commands = sessions * (args.runs.max(1) - 1);
     let (ok, lines, bytes, distinct) = last;
     let result = serde_json::json!({
-        "hosts": hosts.len() * args.repeat,
+        "hosts": sessions,
         "ok": ok,
         "lines": lines,
         "bytes": bytes,
         "distinct_outputs": distinct,
         "run_seconds": run_seconds,
+        // Client CPU per host, ms, measured in-process: building the client and the first
+        // run (connecting, authenticating, the command), and a command on a warm session.
+        "cold_cpu_ms": cold_cpu * 1000.0 / sessions as f64,
+        "warm_cpu_ms": (warm_commands > 0).then(|| warm_cpu * 1000.0 / warm_commands as f64),
     });
     writeln!(std::io::stdout().lock(), "{result}")?;
     Ok(())
