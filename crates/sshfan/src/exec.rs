@@ -220,7 +220,9 @@ pub(crate) async fn run_command(
                 None => std::future::pending().await,
             }
         };
+        // Biased: the channel first (output that came with the deadline is kept).
         let ended = tokio::select! {
+            biased;
             result = drain_channel(&mut reader, sinks, notes, gate.as_mut()) => return result,
             after = timed_out => ErrorKind::CommandTimeout { after },
             // Cancelled: this channel closes, the session stays for the next job.
@@ -240,6 +242,7 @@ pub(crate) async fn run_command(
     let mut fed = false;
     loop {
         tokio::select! {
+            biased;
             result = &mut drain => return result,
             () = &mut feed, if !fed => fed = true,
         }

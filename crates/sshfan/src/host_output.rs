@@ -19,7 +19,7 @@ use crate::parallel::Outcome;
 /// One host's output streams and outcome.
 pub struct HostOutput {
     pub(crate) index: usize,
-    pub(crate) label: String,
+    pub(crate) label: Arc<str>,
     pub(crate) host: Arc<Host>,
     /// The command's standard output.
     pub stdout: OutputReader,
@@ -115,7 +115,7 @@ impl HostOutput {
         match result.as_deref() {
             Ok(Some(outcome)) => outcome.clone(),
             // The sender lives in the run's shared state and publishes before it goes.
-            _ => Err(Error::new(self.label.clone(), ErrorKind::Cancelled)),
+            _ => Err(Error::new(&*self.label, ErrorKind::Cancelled)),
         }
     }
 }

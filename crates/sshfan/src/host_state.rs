@@ -37,7 +37,7 @@ pub(crate) struct HostState {
     pub(crate) index: usize,
     /// Position in the client's host list: the host's session slot.
     pub(crate) slot: usize,
-    pub(crate) label: String,
+    pub(crate) label: Arc<str>,
     pub(crate) stdout: Arc<StreamBuffer>,
     pub(crate) stderr: Arc<StreamBuffer>,
     pub(crate) outcome: watch::Sender<Option<Outcome>>,

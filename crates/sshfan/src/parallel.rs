@@ -61,11 +61,13 @@ pub struct ParallelClient {
 }
 
 /// One host a client's jobs run on: its session slot (its position among all the
-/// hosts sharing the sessions) and the host.
+/// hosts sharing the sessions), the host, and its label (made once, shared by every
+/// run's handles).
 #[derive(Clone)]
 struct Selected {
     slot: usize,
     host: Arc<Host>,
+    label: Arc<str>,
 }
 
 impl ParallelClient {
@@ -82,6 +84,7 @@ impl ParallelClient {
                 .map(|(slot, host)| Selected {
                     slot,
                     host: host.clone(),
+                    label: host.label().into(),
                 })
                 .collect(),
             hosts,
@@ -345,7 +348,7 @@ impl ParallelClient {
             reader.set_max_line(config.max_line_length);
             reader
         };
-        for (index, Selected { slot, host }) in self.selection.iter().enumerate() {
+        for (index, Selected { slot, host, label }) in self.selection.iter().enumerate() {
             let slot = *slot;
             let (stdin, stdin_receiver) = mpsc::channel(STDIN_QUEUE);
             let state = Arc::new(HostState {
@@ -355,7 +358,7 @@ impl ParallelClient {
                 stdin: Mutex::new(Some(stdin_receiver)),
                 copy_report: OnceLock::new(),
                 cancel: tokio::sync::Notify::new(),
-                label: host.label(),
+                label: label.clone(),
                 stdout: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 stderr: Arc::new(StreamBuffer::new(config.output_buffer_limit)),
                 outcome: watch::channel(None).0,

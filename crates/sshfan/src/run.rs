@@ -138,7 +138,7 @@ impl Joiner {
         let describe = |states: Vec<&Arc<HostState>>| {
             states
                 .into_iter()
-                .map(|state| (state.index, state.label.clone()))
+                .map(|state| (state.index, state.label.to_string()))
                 .collect()
         };
         Err(JoinTimeout {
@@ -171,7 +171,7 @@ impl Joiner {
         self.states
             .iter()
             .filter(|state| state.timing.started.get().is_some() && !state.is_done())
-            .map(|state| (state.index, state.label.clone()))
+            .map(|state| (state.index, state.label.to_string()))
             .collect()
     }
 

@@ -150,10 +150,15 @@ async fn start_wave(
 ) -> bool {
     let mut hosts = wave.iter();
     while let Some(state) = hosts.next() {
-        let permit = tokio::select! {
-            permit = pool.clone().acquire_owned() => permit.ok(),
-            _ = cancelled.wait_for(|c| *c) => None,
-            _ = stopped.wait_for(|s| *s) => None,
+        // A free permit is taken at once (most hosts of a run within the pool size); only
+        // a full pool waits, watching for a cancel or a stop meanwhile.
+        let permit = match pool.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => tokio::select! {
+                permit = pool.clone().acquire_owned() => permit.ok(),
+                _ = cancelled.wait_for(|c| *c) => None,
+                _ = stopped.wait_for(|s| *s) => None,
+            },
         };
         // A failing host under fail-fast stops the run before it frees its permit.
         let permit = permit.filter(|_| !*stopped.borrow() && !*cancelled.borrow());
@@ -180,7 +185,10 @@ async fn start_wave(
                     true = aborted => {}
                 }
             };
+            // Biased: the host's work is polled first (it is what wakes the task, nearly
+            // always), and no random start is drawn per poll.
             let outcome = tokio::select! {
+                biased;
                 outcome = &mut driven => outcome,
                 () = cancel => {
                     // A running command's channel is closed, its session kept; whatever
@@ -197,7 +205,7 @@ async fn start_wave(
             });
             let failed = !matches!(outcome, Ok(ref status) if status.success());
             let counts = !matches!(outcome, Err(ErrorKind::Cancelled));
-            state.finish(outcome.map_err(|kind| Error::new(state.label.clone(), kind)));
+            state.finish(outcome.map_err(|kind| Error::new(&*state.label, kind)));
             let _ = context.completed.send(state.index);
             if failed && counts {
                 context.count_failure();
@@ -227,7 +235,7 @@ fn end_unstarted(context: &RunContext, hosts: impl Iterator<Item = Arc<HostState
             },
             None => ErrorKind::Cancelled,
         };
-        state.finish(Err(Error::new(state.label.clone(), kind)));
+        state.finish(Err(Error::new(&*state.label, kind)));
         let _ = context.completed.send(state.index);
     }
 }
@@ -330,6 +338,7 @@ async fn drive_host(
     }
     // Cancelled while connecting: the half-made connection is dropped.
     let lease = tokio::select! {
+        biased;
         lease = context.sessions.lease(state.slot, plan, &context.connector) => lease?,
         _ = stop.wait_for(|stop| *stop) => return Err(ErrorKind::Cancelled),
     };

@@ -457,6 +457,60 @@ impl ChannelOpenFailure {
 /// The identifier of a channel.
 pub struct ChannelId(u32);
 
+/// sshfan patch: a map keyed by our channel ids, hashed with one multiplication instead
+/// of SipHash (a lookup per channel message). Only ids this side chose (a counter) are
+/// ever inserted, so a peer cannot make keys collide; the ids it sends are only looked up.
+pub(crate) type ChannelMap<V> =
+    std::collections::HashMap<ChannelId, V, std::hash::BuildHasherDefault<ChannelIdHasher>>;
+
+/// sshfan patch: the hasher of [`ChannelMap`] (Fibonacci hashing of the `u32`).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct ChannelIdHasher(u64);
+
+impl std::hash::Hasher for ChannelIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.write_u32(u32::from(*byte));
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = (self.0.rotate_left(32) ^ u64::from(id)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+#[cfg(test)]
+mod channel_map_tests {
+    use std::hash::BuildHasher;
+
+    use super::{ChannelId, ChannelMap};
+
+    #[test]
+    fn channel_map_keeps_every_id_apart() {
+        let mut map = ChannelMap::default();
+        let ids = (0..10_000).chain([u32::MAX - 1, u32::MAX]);
+        for id in ids.clone() {
+            assert!(map.insert(ChannelId(id), id).is_none());
+        }
+        for id in ids.clone() {
+            assert_eq!(map.get(&ChannelId(id)), Some(&id));
+        }
+        assert_eq!(map.get(&ChannelId(10_000)), None);
+        assert_eq!(map.remove(&ChannelId(42)), Some(42));
+        assert_eq!(map.len(), 10_001);
+        // Distinct ids hash apart (the multiplication is a bijection), high bits included.
+        let hashes: std::collections::HashSet<u64> = ids
+            .map(|id| map.hasher().hash_one(ChannelId(id)) >> 57)
+            .take(128)
+            .collect();
+        assert!(hashes.len() > 64, "{} of 128 top-7-bit values", hashes.len());
+    }
+}
+
 impl ChannelId {
     // Not public to prevent construction of invalid
     // ChannelIds by the library user

@@ -35,7 +35,7 @@
 //! [Session]: client::Session
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::TryInto;
 use std::num::Wrapping;
 use std::pin::Pin;
@@ -91,7 +91,7 @@ pub struct Session {
     common: CommonSession<Arc<Config>>,
     receiver: Receiver<Msg>,
     sender: UnboundedSender<Reply>,
-    channels: HashMap<ChannelId, ChannelRef>,
+    channels: crate::ChannelMap<ChannelRef>,
     target_window_size: u32,
     pending_reads: Vec<Vec<u8>>,
     pending_len: u32,
@@ -1358,7 +1358,7 @@ impl Session {
             priority_receiver,
             inbound_channel_sender,
             inbound_channel_receiver,
-            channels: HashMap::new(),
+            channels: crate::ChannelMap::default(),
             pending_reads: Vec::new(),
             pending_len: 0,
             held_close_bytes: 0,
@@ -1500,40 +1500,45 @@ impl Session {
                         break
                     }
 
-                    let mut pkt = self.maybe_decompress(&buffer)?;
-                    if !pkt.buffer.is_empty() {
-                        #[allow(clippy::indexing_slicing)] // length checked
-                        if pkt.buffer[0] == crate::msg::DISCONNECT {
-                            debug!("received disconnect");
-                            result = self.process_disconnect(&pkt).map_err(H::Error::from);
-                        } else {
-                            self.common.received_data = true;
-                            let kex_was_active = self.kex.active();
-                            if self.is_plain_channel_traffic(&pkt.buffer) {
-                                // sshfan patch: channel and global messages of an
-                                // authenticated session without a key exchange in progress
-                                // (every packet of a warm command) go straight to their
-                                // handling, in a future a sixth of `reply`'s (boxed too,
-                                // so that idle sessions do not hold it).
-                                Box::pin(self.client_read_authenticated(handler, &pkt.buffer))
-                                    .await?;
+                    // sshfan patch: channel traffic of an uncompressed session (every
+                    // packet of a warm command) is handled where it was decrypted, not
+                    // copied into a packet of its own first.
+                    #[allow(clippy::indexing_slicing)] // length checked
+                    let payload = &buffer.buffer[5..];
+                    if self.is_uncompressed() && self.is_plain_channel_traffic(payload) {
+                        self.common.received_data = true;
+                        Box::pin(self.client_read_authenticated(handler, payload)).await?;
+                        self.want_rekey_after_reading(buffer.bytes);
+                    } else {
+                        let mut pkt = self.maybe_decompress(&buffer)?;
+                        if !pkt.buffer.is_empty() {
+                            #[allow(clippy::indexing_slicing)] // length checked
+                            if pkt.buffer[0] == crate::msg::DISCONNECT {
+                                debug!("received disconnect");
+                                result = self.process_disconnect(&pkt).map_err(H::Error::from);
                             } else {
-                                // Boxed (sshfan patch): the reply future (6 KiB, key
-                                // exchange state) would otherwise live inline in every
-                                // idle session.
-                                Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
-                            }
-                            buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
+                                self.common.received_data = true;
+                                let kex_was_active = self.kex.active();
+                                if self.is_plain_channel_traffic(&pkt.buffer) {
+                                    // sshfan patch: channel and global messages of an
+                                    // authenticated session without a key exchange in progress
+                                    // (here, a compressed one's; see above) go straight to
+                                    // their handling, in a future a sixth of `reply`'s (boxed
+                                    // too, so that idle sessions do not hold it).
+                                    Box::pin(self.client_read_authenticated(handler, &pkt.buffer))
+                                        .await?;
+                                } else {
+                                    // Boxed (sshfan patch): the reply future (6 KiB, key
+                                    // exchange state) would otherwise live inline in every
+                                    // idle session.
+                                    Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
+                                }
+                                buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
 
-                            if kex_was_active && !self.kex.active() {
-                                buffer.bytes = 0;
-                            } else if self.automatic_rekey_allowed()
-                                && buffer.bytes >= self.common.config.limits.rekey_read_limit
-                            {
-                                debug!("rekey read limit reached after {} inbound bytes", buffer.bytes);
-                                if let Some(enc) = self.common.encrypted.as_mut() {
-                                    // flush checks this
-                                    enc.rekey_wanted = true;
+                                if kex_was_active && !self.kex.active() {
+                                    buffer.bytes = 0;
+                                } else {
+                                    self.want_rekey_after_reading(buffer.bytes);
                                 }
                             }
                         }
@@ -2038,6 +2043,27 @@ impl Session {
             && self.authenticated_without_exchange()
     }
 
+    /// Asks for a key exchange once `bytes` read since the last one reach the limit.
+    fn want_rekey_after_reading(&mut self, bytes: usize) {
+        if self.automatic_rekey_allowed() && bytes >= self.common.config.limits.rekey_read_limit
+        {
+            debug!("rekey read limit reached after {bytes} inbound bytes");
+            if let Some(enc) = self.common.encrypted.as_mut() {
+                // flush checks this
+                enc.rekey_wanted = true;
+            }
+        }
+    }
+
+    /// sshfan patch: whether incoming packets are not compressed (their payload can be
+    /// read where it was decrypted).
+    fn is_uncompressed(&self) -> bool {
+        self.common
+            .encrypted
+            .as_ref()
+            .is_some_and(|enc| matches!(enc.decompress, crate::compression::Decompress::None))
+    }
+
     /// sshfan patch (`Config::close_answer_with_next_write`): whether all there is to
     /// send is CHANNEL_CLOSEs answering the server's.
     fn only_close_answers_pending(&self) -> bool {
@@ -2338,7 +2364,7 @@ mod tests {
                     client_mac: mac::NONE,
                     server_mac: mac::NONE,
                     session_id: CryptoVec::new(),
-                    channels: HashMap::new(),
+                    channels: crate::ChannelMap::default(),
                     last_channel_id: Wrapping(0),
                     write: Vec::new(),
                     write_cursor: 0,
@@ -2674,7 +2700,7 @@ mod tests {
                     client_mac: mac::NONE,
                     server_mac: mac::NONE,
                     session_id: CryptoVec::new(),
-                    channels: HashMap::new(),
+                    channels: crate::ChannelMap::default(),
                     last_channel_id: Wrapping(0),
                     write: Vec::new(),
                     write_cursor: 0,

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub struct Session {
     pub(crate) target_window_size: u32,
     pub(crate) pending_reads: Vec<Vec<u8>>,
     pub(crate) pending_len: u32,
-    pub(crate) channels: HashMap<ChannelId, ChannelRef>,
+    pub(crate) channels: crate::ChannelMap<ChannelRef>,
     pub(crate) open_global_requests: VecDeque<GlobalRequestResponse>,
     pub(crate) kex: SessionKexState<ServerKex>,
 }
@@ -1640,7 +1640,7 @@ mod tests {
                     client_mac: mac::NONE,
                     server_mac: mac::NONE,
                     session_id: CryptoVec::new(),
-                    channels: HashMap::new(),
+                    channels: crate::ChannelMap::default(),
                     last_channel_id: Wrapping(0),
                     write: Vec::new(),
                     write_cursor: 0,
@@ -1669,7 +1669,7 @@ mod tests {
             target_window_size: config.window_size,
             pending_reads: Vec::new(),
             pending_len: 0,
-            channels: HashMap::new(),
+            channels: crate::ChannelMap::default(),
             open_global_requests: VecDeque::new(),
             kex: SessionKexState::Idle,
         }
