@@ -8,6 +8,8 @@
 
 #[path = "cpu.rs"]
 mod cpu;
+#[path = "runtime.rs"]
+mod runtime;
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -61,14 +63,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut runtime = match args.worker_threads {
-        Some(0) => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    };
-    if let Some(threads @ 1..) = args.worker_threads {
-        runtime.worker_threads(threads);
-    }
-    runtime.enable_all().build()?.block_on(bench(args))
+    runtime::build(args.worker_threads)?.block_on(bench(args))
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {
