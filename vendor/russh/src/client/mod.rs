@@ -1489,84 +1489,92 @@ impl Session {
                     // The hold is over: what is written goes now.
                 }
                 r = &mut reading => {
-                    let mut r = r;
-                    loop {
-                        let (stream_read, mut buffer, mut opening_cipher) = match r {
-                            Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
-                            Err(e) => return Err(e.into())
-                        };
+                    // sshfan patch: the packets of this pass are handled in one boxed
+                    // future (one allocation per pass, not one per packet), so that an idle
+                    // session holds none of it; `true` ends the session.
+                    let end = Box::pin(async {
+                        let mut r = r;
+                        loop {
+                            let (stream_read, mut buffer, mut opening_cipher) = match r {
+                                Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
+                                Err(e) => return Err(H::Error::from(e))
+                            };
 
-                        std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
+                            std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
 
-                        if buffer.buffer.len() < 5 {
-                            break 'session
-                        }
+                            if buffer.buffer.len() < 5 {
+                                return Ok(true)
+                            }
 
-                        // sshfan patch: channel traffic of an uncompressed session (every
-                        // packet of a warm command) is handled where it was decrypted, not
-                        // copied into a packet of its own first.
-                        #[allow(clippy::indexing_slicing)] // length checked
-                        let payload = &buffer.buffer[5..];
-                        if self.is_uncompressed() && self.is_plain_channel_traffic(payload) {
-                            self.common.received_data = true;
-                            Box::pin(self.client_read_authenticated(handler, payload)).await?;
-                            self.want_rekey_after_reading(buffer.bytes);
-                        } else {
-                            let mut pkt = self.maybe_decompress(&buffer)?;
-                            if !pkt.buffer.is_empty() {
-                                #[allow(clippy::indexing_slicing)] // length checked
-                                if pkt.buffer[0] == crate::msg::DISCONNECT {
-                                    debug!("received disconnect");
-                                    result = self.process_disconnect(&pkt).map_err(H::Error::from);
-                                } else {
-                                    self.common.received_data = true;
-                                    let kex_was_active = self.kex.active();
-                                    if self.is_plain_channel_traffic(&pkt.buffer) {
-                                        // sshfan patch: channel and global messages of an
-                                        // authenticated session without a key exchange in progress
-                                        // (here, a compressed one's; see above) go straight to
-                                        // their handling, in a future a sixth of `reply`'s (boxed
-                                        // too, so that idle sessions do not hold it).
-                                        Box::pin(self.client_read_authenticated(handler, &pkt.buffer))
-                                            .await?;
+                            // sshfan patch: channel traffic of an uncompressed session (every
+                            // packet of a warm command) is handled where it was decrypted, not
+                            // copied into a packet of its own first.
+                            #[allow(clippy::indexing_slicing)] // length checked
+                            let payload = &buffer.buffer[5..];
+                            if self.is_uncompressed() && self.is_plain_channel_traffic(payload) {
+                                self.common.received_data = true;
+                                self.client_read_authenticated(handler, payload).await?;
+                                self.want_rekey_after_reading(buffer.bytes);
+                            } else {
+                                let mut pkt = self.maybe_decompress(&buffer)?;
+                                if !pkt.buffer.is_empty() {
+                                    #[allow(clippy::indexing_slicing)] // length checked
+                                    if pkt.buffer[0] == crate::msg::DISCONNECT {
+                                        debug!("received disconnect");
+                                        result = self.process_disconnect(&pkt).map_err(H::Error::from);
                                     } else {
-                                        // Boxed (sshfan patch): the reply future (6 KiB, key
-                                        // exchange state) would otherwise live inline in every
-                                        // idle session.
-                                        Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
-                                    }
-                                    buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
+                                        self.common.received_data = true;
+                                        let kex_was_active = self.kex.active();
+                                        if self.is_plain_channel_traffic(&pkt.buffer) {
+                                            // sshfan patch: channel and global messages of an
+                                            // authenticated session without a key exchange in progress
+                                            // (here, a compressed one's; see above) go straight to
+                                            // their handling, not through `reply`.
+                                            self.client_read_authenticated(handler, &pkt.buffer).await?;
+                                        } else {
+                                            // Boxed (sshfan patch): the reply future (6 KiB, key
+                                            // exchange state) would otherwise live inline in every
+                                            // idle session.
+                                            Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
+                                        }
+                                        buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
 
-                                    if kex_was_active && !self.kex.active() {
-                                        buffer.bytes = 0;
-                                    } else {
-                                        self.want_rekey_after_reading(buffer.bytes);
+                                        if kex_was_active && !self.kex.active() {
+                                            buffer.bytes = 0;
+                                        } else {
+                                            self.want_rekey_after_reading(buffer.bytes);
+                                        }
                                     }
                                 }
                             }
-                        }
 
-                        std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
-                        reading.set(start_reading(stream_read, buffer, opening_cipher));
-                        // sshfan patch: packets already read (the server's answers to a
-                        // command come in one segment) are handled in this pass, not one
-                        // pass of the loop, with its `select!`, per packet. Only plain
-                        // channel traffic goes on so, and only while nothing waits to be
-                        // written but held close answers: a key exchange or compression
-                        // starting after authentication may need the pass's end before
-                        // the next packet, and a window adjustment must go out at once
-                        // (the server stops sending when the window is used up).
-                        if self.common.disconnected
-                            || !self.is_uncompressed()
-                            || !self.authenticated_without_exchange()
-                            || !self.nothing_to_write_but_held_closes()
-                        {
-                            break;
+                            std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
+                            reading.set(start_reading(stream_read, buffer, opening_cipher));
+                            // sshfan patch: packets already read (the server's answers to a
+                            // command come in one segment) are handled in this pass, not one
+                            // pass of the loop, with its `select!`, per packet. Only plain
+                            // channel traffic goes on so, and only while nothing waits to be
+                            // written but held close answers: a key exchange or compression
+                            // starting after authentication may need the pass's end before
+                            // the next packet, and a window adjustment must go out at once
+                            // (the server stops sending when the window is used up).
+                            if self.common.disconnected
+                                || !self.is_uncompressed()
+                                || !self.authenticated_without_exchange()
+                                || !self.nothing_to_write_but_held_closes()
+                            {
+                                break;
+                            }
+                            match futures::poll!(reading.as_mut()) {
+                                Poll::Ready(next) => r = next,
+                                Poll::Pending => break,
+                            }
                         }
-                        match futures::poll!(reading.as_mut()) {
-                            Poll::Ready(next) => r = next,
-                            Poll::Pending => break,
-                        }
+                        Ok::<bool, H::Error>(false)
+                    })
+                    .await?;
+                    if end {
+                        break 'session;
                     }
                 }
                 () = &mut rekey_timer, if rekey_armed.is_some() => {
