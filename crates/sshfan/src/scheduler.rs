@@ -139,6 +139,10 @@ pub(crate) async fn dispatch(
     }
 }
 
+/// Hosts started in a row before the dispatcher yields to the runtime (tokio's own
+/// budget per task poll is 128 operations).
+const START_BATCH: usize = 128;
+
 /// Starts a wave's hosts as pool permits free up; `false` when the run was cancelled or
 /// stopped first (the wave's hosts not started then end at once).
 async fn start_wave(
@@ -149,7 +153,14 @@ async fn start_wave(
     stopped: &mut watch::Receiver<bool>,
 ) -> bool {
     let mut hosts = wave.iter();
+    let mut started = 0usize;
     while let Some(state) = hosts.next() {
+        // Starting a large pool's hosts in a row still lets the runtime run other tasks
+        // now and then (a waiting acquire below yields by itself).
+        started += 1;
+        if started.is_multiple_of(START_BATCH) {
+            tokio::task::yield_now().await;
+        }
         // A free permit is taken at once (most hosts of a run within the pool size); only
         // a full pool waits, watching for a cancel or a stop meanwhile.
         let permit = match pool.clone().try_acquire_owned() {

@@ -31,3 +31,32 @@ async fn a_thousand_hosts_each_get_their_own_output_and_exit_code() {
     }
     assert_eq!(seen.len(), 1000, "no two hosts got the same output");
 }
+
+/// Starting a large pool's hosts does not hold the runtime: on a current-thread runtime,
+/// a task spawned beside a run of 1,000 hosts (all in the pool at once) runs before the
+/// run has started them all. The hosts are a refused port: no host waits on a server.
+#[tokio::test(flavor = "current_thread")]
+async fn starting_a_large_pool_lets_other_tasks_run() {
+    let (addr, _reserved) = sshfan_testkit::refused_address().unwrap();
+    let fleet = Fleet::start(1).await.unwrap();
+    let client = fleet
+        .client()
+        .hosts(std::iter::repeat_n(addr.to_string(), 999))
+        .unwrap()
+        .pool_size(1000)
+        .build()
+        .unwrap();
+    let run = client.run("true");
+    let joiner = run.joiner().clone();
+    let seen = tokio::spawn(async move { joiner.progress() })
+        .await
+        .unwrap();
+    assert!(
+        seen.pending > 0,
+        "every host had started before another task ran: {seen:?}"
+    );
+    let hosts = collect(run).await;
+    assert_eq!(hosts.len(), 1000);
+    assert_eq!(hosts[0].status(), &ExitStatus::Code(0));
+    assert!(hosts[1..].iter().all(|host| host.error_code() == "refused"));
+}
