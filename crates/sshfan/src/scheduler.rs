@@ -153,12 +153,11 @@ async fn start_wave(
     stopped: &mut watch::Receiver<bool>,
 ) -> bool {
     let mut hosts = wave.iter();
-    let mut started = 0usize;
     while let Some(state) = hosts.next() {
         // Starting a large pool's hosts in a row still lets the runtime run other tasks
         // now and then (a waiting acquire below yields by itself).
-        started += 1;
-        if started.is_multiple_of(START_BATCH) {
+        let taken = wave.len() - hosts.len();
+        if taken.is_multiple_of(START_BATCH) {
             tokio::task::yield_now().await;
         }
         // A free permit is taken at once (most hosts of a run within the pool size); only
